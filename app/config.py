@@ -1,0 +1,201 @@
+"""Settings: the only place that reads the environment.
+
+Build one `Settings` at the entry point (`main.create_app`, the worker, the CLI) and pass it
+down. Config is what differs between deploys; protocol constants live next to their use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import cached_property
+from typing import Annotated
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# libpq spellings asyncpg understands for its `ssl=` argument.
+_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+
+class DatabaseURL:
+    """A Postgres URL split into what SQLAlchemy+asyncpg and what libpq (psycopg) need.
+
+    Heroku hands out `postgres://…?sslmode=require`. SQLAlchemy refuses the `postgres` scheme
+    and asyncpg refuses `sslmode` as a keyword, so the mode travels separately as `ssl`.
+    """
+
+    def __init__(self, raw: str) -> None:
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in {"postgres", "postgresql", "postgresql+asyncpg"}:
+            raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parts.scheme}://")
+        query = dict(parse_qsl(parts.query))
+        sslmode = query.pop("sslmode", None) or query.pop("ssl", None)
+        if sslmode is not None and sslmode not in _SSL_MODES:
+            raise ValueError(f"DATABASE_URL sslmode must be one of {sorted(_SSL_MODES)}")
+        self.sslmode = sslmode
+        self._netloc = parts.netloc
+        self._path = parts.path
+        self._query = urlencode(query)
+
+    def _build(self, scheme: str, extra: dict[str, str] | None = None) -> str:
+        query = self._query
+        if extra:
+            query = "&".join(q for q in (query, urlencode(extra)) if q)
+        return urlunsplit((scheme, self._netloc, self._path, query, ""))
+
+    @property
+    def sqlalchemy(self) -> str:
+        """For `create_async_engine`; pass `connect_args` for SSL."""
+        return self._build("postgresql+asyncpg")
+
+    @property
+    def libpq(self) -> str:
+        """For psycopg (the job queue) and command-line tools, which take `sslmode` natively."""
+        return self._build("postgresql", {"sslmode": self.sslmode} if self.sslmode else None)
+
+    @property
+    def connect_args(self) -> dict[str, str]:
+        return {"ssl": self.sslmode} if self.sslmode else {}
+
+    def __repr__(self) -> str:  # never print credentials
+        return "DatabaseURL(<redacted>)"
+
+
+def parse_encryption_keys(raw: str) -> list[tuple[str, bytes]]:
+    """Parse `kid:base64key,kid:base64key`; the first key encrypts, every key decrypts."""
+    keys: list[tuple[str, bytes]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        kid, sep, encoded = item.partition(":")
+        if not sep or not kid or not kid.isalnum():
+            raise ValueError("each ENCRYPTION_KEYS entry must look like 'kid:base64key'")
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"ENCRYPTION_KEYS entry {kid!r} is not base64") from exc
+        if len(key) != 32:
+            raise ValueError(f"ENCRYPTION_KEYS entry {kid!r} must decode to 32 bytes (AES-256)")
+        if any(existing == kid for existing, _ in keys):
+            raise ValueError(f"ENCRYPTION_KEYS has key id {kid!r} twice")
+        keys.append((kid, key))
+    if not keys:
+        raise ValueError("ENCRYPTION_KEYS is empty")
+    return keys
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    database_url: SecretStr = Field(
+        description="Postgres URL; postgres:// and ?sslmode= are accepted.",
+    )
+    base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://localhost:8000"),
+        description="Public URL of the web app; used for OAuth redirects and the webhook URL.",
+    )
+    encryption_keys: Annotated[SecretStr, NoDecode] = Field(
+        description="Comma-separated kid:base64 AES-256 keys; the first encrypts.",
+    )
+    session_secret: SecretStr = Field(
+        description="Signs the onboarding session cookie.", min_length=32
+    )
+
+    slack_client_id: str = Field(min_length=1)
+    slack_client_secret: SecretStr = Field(min_length=1)
+    slack_signing_secret: SecretStr = Field(min_length=1)
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    slack_authorize_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/oauth/v2/authorize")
+    slack_openid_authorize_url: AnyHttpUrl = AnyHttpUrl(
+        "https://slack.com/openid/connect/authorize"
+    )
+
+    genesys_api_url: AnyHttpUrl | None = None
+    genesys_login_url: AnyHttpUrl | None = None
+
+    sandbox_slack_url: AnyHttpUrl | None = Field(
+        default=None, description="Set by the dev launcher: the simulated Slack's pages."
+    )
+    sandbox_genesys_url: AnyHttpUrl | None = Field(
+        default=None, description="Set by the dev launcher: the simulated Genesys agent console."
+    )
+
+    web_db_pool_size: int = Field(default=5, ge=1, le=50)
+    worker_concurrency: int = Field(default=8, ge=1, le=200)
+    log_level: str = "INFO"
+    metrics_token: SecretStr = SecretStr("")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr) -> SecretStr:
+        DatabaseURL(value.get_secret_value())
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, value: SecretStr) -> SecretStr:
+        parse_encryption_keys(value.get_secret_value())
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    @cached_property
+    def database(self) -> DatabaseURL:
+        return DatabaseURL(self.database_url.get_secret_value())
+
+    @cached_property
+    def keys(self) -> list[tuple[str, bytes]]:
+        return parse_encryption_keys(self.encryption_keys.get_secret_value())
+
+    @property
+    def public_url(self) -> str:
+        """`base_url` without a trailing slash, for joining paths."""
+        return str(self.base_url).rstrip("/")
+
+
+def load_settings() -> Settings:
+    """Read the process environment. Call once, at an entry point."""
+    return Settings()
+
+
+class LauncherSettings(BaseSettings):
+    """What the dev launcher and the test runner need before the real settings can exist.
+
+    They decide from these whether to start a private Postgres (no `DATABASE_URL`) and the
+    simulated Slack and Genesys (no `SLACK_CLIENT_ID`), then hand full settings to children.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = None
+    slack_client_id: str = ""
+    genesys_api_url: AnyHttpUrl | None = None
+    port: int = Field(default=8000, ge=1, le=65535)
+    pg_bin: str = ""
+
+
+class DatabaseSettings(BaseSettings):
+    """Just the database, for `alembic upgrade head` in the release phase."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    database_url: SecretStr
+
+    @property
+    def database(self) -> DatabaseURL:
+        return DatabaseURL(self.database_url.get_secret_value())
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment for a child process: ours plus `overrides` (used by the dev launcher)."""
+    import os
+
+    return {**os.environ, **overrides}

@@ -1,0 +1,1 @@
+"""Tables, sessions, and the private Postgres used in development and tests."""

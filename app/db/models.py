@@ -1,0 +1,167 @@
+"""Every table, one screen each. The schema is the contract between web, Slack and Genesys.
+
+Columns ending in `_enc` hold `app.crypto.SecretBox` ciphertexts bound to the row's tenant;
+they are never selected into logs or templates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Tenant(Base):
+    """One Slack workspace, or one Enterprise Grid org for an org-wide install."""
+
+    __tablename__ = "tenant"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    slack_enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    slack_team_id: Mapped[str | None] = mapped_column(String(32))
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    created_at: Mapped[datetime] = _created_at()
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # Workspace IDs and org IDs are globally unique in Slack; one tenant each.
+        Index(
+            "uq_tenant_slack_team_id",
+            "slack_team_id",
+            unique=True,
+            postgresql_where=text("NOT is_enterprise_install"),
+        ),
+        Index(
+            "uq_tenant_slack_enterprise_id",
+            "slack_enterprise_id",
+            unique=True,
+            postgresql_where=text("is_enterprise_install"),
+        ),
+    )
+
+
+class SlackInstallation(Base):
+    """The current bot installation of a tenant; a reinstall updates this row in place."""
+
+    __tablename__ = "slack_installation"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True
+    )
+    slack_app_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    slack_enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    slack_enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    slack_enterprise_url: Mapped[str | None] = mapped_column(String(200))
+    slack_team_id: Mapped[str | None] = mapped_column(String(32))
+    slack_team_name: Mapped[str | None] = mapped_column(String(200))
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    bot_token_enc: Mapped[str | None] = mapped_column(Text)
+    bot_refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    bot_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    slack_bot_id: Mapped[str | None] = mapped_column(String(32))
+    slack_bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[list[str]] = mapped_column(ARRAY(String), nullable=False, default=list)
+    installer_slack_user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    token_type: Mapped[str | None] = mapped_column(String(32))
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class SlackOAuthState(Base):
+    """Install-flow state, consumed atomically by `DELETE … RETURNING` so a replay finds nothing."""
+
+    __tablename__ = "slack_oauth_state"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expire_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_slack_oauth_state_expire_at", "expire_at"),)
+
+
+class AuditEvent(Base):
+    """Who changed what and when. Field names only, never values or personal data.
+
+    `tenant_id` is kept without a foreign key so the record of a purge survives the purge.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    actor_slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    fields: Mapped[list[str]] = mapped_column(ARRAY(String), nullable=False, default=list)
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (Index("ix_audit_event_tenant_id_created_at", "tenant_id", "created_at"),)
+
+
+class GenesysConnection(Base):
+    """A tenant's Genesys Cloud org: region and OAuth client. One per tenant."""
+
+    __tablename__ = "genesys_connection"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True
+    )
+    region: Mapped[str] = mapped_column(String(32), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    client_secret_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    # Changes whenever the credentials change; the per-tenant client cache keys on it.
+    credentials_version: Mapped[int] = mapped_column(nullable=False, default=1)
+    credentials_updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    last_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class GenesysIntegration(Base):
+    """An Open Messaging integration a tenant routes mentions and/or DMs through.
+
+    The integration ID is unique across all tenants: the webhook finds its tenant and the
+    signing secret by `channel.id`, so one integration can never belong to two tenants.
+    """
+
+    __tablename__ = "genesys_integration"
+
+    genesys_integration_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    for_mentions: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    for_dms: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    webhook_secret_enc: Mapped[str] = mapped_column(Text, nullable=False)
+    webhook_secret_set_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    # "auto": we PATCHed the integration; "manual": the admin was shown the values to paste.
+    webhook_wiring: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _created_at()

@@ -1,0 +1,197 @@
+"""`python -m app dev`: the whole product on one machine, as a newcomer first sees it.
+
+Starts (each only when needed) a private Postgres under `.data/`, the Slack and Genesys
+simulators, then migrates and runs the web app and the worker as separate processes, as in
+production. Ctrl-C stops every child and the database cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from app.config import LauncherSettings, child_environment
+from app.crypto import generate_key
+from app.db.cluster import LocalCluster, PostgresNotInstalled, prepare_cluster
+
+log = logging.getLogger("app.dev")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+SLACK_SANDBOX_PORT = 8001
+GENESYS_SANDBOX_PORT = 8002
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Keys for local use only, created once and kept in `.data/` so restarts can decrypt."""
+    path = DATA / "dev-secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    DATA.mkdir(exist_ok=True)
+    values = {
+        "ENCRYPTION_KEYS": f"dev1:{generate_key()}",
+        "SESSION_SECRET": secrets.token_urlsafe(48),
+    }
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def _sandbox_env(port: int) -> dict[str, str]:
+    from app.sandbox.slack_world import (
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        SANDBOX_SIGNING_SECRET,
+    )
+
+    slack = f"http://localhost:{SLACK_SANDBOX_PORT}"
+    genesys = f"http://localhost:{GENESYS_SANDBOX_PORT}"
+    return {
+        "SLACK_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "SLACK_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": SANDBOX_SIGNING_SECRET,
+        "SLACK_API_URL": f"{slack}/api/",
+        "SLACK_AUTHORIZE_URL": f"{slack}/oauth/v2/authorize",
+        "SLACK_OPENID_AUTHORIZE_URL": f"{slack}/openid/connect/authorize",
+        "GENESYS_API_URL": genesys,
+        "GENESYS_LOGIN_URL": genesys,
+        "SANDBOX_SLACK_URL": slack,
+        "SANDBOX_GENESYS_URL": genesys,
+    }
+
+
+def _wait_http(url: str, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            raise RuntimeError("a process exited during start-up; see its output above")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for child in children:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            child.wait(remaining)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _interrupt_on_sigterm() -> None:
+    """A SIGTERM (from a supervisor or `timeout`) must stop the children too, like Ctrl-C."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_dev(launcher: LauncherSettings) -> int:
+    _interrupt_on_sigterm()
+    env: dict[str, str] = {"BASE_URL": f"http://localhost:{launcher.port}"}
+    env.update(_dev_secrets())
+    cluster: LocalCluster | None = None
+    if launcher.database_url is None:
+        try:
+            cluster = prepare_cluster(DATA / "postgres", pg_bin_hint=launcher.pg_bin)
+        except PostgresNotInstalled as exc:
+            print(exc, file=sys.stderr)  # noqa: T201  (the launcher talks to a person)
+            return 2
+        cluster.stop("immediate")
+        cluster.start()
+        cluster.create_database("switchboard")
+        env["DATABASE_URL"] = cluster.url("switchboard")
+    sandbox = not launcher.slack_client_id
+    if sandbox:
+        env.update(_sandbox_env(launcher.port))
+    child_env = child_environment(env)
+    python = sys.executable
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        subprocess.run(
+            [python, "-m", "alembic", "upgrade", "head"], env=child_env, check=True, cwd=ROOT
+        )
+        if sandbox:
+            children.append(
+                subprocess.Popen(
+                    [
+                        python,
+                        "-m",
+                        "app",
+                        "sandbox",
+                        "--slack-port",
+                        str(SLACK_SANDBOX_PORT),
+                        "--genesys-port",
+                        str(GENESYS_SANDBOX_PORT),
+                        "--events-url",
+                        f"http://localhost:{launcher.port}/slack/events",
+                    ],
+                    env=child_env,
+                    cwd=ROOT,
+                )
+            )
+        children.append(
+            subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "app.main:asgi",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(launcher.port),
+                    "--proxy-headers",
+                    "--no-access-log",
+                ],
+                env=child_env,
+                cwd=ROOT,
+            )
+        )
+        children.append(subprocess.Popen([python, "-m", "app", "worker"], env=child_env, cwd=ROOT))
+        _wait_http(f"http://localhost:{launcher.port}/healthz", children)
+        lines = [
+            "",
+            "Switchboard is running.",
+            f"  Product:        http://localhost:{launcher.port}",
+            f"  Health:         http://localhost:{launcher.port}/healthz",
+        ]
+        if sandbox:
+            lines += [
+                f"  Simulated Slack:    http://localhost:{SLACK_SANDBOX_PORT}",
+                f"  Genesys agent desk: http://localhost:{GENESYS_SANDBOX_PORT}",
+                "  (sandbox mode: no SLACK_CLIENT_ID set, so Slack and Genesys are simulated)",
+            ]
+        lines.append("Press Ctrl-C to stop.")
+        print("\n".join(lines), flush=True)  # noqa: T201
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("A process exited; stopping the rest.", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping…", flush=True)  # noqa: T201
+        return 0
+    finally:
+        _stop(children)
+        if cluster is not None:
+            cluster.stop()
