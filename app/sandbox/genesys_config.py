@@ -1,0 +1,45 @@
+"""Switches of the Genesys sim: the behaviour the reference marks UNCONFIRMED, and speed.
+
+Patched at run time through `PATCH /_sandbox/config`; every field is validated, unknown ones
+are refused so a typo in a benchmark script fails loudly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenesysConfig(BaseModel):
+    """Defaults are the sim's best guess; tests and the benchmark flip them to check that the
+    bridge copes with either answer. "UNCONFIRMED" means no primary source settles it."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # Multiplies the webhook sender's 10 s timeout and 5 s retry spacing.
+    time_scale: float = Field(default=1.0, gt=0, le=10)
+    # UNCONFIRMED: inbound endpoints answer 200 or 202.
+    inbound_status: Literal[200, 202] = 200
+    # UNCONFIRMED: `conversationId` only in answers to `?prefetchConversationId=true`.
+    conversation_id_only_when_prefetch: bool = False
+    # Overrides every client's token lifetime (Genesys allows 300..172800 s, default 24 h).
+    token_ttl_seconds: int | None = Field(default=None, ge=1, le=172800)
+    # UNCONFIRMED: GET integration echoes the webhook secret.
+    return_secret_on_get: bool = False
+    # Not documented: the status for inbound calls to a not yet Completed integration.
+    initiated_integration_status: Literal[400, 404] = 404
+    integration_create_delay_seconds: float = Field(default=5.0, ge=0)
+    integration_create_result: Literal["Completed", "Error"] = "Completed"
+    # The login host's status for invalid_client (RFC 6749 says 401 for Basic auth).
+    bad_credentials_status: Literal[400, 401] = 401
+    # UNCONFIRMED: the ErrorBody `code` of a 403 for a missing permission.
+    missing_permission_code: str = "missing.permissions"
+    # UNCONFIRMED: Genesys drops a repeated `channel.messageId`; off = every call is a message.
+    dedupe_inbound_message_id: bool = False
+    # UNCONFIRMED for these endpoints: per-token requests per minute (platform default 300).
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    # Genesys demands HTTPS on 443 for the webhook; off so a local bridge on http works.
+    require_https_webhook: bool = False
+    # UNCONFIRMED: outbound media download URLs need a bearer token.
+    download_requires_auth: bool = False

@@ -1,0 +1,350 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.sandbox.runner import ServerThread
+from app.sandbox.slack_app import create_slack_sandbox
+from app.sandbox.slack_records import SlackGrant
+from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
+from app.sandbox.slack_world import SlackWorld
+
+BOT_SCOPES = (
+    "app_mentions:read",
+    "chat:write",
+    "chat:write.customize",
+    "channels:read",
+    "groups:read",
+    "im:history",
+    "im:read",
+    "im:write",
+    "users:read",
+    "users:read.email",
+    "files:read",
+    "files:write",
+    "reactions:write",
+)
+SUPPORT = "C0ACMESUPP"
+# users.info fields named by the reference brief (section 4.3).
+USER_FIELDS = {"id", "team_id", "name", "real_name", "tz", "locale", "is_bot", "deleted"}
+PROFILE_FIELDS = {
+    "real_name",
+    "display_name",
+    "email",
+    "title",
+    "phone",
+    "image_original",
+    *(f"image_{size}" for size in (24, 32, 48, 72, 192, 512, 1024)),
+}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[tuple[SlackWorld, str]]:
+    world = SlackWorld.seeded()
+    with ServerThread(create_slack_sandbox(world)) as server:
+        world.public_url = server.url
+        yield world, server.url
+
+
+@pytest.fixture
+def world(sim: tuple[SlackWorld, str]) -> SlackWorld:
+    sim[0].reset()
+    return sim[0]
+
+
+@pytest.fixture
+def base(sim: tuple[SlackWorld, str]) -> str:
+    return sim[1]
+
+
+def install(
+    world: SlackWorld,
+    *,
+    team: str | None = ACME_TEAM_ID,
+    enterprise: str | None = None,
+    user: str = "U0ACME0001",
+    scopes: tuple[str, ...] = BOT_SCOPES,
+) -> str:
+    grant = SlackGrant(
+        code="test",
+        flow="oauth",
+        slack_user_id=user,
+        slack_team_id=team,
+        slack_enterprise_id=enterprise,
+        is_enterprise_install=team is None,
+        scopes=scopes,
+        user_scopes=(),
+        redirect_uri="",
+        expires_at=time.time() + 60,
+    )
+    bot = world.install(grant).bot_token
+    assert bot is not None
+    return bot.value
+
+
+def client(base: str, token: str | None, **kwargs: Any) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=f"{base}/api/", **kwargs)
+
+
+async def error_of(call: Any) -> SlackApiError:
+    with pytest.raises(SlackApiError) as info:
+        await call
+    return info.value
+
+
+async def test_auth_test_describes_workspace_bot_token(world: SlackWorld, base: str) -> None:
+    response = await client(base, install(world)).auth_test()
+    assert response["team_id"] == ACME_TEAM_ID
+    assert response["user_id"] == "U0ACMEBOT1"
+    assert response["bot_id"] == "B0ACMEBOT1"
+    assert response["team"] == "Acme Corp"
+    assert response["url"] == "https://acme-sandbox.slack.com/"
+    assert response["is_enterprise_install"] is False
+    assert "enterprise_id" not in response
+
+
+async def test_auth_test_for_org_token_has_enterprise_and_no_team(
+    world: SlackWorld, base: str
+) -> None:
+    token = install(world, team=None, enterprise=INITECH_ENTERPRISE_ID, user="W0INIT0001")
+    response = await client(base, token).auth_test()
+    assert response["enterprise_id"] == INITECH_ENTERPRISE_ID
+    assert response["is_enterprise_install"] is True
+    assert "team_id" not in response
+    assert response["user_id"] == "W0INITBOT1"
+
+
+async def test_missing_and_unknown_tokens(world: SlackWorld, base: str) -> None:
+    missing = await error_of(client(base, None).auth_test())
+    unknown = await error_of(client(base, "xoxb-not-a-token").auth_test())
+    assert missing.response.status_code == 200
+    assert missing.response["error"] == "not_authed"
+    assert unknown.response["error"] == "invalid_auth"
+
+
+async def test_token_param_in_form_body_is_accepted(world: SlackWorld, base: str) -> None:
+    token = install(world)
+    async with httpx.AsyncClient(base_url=base) as http:
+        response = await http.post("/api/auth.test", data={"token": token})
+    assert response.json()["ok"] is True
+    assert world.calls[-1].params == {}
+
+
+async def test_revoked_token_is_invalid_auth(world: SlackWorld, base: str) -> None:
+    token = install(world)
+    await client(base, token).auth_revoke()
+    error = await error_of(client(base, token).auth_test())
+    assert error.response["error"] == "invalid_auth"
+
+
+async def test_post_message_in_channel_and_thread(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    parent = await slack.chat_postMessage(channel=SUPPORT, text="hello")
+    reply = await slack.chat_postMessage(
+        channel=SUPPORT,
+        text="agent reply",
+        thread_ts=parent["ts"],
+        username="Agent Smith",
+        icon_url="https://example.test/smith.png",
+        unfurl_links=False,
+    )
+    assert parent["channel"] == SUPPORT
+    assert parent["message"]["bot_id"] == "B0ACMEBOT1"
+    assert parent["message"]["text"] == "hello"
+    assert reply["message"]["thread_ts"] == parent["ts"]
+    assert reply["message"]["username"] == "Agent Smith"
+    assert reply["message"]["icons"] == {"image_48": "https://example.test/smith.png"}
+    assert [m.text for m in world.bot_messages(SUPPORT)] == ["hello", "agent reply"]
+    assert world.bot_messages(SUPPORT)[1].thread_ts == parent["ts"]
+
+
+async def test_custom_identity_needs_customize_scope(world: SlackWorld, base: str) -> None:
+    token = install(world, scopes=("chat:write",))
+    response = await client(base, token).chat_postMessage(
+        channel=SUPPORT, text="hi", username="Agent Smith"
+    )
+    assert "username" not in response["message"]
+
+
+async def test_post_message_with_blocks_keeps_blocks(world: SlackWorld, base: str) -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*bold*"}}]
+    response = await client(base, install(world)).chat_postMessage(
+        channel=SUPPORT, text="fallback", blocks=blocks
+    )
+    assert response["message"]["blocks"] == blocks
+
+
+async def test_channel_errors(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    unknown = await error_of(slack.chat_postMessage(channel="C0NOPE", text="x"))
+    other_team = await error_of(slack.chat_postMessage(channel="C0GLBXSUPP", text="x"))
+    private = await error_of(slack.chat_postMessage(channel="C0ACMEPRIV", text="x"))
+    archived = await error_of(slack.chat_postMessage(channel="C0ACMEARCH", text="x"))
+    assert unknown.response["error"] == "channel_not_found"
+    assert other_team.response["error"] == "channel_not_found"
+    assert private.response["error"] == "not_in_channel"
+    assert archived.response["error"] == "is_archived"
+
+
+async def test_post_without_text_or_blocks_is_no_text(world: SlackWorld, base: str) -> None:
+    headers = {"Authorization": f"Bearer {install(world)}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+        response = await http.post("/api/chat.postMessage", json={"channel": SUPPORT})
+    assert response.status_code == 200
+    assert response.json() == {"ok": False, "error": "no_text"}
+
+
+async def test_bot_removed_from_channel_gets_not_in_channel(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    await slack.chat_postMessage(channel=SUPPORT, text="before")
+    world.channels[SUPPORT].bot_is_member = False
+    error = await error_of(slack.chat_postMessage(channel=SUPPORT, text="after"))
+    assert error.response["error"] == "not_in_channel"
+
+
+async def test_missing_scope_names_needed_scope(world: SlackWorld, base: str) -> None:
+    error = await error_of(
+        client(base, install(world, scopes=("users:read",))).chat_postMessage(
+            channel=SUPPORT, text="x"
+        )
+    )
+    assert error.response["error"] == "missing_scope"
+    assert error.response["needed"] == "chat:write"
+    assert error.response["provided"] == "users:read"
+
+
+async def test_chat_update_and_permalink(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    posted = await slack.chat_postMessage(channel=SUPPORT, text="draft")
+    updated = await slack.chat_update(channel=SUPPORT, ts=posted["ts"], text="final")
+    link = await slack.chat_getPermalink(channel=SUPPORT, message_ts=posted["ts"])
+    assert updated["ts"] == posted["ts"]
+    assert updated["message"]["text"] == "final"
+    assert "edited" in updated["message"]
+    assert world.bot_messages(SUPPORT)[0].text == "final"
+    assert link["permalink"] == f"{base}/archives/{SUPPORT}/p{posted['ts'].replace('.', '')}"
+    missing = await error_of(slack.chat_update(channel=SUPPORT, ts="1.000001", text="x"))
+    assert missing.response["error"] == "message_not_found"
+    async with httpx.AsyncClient() as http:
+        followed = await http.get(link["permalink"])
+    assert followed.status_code == 303
+    assert f"channel={SUPPORT}" in followed.headers["location"]
+
+
+async def test_chat_update_refuses_someone_elses_message(world: SlackWorld, base: str) -> None:
+    acme = client(base, install(world))
+    posted = await acme.chat_postMessage(channel=SUPPORT, text="mine")
+    world.find_message(SUPPORT, posted["ts"]).user = "U0ACME0002"  # type: ignore[union-attr]
+    error = await error_of(acme.chat_update(channel=SUPPORT, ts=posted["ts"], text="x"))
+    assert error.response["error"] == "cant_update_message"
+
+
+async def test_post_ephemeral_returns_message_ts(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    response = await slack.chat_postEphemeral(channel=SUPPORT, user="U0ACME0002", text="psst")
+    stranger = await error_of(
+        slack.chat_postEphemeral(channel=SUPPORT, user="U0GLBX0001", text="psst")
+    )
+    assert response["message_ts"]
+    assert world.channel_messages(SUPPORT)[0].ephemeral_to == "U0ACME0002"
+    assert stranger.response["error"] == "user_not_found"
+
+
+async def test_users_info_includes_email_only_with_email_scope(
+    world: SlackWorld, base: str
+) -> None:
+    with_email = await client(base, install(world)).users_info(
+        user="U0ACME0002", include_locale=True
+    )
+    without = await client(base, install(world, scopes=("users:read",))).users_info(
+        user="U0ACME0002"
+    )
+    profile = with_email["user"]["profile"]
+    assert set(with_email["user"]) >= USER_FIELDS | {"is_restricted", "is_admin", "is_owner"}
+    assert set(profile) >= PROFILE_FIELDS
+    assert profile["email"] == "grace.hopper@acme.example"
+    assert "email" not in without["user"]["profile"]
+    for name in ("real_name", "display_name", "first_name", "last_name", "image_24", "image_512"):
+        assert profile[name], name
+    assert with_email["user"]["is_admin"] is True
+    assert with_email["user"]["is_owner"] is False
+    assert with_email["user"]["is_bot"] is False
+    async with httpx.AsyncClient() as http:
+        avatar = await http.get(profile["image_48"])
+    assert avatar.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_users_info_errors_and_bot_users(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    bot = await slack.users_info(user="U0ACMEBOT1")
+    missing = await error_of(slack.users_info(user="U0GLBX0001"))
+    assert bot["user"]["is_bot"] is True
+    assert bot["user"]["profile"]["bot_id"] == "B0ACMEBOT1"
+    assert missing.response["error"] == "user_not_found"
+
+
+async def test_org_token_reaches_grid_users_and_channels(world: SlackWorld, base: str) -> None:
+    token = install(world, team=None, enterprise=INITECH_ENTERPRISE_ID, user="W0INIT0001")
+    slack = client(base, token)
+    user = await slack.users_info(user="W0INIT0002")
+    posted = await slack.chat_postMessage(channel="C0INITSUPP", text="hi from the org")
+    elsewhere = await error_of(slack.chat_postMessage(channel=SUPPORT, text="x"))
+    assert user["user"]["enterprise_user"]["enterprise_id"] == INITECH_ENTERPRISE_ID
+    assert posted["message"]["bot_id"] == "B0INITBOT1"
+    assert elsewhere.response["error"] == "channel_not_found"
+
+
+async def test_conversations_info_and_open(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    info = await slack.conversations_info(channel="C0ACMEXTSH")
+    opened = await slack.conversations_open(users="U0ACME0003")
+    again = await slack.conversations_open(users="U0ACME0003")
+    dm = await slack.conversations_info(channel=opened["channel"]["id"])
+    private = await error_of(slack.conversations_info(channel="C0ACMEPRIV"))
+    channel = info["channel"]
+    assert channel["name"] == "ext-partners"
+    assert channel["is_ext_shared"] is True
+    for name in ("id", "is_channel", "is_im", "is_private", "is_archived", "is_member"):
+        assert name in channel, name
+    assert opened["channel"]["id"].startswith("D")
+    assert again["channel"]["id"] == opened["channel"]["id"]
+    assert again["already_open"] is True
+    assert dm["channel"]["is_im"] is True
+    assert dm["channel"]["user"] == "U0ACME0003"
+    assert private.response["error"] == "channel_not_found"
+
+
+async def test_post_to_user_id_lands_in_dm(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    posted = await slack.chat_postMessage(channel="U0ACME0002", text="hi")
+    assert posted["channel"].startswith("D")
+    assert world.channels[posted["channel"]].im_user == "U0ACME0002"
+
+
+async def test_reactions_add_twice_is_already_reacted(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    posted = await slack.chat_postMessage(channel=SUPPORT, text="x")
+    await slack.reactions_add(channel=SUPPORT, timestamp=posted["ts"], name="white_check_mark")
+    again = await error_of(
+        slack.reactions_add(channel=SUPPORT, timestamp=posted["ts"], name=":white_check_mark:")
+    )
+    missing = await error_of(slack.reactions_add(channel=SUPPORT, timestamp="1.0", name="eyes"))
+    assert again.response["error"] == "already_reacted"
+    assert missing.response["error"] == "message_not_found"
+    assert world.bot_messages(SUPPORT)[0].reactions == {"white_check_mark": ["U0ACMEBOT1"]}
+    await slack.reactions_remove(channel=SUPPORT, timestamp=posted["ts"], name="white_check_mark")
+    assert world.bot_messages(SUPPORT)[0].reactions == {}
+
+
+async def test_workspaces_do_not_see_each_other(world: SlackWorld, base: str) -> None:
+    globex = client(base, install(world, team=GLOBEX_TEAM_ID, user="U0GLBX0001"))
+    error = await error_of(globex.users_info(user="U0ACME0001"))
+    own = await globex.chat_postMessage(channel="#support", text="hi")
+    assert error.response["error"] == "user_not_found"
+    assert own["channel"] == "C0GLBXSUPP"

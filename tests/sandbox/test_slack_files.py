@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.sandbox.faults import FaultSpec
+from app.sandbox.runner import ServerThread
+from app.sandbox.slack_app import create_slack_sandbox
+from app.sandbox.slack_payloads import add_user_file, build_dm, share_file
+from app.sandbox.slack_records import SlackGrant
+from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
+from app.sandbox.slack_world import SlackWorld
+
+SUPPORT = "C0ACMESUPP"
+# Fields Slack's file objects carry in file_share events and files.info.
+FILE_FIELDS = {
+    "id",
+    "name",
+    "title",
+    "mimetype",
+    "filetype",
+    "size",
+    "url_private",
+    "url_private_download",
+    "permalink",
+    "mode",
+    "file_access",
+}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[tuple[SlackWorld, str]]:
+    world = SlackWorld.seeded()
+    with ServerThread(create_slack_sandbox(world)) as server:
+        world.public_url = server.url
+        yield world, server.url
+
+
+@pytest.fixture
+def world(sim: tuple[SlackWorld, str]) -> SlackWorld:
+    sim[0].reset()
+    return sim[0]
+
+
+def install(world: SlackWorld, team: str = ACME_TEAM_ID, user: str = "U0ACME0001") -> str:
+    grant = SlackGrant(
+        code="test",
+        flow="oauth",
+        slack_user_id=user,
+        slack_team_id=team,
+        slack_enterprise_id=None,
+        is_enterprise_install=False,
+        scopes=("chat:write", "files:read", "files:write"),
+        user_scopes=(),
+        redirect_uri="",
+        expires_at=time.time() + 60,
+    )
+    bot = world.install(grant).bot_token
+    assert bot is not None
+    return bot.value
+
+
+async def download(url: str, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient() as http:
+        return await http.get(url, headers=headers)
+
+
+async def test_upload_v2_shares_in_thread_and_downloads_with_bearer(
+    world: SlackWorld, sim: tuple[SlackWorld, str]
+) -> None:
+    token = install(world)
+    slack = AsyncWebClient(token=token, base_url=f"{sim[1]}/api/")
+    parent = await slack.chat_postMessage(channel=SUPPORT, text="here comes a file")
+    uploaded = await slack.files_upload_v2(
+        channel=SUPPORT,
+        content=b"%PDF-1.4 pretend",
+        filename="invoice.pdf",
+        title="Invoice",
+        initial_comment="your invoice",
+        thread_ts=parent["ts"],
+    )
+    file = uploaded["file"]
+    info = await slack.files_info(file=file["id"])
+    assert info["file"]["title"] == "Invoice"
+    assert info["file"]["mimetype"] == "application/pdf"
+    assert info["file"]["size"] == len(b"%PDF-1.4 pretend")
+    assert set(info["file"]) >= FILE_FIELDS
+    assert SUPPORT in info["file"]["channels"]
+    shared = world.bot_messages(SUPPORT)[-1]
+    assert shared.file_ids == [file["id"]]
+    assert shared.thread_ts == parent["ts"]
+    assert shared.text == "your invoice"
+    got = await download(info["file"]["url_private"], token)
+    attachment = await download(info["file"]["url_private_download"], token)
+    assert got.status_code == 200
+    assert got.content == b"%PDF-1.4 pretend"
+    assert got.headers["content-type"] == "application/pdf"
+    assert attachment.headers["content-disposition"].startswith("attachment")
+    assert [c.method for c in world.calls] == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+        "files.info",
+    ]
+
+
+async def test_download_without_usable_bearer_is_an_html_login_page(world: SlackWorld) -> None:
+    acme_token = install(world)
+    globex_token = install(world, team=GLOBEX_TEAM_ID, user="U0GLBX0001")
+    file = add_user_file(
+        world,
+        slack_team_id=ACME_TEAM_ID,
+        slack_user_id="U0ACME0002",
+        name="photo.png",
+        content=b"\x89PNG fake",
+        mimetype="image/png",
+        filetype="png",
+    )
+    built = share_file(
+        build_dm(
+            world,
+            slack_team_id=ACME_TEAM_ID,
+            slack_user_id="U0ACME0002",
+            text="",
+            file_ids=[file.slack_file_id],
+        ),
+        file,
+        world,
+    )
+    event_file = built.event["files"][0]
+    url = event_file["url_private"]
+    assert url.startswith(world.public_url)
+    assert set(event_file) >= FILE_FIELDS
+    for token in (None, "xoxb-bogus", globex_token):
+        page = await download(url, token)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert b"PNG" not in page.content
+    good = await download(url, acme_token)
+    assert good.content == b"\x89PNG fake"
+    world.tokens[acme_token].revoked = True
+    revoked = await download(url, acme_token)
+    assert revoked.headers["content-type"].startswith("text/html")
+
+
+async def test_complete_upload_rejects_unknown_files(
+    world: SlackWorld, sim: tuple[SlackWorld, str]
+) -> None:
+    slack = AsyncWebClient(token=install(world), base_url=f"{sim[1]}/api/")
+    with pytest.raises(SlackApiError) as info:
+        await slack.files_completeUploadExternal(files=[{"id": "F0NOPE", "title": "x"}])
+    missing = await slack.files_getUploadURLExternal(filename="a.txt", length=3)
+    with pytest.raises(SlackApiError) as not_uploaded:
+        await slack.files_completeUploadExternal(files=[{"id": missing["file_id"], "title": "a"}])
+    assert info.value.response["error"] == "file_not_found"
+    assert not_uploaded.value.response["error"] == "file_not_found"
+
+
+async def test_upload_url_fault_fails_the_sdk_upload(
+    world: SlackWorld, sim: tuple[SlackWorld, str]
+) -> None:
+    world.faults.arm(FaultSpec(route="files.upload", kind="status", status=500, times=1))
+    slack = AsyncWebClient(token=install(world), base_url=f"{sim[1]}/api/")
+    with pytest.raises(SlackRequestError):
+        await slack.files_upload_v2(channel=SUPPORT, content=b"abc", filename="a.txt")
+    assert world.bot_messages(SUPPORT) == []
