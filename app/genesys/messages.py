@@ -1,0 +1,84 @@
+"""What we read back from Genesys, as small pydantic models.
+
+Request bodies stay plain dicts built by the bridge: the SDK's models drop
+`channel.metadata.customAttributes` and `content[].contentType`, and a typed copy here would
+drift the same way. The models below ignore fields they do not name, because Genesys adds
+fields over time and an unknown one must never fail a message that was already accepted.
+The integration's webhook secret is deliberately not modelled: it is write-only for us.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _GenesysModel(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True
+    )
+
+
+class InboundAccepted(_GenesysModel):
+    """Genesys took an inbound message. Whether `conversationId` comes back without
+    `prefetchConversationId=true` is UNCONFIRMED, so it is optional."""
+
+    genesys_message_id: str = Field(alias="id")
+    genesys_conversation_id: str | None = Field(default=None, alias="conversationId")
+
+
+class EntityRef(_GenesysModel):
+    id: str
+    name: str | None = None
+
+
+class CreateError(_GenesysModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class OpenIntegration(_GenesysModel):
+    """An Open Messaging integration as onboarding needs to judge it: provisioned
+    (`createStatus`), bound to a message flow (`recipient`), pointed at our webhook."""
+
+    id: str
+    name: str
+    status: str | None = None
+    create_status: str | None = Field(default=None, alias="createStatus")
+    create_error: CreateError | None = Field(default=None, alias="createError")
+    webhook_url: str | None = Field(default=None, alias="outboundNotificationWebhookUrl")
+    webhook_headers: dict[str, str] = Field(default_factory=dict, alias="webhookHeaders")
+    recipient: EntityRef | None = None
+    supported_content: EntityRef | None = Field(default=None, alias="supportedContent")
+    messaging_setting: EntityRef | None = Field(default=None, alias="messagingSetting")
+
+    @property
+    def is_provisioned(self) -> bool:
+        """Creation is asynchronous; until `Completed` the integration cannot take messages."""
+        return self.create_status == "Completed"
+
+    @property
+    def has_recipient(self) -> bool:
+        return self.recipient is not None
+
+
+class IntegrationPage(_GenesysModel):
+    entities: list[OpenIntegration] = Field(default_factory=list)
+    page_count: int | None = Field(default=None, alias="pageCount")
+
+
+class ReceiptReason(_GenesysModel):
+    code: str
+    message: str | None = None
+
+
+class ReceiptResult(_GenesysModel):
+    """A receipt POST can answer 2xx and still say `status: "Failed"` with reasons (reference
+    §2.6), so callers must look at `failed`, not only at the absence of an exception."""
+
+    genesys_message_id: str | None = Field(default=None, alias="id")
+    status: str
+    reasons: list[ReceiptReason] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "Failed"
