@@ -1,0 +1,311 @@
+"""Bodies for Genesys' inbound endpoints (message, event, receipt, structured response),
+built from what happened in Slack.
+
+Pure: no I/O, and no clock: times come from Slack timestamps or are passed in. Every body
+meets the request schema Genesys enforces (reference §2.2, §8.6, §8.7): `text` or a non-empty
+`content`, custom attributes as flat strings, no nested top-level `metadata`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.bridge.outbound import ButtonClick
+from app.bridge.routing import SlackMessage
+
+# Genesys publishes no maximum for inbound `text` (reference §5: UNCONFIRMED); 4000 is the
+# limit it documents for agent text on this channel, so a customer gets no more than an agent.
+MAX_TEXT_LENGTH = 4000
+# customAttributes size is undocumented (one middleware keeps the total under ~1.9 KB).
+MAX_ATTRIBUTE_LENGTH = 256
+EDIT_PREFIX = "✏️ Edited: "
+DELETE_NOTE = "🗑️ The customer deleted a message."
+REASON_CODES = frozenset(
+    {
+        "MessageExpired",
+        "RateLimited",
+        "MessageNotAllowed",
+        "GeneralError",
+        "UnsupportedMessage",
+        "UnknownMessage",
+        "InvalidMessageStructure",
+        "InvalidDestination",
+        "ServerError",
+        "MediaTypeNotAllowed",
+        "InvalidMediaContentLength",
+        "RecipientOptedOut",
+        "DataFiltered",
+    }
+)
+_ANGLE_TOKEN = re.compile(r"<([^<>]*)>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+@dataclass(frozen=True)
+class SlackProfile:
+    """The customer as the agent sees them, from `users.info` (email needs `users:read.email`)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    nickname: str | None = None
+    email: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class SlackContext:
+    """Where the message was written, from `team.info`, `conversations.info` and
+    `chat.getPermalink`; `is_shared` falls back to the envelope's `is_ext_shared_channel`."""
+
+    team_name: str | None = None
+    channel_name: str | None = None
+    permalink: str | None = None
+    is_shared: bool | None = None
+
+
+@dataclass(frozen=True)
+class RehostedFile:
+    """Where the caller re-hosted a Slack file so Genesys can fetch it (reference §2.7);
+    `name`/`mimetype` complete a `check_file_info` stub from `files.info`."""
+
+    url: str
+    name: str | None = None
+    mimetype: str | None = None
+
+
+def _unescape(text: str) -> str:
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
+
+
+def _token(inner: str, user_names: Mapping[str, str]) -> str:
+    target, _, label = inner.partition("|")
+    label = _unescape(label)
+    if target.startswith("@"):
+        return f"@{user_names.get(target[1:]) or label or target[1:]}"
+    if target.startswith("#"):
+        return f"#{label or target[1:]}"
+    if target.startswith("!"):
+        command = target[1:]
+        if command in ("here", "channel", "everyone"):
+            return f"@{command}"
+        return label or command.split("^")[0]
+    url = _unescape(target)
+    if not label or label == url or url.removeprefix("mailto:") == label:
+        return label or url
+    return f"{label} ({url})"
+
+
+def slack_mrkdwn_to_text(text: str, *, user_names: Mapping[str, str] | None = None) -> str:
+    """Slack's `<…>` tokens and entities made readable for an agent; `*bold*` is left alone."""
+    names = user_names or {}
+    out, position = [], 0
+    for match in _ANGLE_TOKEN.finditer(text):
+        out.append(_unescape(text[position : match.start()]))
+        out.append(_token(match.group(1), names))
+        position = match.end()
+    out.append(_unescape(text[position:]))
+    return "".join(out)
+
+
+def slack_ts_to_datetime(ts: str) -> datetime:
+    seconds, _, fraction = ts.partition(".")
+    micros = int((fraction + "000000")[:6])
+    return datetime.fromtimestamp(int(seconds), UTC) + timedelta(microseconds=micros)
+
+
+def format_genesys_time(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and `Z`, as Genesys writes it; naive times are refused."""
+    if moment.tzinfo is None:
+        raise ValueError("a timezone-aware datetime is required")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def media_type_for(mime: str | None) -> str:
+    major = (mime or "").split("/")[0].lower()
+    return {"image": "Image", "video": "Video", "audio": "Audio"}.get(major, "File")
+
+
+def _is_web_url(url: str | None) -> bool:
+    return bool(url) and re.match(r"https?://\S+\Z", url or "", re.IGNORECASE) is not None
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _recipient(external_id: str, profile: SlackProfile | None) -> dict[str, str]:
+    recipient = {"id": external_id, "idType": "Opaque"}
+    if profile is not None:
+        fields = {
+            "nickname": profile.nickname,
+            "firstName": profile.first_name,
+            "lastName": profile.last_name,
+            "email": profile.email if profile.email and "@" in profile.email else None,
+            "image": profile.image if _is_web_url(profile.image) else None,
+        }
+        recipient.update({k: _capped(v, 256) for k, v in fields.items() if v and v.strip()})
+    return recipient
+
+
+def _custom_attributes(msg: SlackMessage, context: SlackContext) -> dict[str, str]:
+    """Participant data for Architect: string values only (reference §2.2, §8.6)."""
+    shared = context.is_shared if context.is_shared is not None else msg.is_ext_shared_channel
+    attributes = {
+        "slackWorkspaceId": msg.slack_team_id or msg.conversation.slack_scope_id,
+        "slackEnterpriseId": msg.slack_enterprise_id,
+        "slackWorkspace": context.team_name,
+        "slackChannelId": msg.slack_channel_id,
+        "slackChannel": context.channel_name,
+        "slackPermalink": context.permalink if _is_web_url(context.permalink) else None,
+        "slackUserId": msg.slack_user_id,
+        "slackSharedChannel": "true" if shared else "false",
+        "slackConversationKind": msg.conversation.kind,
+    }
+    return {
+        key: _capped(value.strip(), MAX_ATTRIBUTE_LENGTH)
+        for key, value in attributes.items()
+        if value and value.strip()
+    }
+
+
+def to_open_message(
+    msg: SlackMessage,
+    *,
+    profile: SlackProfile | None,
+    context: SlackContext,
+    message_id: str,
+    rehosted_files: Mapping[str, RehostedFile] | None = None,
+    user_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The body of `POST …/inbound/open/message`. Always schema-valid: `text` or a non-empty
+    `content`, flat string custom attributes, no top-level `metadata`. A file without a URL in
+    `rehosted_files` is named in the text instead, since Genesys cannot fetch Slack's URLs."""
+    content: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for file in msg.files:
+        hosted = (rehosted_files or {}).get(file.slack_file_id)
+        name = (hosted.name if hosted else None) or file.name
+        if hosted is None or not _is_web_url(hosted.url):
+            missing.append(_capped(name or "a file", 80))
+            continue
+        mime = hosted.mimetype or file.mimetype
+        attachment = {"mediaType": media_type_for(mime), "url": hosted.url}
+        attachment.update({k: v for k, v in (("mime", mime), ("filename", name)) if v})
+        content.append({"contentType": "Attachment", "attachment": attachment})
+    note = ""
+    if missing:
+        listed = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        note = f"📎 The customer attached {listed}, which could not be passed on."
+    head = {"edit": EDIT_PREFIX, "delete": DELETE_NOTE, "message": ""}[msg.kind]
+    words = slack_mrkdwn_to_text(msg.text, user_names=user_names) if msg.kind != "delete" else ""
+    room = MAX_TEXT_LENGTH - len(head) - (len(note) + 1 if note else 0)
+    text = "\n".join(part for part in (head + _capped(words, room), note) if part.strip())
+    body: dict[str, Any] = {
+        "channel": {
+            "messageId": message_id,
+            "time": format_genesys_time(slack_ts_to_datetime(msg.occurred_ts)),
+            "from": _recipient(msg.conversation.external_user_id, profile),
+            "metadata": {"customAttributes": _custom_attributes(msg, context)},
+        }
+    }
+    if text.strip() or not content:
+        body["text"] = text if text.strip() else "(The customer sent an empty message.)"
+    if content:
+        body["content"] = content
+    return body
+
+
+def to_typing_event(*, external_user_id: str, time: datetime) -> dict[str, Any]:
+    """`…/inbound/open/event`; Genesys drops it unless typing is enabled (reference §2.5)."""
+    return {
+        "channel": {
+            "from": {"id": external_user_id, "idType": "Opaque"},
+            "time": format_genesys_time(time),
+        },
+        "events": [{"eventType": "Typing"}],
+    }
+
+
+def to_structured_response(
+    click: ButtonClick, *, external_user_id: str, message_id: str, time: datetime
+) -> dict[str, Any]:
+    """The body of `…/inbound/open/structured/response` (reference §2.8)."""
+    return {
+        "channel": {
+            "messageId": message_id,
+            "time": format_genesys_time(time),
+            "from": {"id": external_user_id, "idType": "Opaque"},
+        },
+        "buttonResponse": {
+            "type": click.kind,
+            "text": click.text or click.payload or "(no label)",
+            "payload": click.payload,
+        },
+        "originatingMessageId": click.genesys_message_id,
+    }
+
+
+def to_receipt(
+    genesys_message_id: str,
+    *,
+    external_user_id: str,
+    delivered: bool,
+    reason_code: str | None = None,
+    reason_message: str | None = None,
+    time: datetime,
+) -> dict[str, Any]:
+    """`…/inbound/open/receipt`: the endpoint takes only Delivered and Failed, and a failure's
+    reason is what the agent sees (reference §2.6)."""
+    if delivered and (reason_code or reason_message):
+        raise ValueError("a Delivered receipt carries no reason")
+    code = reason_code or "GeneralError"
+    if code not in REASON_CODES:
+        raise ValueError(f"{code!r} is not a Genesys ConversationReason code")
+    body: dict[str, Any] = {
+        "id": genesys_message_id,
+        "channel": {
+            "to": {"id": external_user_id, "idType": "Opaque"},
+            "time": format_genesys_time(time),
+        },
+        "status": "Delivered" if delivered else "Failed",
+        "direction": "Outbound",
+        "isFinalReceipt": True,
+    }
+    if not delivered:
+        reason = {"code": code}
+        if reason_message and reason_message.strip():
+            reason["message"] = reason_message.strip()[:500]
+        body["reasons"] = [reason]
+    return body
+
+
+_SLACK_ERRORS_BY_REASON = {
+    "InvalidDestination": "channel_not_found is_archived not_in_channel user_not_found"
+    " cannot_dm_bot messages_tab_disabled thread_not_found user_disabled",
+    "RecipientOptedOut": "account_inactive token_revoked team_access_not_granted",
+    "RateLimited": "ratelimited rate_limited message_limit_exceeded",
+    "InvalidMessageStructure": "msg_too_long no_text invalid_blocks invalid_blocks_format"
+    " too_many_attachments",
+    "MessageNotAllowed": "restricted_action restricted_action_read_only_channel"
+    " restricted_action_thread_only_channel restricted_action_non_threadable_channel"
+    " posting_to_general_channel_denied ekm_access_denied",
+    "ServerError": "fatal_error internal_error service_unavailable request_timeout",
+}
+_REASON_BY_SLACK_ERROR = {
+    error: code for code, errors in _SLACK_ERRORS_BY_REASON.items() for error in errors.split()
+}
+
+
+def slack_error_to_reason(error: str) -> tuple[str, str]:
+    """A Slack Web API `error` as a Failed receipt's (code, message). Our own auth failures
+    (`invalid_auth`, `missing_scope`) stay GeneralError: the recipient did nothing wrong, and
+    an uninstall (`account_inactive`, `token_revoked`) is the workspace opting out."""
+    name = re.sub(r"[^a-z0-9_]", "", error.lower())[:80] or "unknown_error"
+    return _REASON_BY_SLACK_ERROR.get(name, "GeneralError"), f"Slack API error: {name}"
