@@ -1,0 +1,155 @@
+"""The only wiring place: settings in, a Starlette app out.
+
+Everything that holds a connection (the engine, the Bolt app and its stores) is created in
+the lifespan and disposed of on shutdown; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings, load_settings
+from app.crypto import SecretBox
+from app.db.session import create_engine, create_sessions
+from app.genesys.clients import GenesysClients
+from app.slack.app import build_bolt_app
+from app.slack.installation_store import PostgresInstallationStore
+from app.tenants.onboarding import Onboarding
+from app.web import routes
+from app.web.auth import build_oauth
+from app.web.session import SessionCodec
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
+        b"script-src 'self'; form-action 'self' https:; frame-ancestors 'none'; "
+        b"base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """Adds the headers every page needs; pure ASGI so streaming and lifespan pass through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    box: SecretBox
+    codec: SessionCodec
+    slack_handler: AsyncSlackRequestHandler
+    installation_store: PostgresInstallationStore
+    oauth: Any  # authlib's Starlette OAuth registry (untyped)
+    genesys_clients: GenesysClients
+    onboarding: Onboarding
+    sandbox_urls: dict[str, str] = field(default_factory=dict)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
+
+
+def create_app(
+    settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """`genesys_transport` lets tests put the Genesys simulator in-process; None is the network."""
+    sandbox_urls = {
+        name: str(url).rstrip("/")
+        for name, url in (
+            ("slack", settings.sandbox_slack_url),
+            ("genesys", settings.sandbox_genesys_url),
+        )
+        if url is not None
+    }
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
+        engine = create_engine(
+            settings.database, pool_size=settings.web_db_pool_size, application_name="web"
+        )
+        sessions = create_sessions(engine)
+        box = SecretBox(settings.keys)
+        codec = SessionCodec(settings.session_secret.get_secret_value())
+        installation_store = PostgresInstallationStore(sessions, box)
+        bolt = build_bolt_app(
+            settings, sessions=sessions, installation_store=installation_store, codec=codec
+        )
+        genesys_clients = GenesysClients()
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            box=box,
+            codec=codec,
+            slack_handler=AsyncSlackRequestHandler(bolt),
+            sandbox_urls=sandbox_urls,
+            installation_store=installation_store,
+            oauth=build_oauth(settings),
+            genesys_clients=genesys_clients,
+            onboarding=Onboarding(
+                settings,
+                sessions=sessions,
+                box=box,
+                clients=genesys_clients,
+                transport=genesys_transport,
+            ),
+        )
+        try:
+            yield {"app": state}
+        finally:
+            await genesys_clients.aclose()
+            await engine.dispose()
+
+    return Starlette(
+        routes=routes.routes(),
+        lifespan=lifespan,
+        middleware=[
+            Middleware(SecurityHeaders),
+            # Only authlib's short-lived Sign in with Slack state lives here.
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.session_secret.get_secret_value(),
+                session_cookie="sb_oidc",
+                max_age=600,
+                same_site="lax",
+                https_only=True,
+            ),
+        ],
+    )
+
+
+def asgi() -> Starlette:
+    """Entry point for `uvicorn --factory app.main:asgi` (the Procfile's web process)."""
+    return create_app(load_settings())

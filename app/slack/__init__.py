@@ -1,0 +1,1 @@
+"""Everything Slack: the Bolt app, its installation store, listeners, and posting replies."""

@@ -1,0 +1,1 @@
+"""Tenants: installs, their credentials, and what happens when a workspace leaves."""

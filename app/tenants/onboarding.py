@@ -1,0 +1,502 @@
+"""Connecting a tenant's Genesys Cloud org: validate live, then store, then wire the webhook.
+
+Every change is checked against Genesys before anything is saved, so a bad region, wrong
+credentials or a half-created integration leave the stored settings as they were. Secrets are
+encrypted before they reach the session and never returned to callers, except a freshly
+generated webhook secret that an admin must paste into Genesys by hand.
+
+No transaction is open while Genesys is called: read, close, call, then write.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.crypto import SecretBox
+from app.db.models import GenesysConnection, GenesysIntegration
+from app.genesys.client import GenesysClient
+from app.genesys.clients import GenesysClients
+from app.genesys.errors import (
+    GenesysAuthError,
+    GenesysError,
+    GenesysNotFound,
+    GenesysPermissionError,
+    GenesysRateLimited,
+    GenesysUnavailable,
+)
+from app.genesys.messages import OpenIntegration
+from app.genesys.regions import hosts_for, region_by_key
+from app.tenants import store
+from app.tenants.purposes import GENESYS_CLIENT_SECRET, GENESYS_WEBHOOK_SECRET
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/genesys/webhook"
+# Genesys requires more than 15 characters; 32 random bytes is far beyond guessing.
+WEBHOOK_SECRET_BYTES = 32
+TEST_MESSAGE_TEXT = "Switchboard connection test: you can ignore this message."
+
+
+class FieldErrors(Exception):
+    """Input the admin must correct; `errors` maps a form field to a sentence about it."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(sorted(errors)))
+        self.errors = errors
+
+
+@dataclass
+class WiredIntegration:
+    genesys_integration_id: str
+    name: str | None
+    purposes: list[str]
+    wiring: str  # "auto" | "manual"
+    # Present only right after generation, for manual wiring; never stored in clear.
+    secret_to_paste: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "pass" | "fail" | "skip"
+    detail: str
+    fix: str | None = None
+
+
+@dataclass
+class IntegrationChoices:
+    integrations: list[OpenIntegration] = field(default_factory=list)
+    listed: bool = False
+    problem: str | None = None
+
+
+def _error_hint(exc: GenesysError) -> str:
+    if isinstance(exc, GenesysAuthError):
+        return (
+            "Genesys rejected the client ID or secret. In Genesys Cloud, open Admin > "
+            "Integrations > OAuth, check the client uses the Client Credentials grant, and "
+            "copy its ID and secret again."
+        )
+    if isinstance(exc, GenesysPermissionError):
+        missing = ", ".join(exc.missing_permissions) or "a permission"
+        return f"The OAuth client's roles lack {missing}. Add it to a role assigned to the client."
+    if isinstance(exc, GenesysRateLimited):
+        return "Genesys is rate-limiting this client right now. Try again in a minute."
+    if isinstance(exc, GenesysUnavailable):
+        return "Genesys Cloud did not answer. Check the region, then try again."
+    if isinstance(exc, GenesysNotFound):
+        return "Genesys did not find it. Check the region and the ID."
+    return "Genesys refused the request."
+
+
+class Onboarding:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        clients: GenesysClients,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._box = box
+        self._clients = clients
+        self._transport = transport
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self._settings.public_url}{WEBHOOK_PATH}"
+
+    def _new_client(self, region: str, client_id: str, client_secret: str) -> GenesysClient:
+        hosts = hosts_for(
+            region,
+            api_override=str(self._settings.genesys_api_url).rstrip("/")
+            if self._settings.genesys_api_url
+            else None,
+            login_override=str(self._settings.genesys_login_url).rstrip("/")
+            if self._settings.genesys_login_url
+            else None,
+        )
+        return GenesysClient(
+            hosts, client_id=client_id, client_secret=client_secret, transport=self._transport
+        )
+
+    async def client_for(self, tenant_id: uuid.UUID) -> GenesysClient | None:
+        """The tenant's cached client; a credentials change yields a fresh one (and token)."""
+        async with self._sessions() as session:
+            connection = await store.get_connection(session, tenant_id=tenant_id)
+        if connection is None:
+            return None
+        secret = self._box.decrypt(
+            connection.client_secret_enc, tenant_id=tenant_id, purpose=GENESYS_CLIENT_SECRET
+        )
+        region, client_id = connection.region, connection.client_id
+        return await self._clients.get(
+            tenant_id,
+            credentials_version=str(connection.credentials_version),
+            factory=lambda: self._new_client(region, client_id, secret),
+        )
+
+    async def connect(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str,
+        region: str,
+        client_id: str,
+        client_secret: str | None,
+    ) -> list[str]:
+        """Check the credentials with a live token grant, then store them. Returns changed fields.
+
+        A blank secret keeps the stored one, so editing the region does not force re-typing it.
+        """
+        errors: dict[str, str] = {}
+        region = region.strip()
+        client_id = client_id.strip()
+        if region_by_key(region) is None:
+            errors["region"] = "Choose your Genesys Cloud region from the list."
+        if not client_id:
+            errors["client_id"] = "Enter the OAuth client ID."
+        elif len(client_id) > 100:
+            errors["client_id"] = "That is longer than any Genesys client ID."
+        async with self._sessions() as session:
+            existing = await store.get_connection(session, tenant_id=tenant_id)
+        secret = (client_secret or "").strip()
+        if not secret:
+            if existing is None:
+                errors["client_secret"] = "Enter the OAuth client secret."
+            else:
+                secret = self._box.decrypt(
+                    existing.client_secret_enc, tenant_id=tenant_id, purpose=GENESYS_CLIENT_SECRET
+                )
+        if errors:
+            raise FieldErrors(errors)
+
+        client = self._new_client(region, client_id, secret)
+        try:
+            await client.fetch_token()
+        except GenesysAuthError as exc:
+            raise FieldErrors({"client_secret": _error_hint(exc)}) from None
+        except GenesysError as exc:
+            raise FieldErrors({"region": _error_hint(exc)}) from None
+        finally:
+            await client.aclose()
+
+        changed: list[str] = []
+        async with self._sessions.begin() as session:
+            row = await store.get_connection(session, tenant_id=tenant_id)
+            if row is None:
+                row = GenesysConnection(
+                    tenant_id=tenant_id,
+                    region=region,
+                    client_id=client_id,
+                    client_secret_enc=self._box.encrypt(
+                        secret, tenant_id=tenant_id, purpose=GENESYS_CLIENT_SECRET
+                    ),
+                    credentials_version=1,
+                )
+                session.add(row)
+                changed = ["region", "client_id", "client_secret"]
+            else:
+                if row.region != region:
+                    changed.append("region")
+                    row.region = region
+                if row.client_id != client_id:
+                    changed.append("client_id")
+                    row.client_id = client_id
+                if client_secret and client_secret.strip():
+                    changed.append("client_secret")
+                    row.client_secret_enc = self._box.encrypt(
+                        secret, tenant_id=tenant_id, purpose=GENESYS_CLIENT_SECRET
+                    )
+                if changed:
+                    row.credentials_version += 1
+                    row.credentials_updated_at = datetime.now(UTC)
+            row.last_verified_at = datetime.now(UTC)
+            if changed:
+                await store.record_audit(
+                    session,
+                    tenant_id=tenant_id,
+                    action="genesys.credentials_changed",
+                    actor_slack_user_id=actor_slack_user_id,
+                    fields=changed,
+                )
+        if changed:
+            await self._clients.drop(tenant_id)
+        log.info("genesys credentials verified", extra={"tenant_id": str(tenant_id)})
+        return changed
+
+    async def available_integrations(self, tenant_id: uuid.UUID) -> IntegrationChoices:
+        client = await self.client_for(tenant_id)
+        if client is None:
+            return IntegrationChoices(problem="Connect your Genesys Cloud org first.")
+        try:
+            found = await client.list_integrations()
+        except GenesysError as exc:
+            return IntegrationChoices(problem=_error_hint(exc))
+        return IntegrationChoices(integrations=found, listed=True)
+
+    async def choose_integrations(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str,
+        mentions_integration_id: str,
+        dms_integration_id: str,
+        auto_wire: bool,
+    ) -> list[WiredIntegration]:
+        """Validate both integrations live, then store them with fresh webhook secrets.
+
+        With consent, the webhook URL and secret are PATCHed onto each integration; where the
+        client lacks `messaging:integration:edit`, the admin gets the values to paste instead.
+        """
+        choices = {
+            "mentions_integration_id": mentions_integration_id.strip(),
+            "dms_integration_id": dms_integration_id.strip(),
+        }
+        errors = {
+            name: "Choose an integration, or type its ID."
+            for name, value in choices.items()
+            if not value
+        }
+        errors.update(
+            {
+                name: "That is not an integration ID (letters, digits and dashes)."
+                for name, value in choices.items()
+                if value and (len(value) > 64 or not value.replace("-", "").isalnum())
+            }
+        )
+        if errors:
+            raise FieldErrors(errors)
+        client = await self.client_for(tenant_id)
+        if client is None:
+            raise FieldErrors({"mentions_integration_id": "Connect your Genesys Cloud org first."})
+
+        found: dict[str, OpenIntegration] = {}
+        for name, integration_id in choices.items():
+            if integration_id in found:
+                continue
+            try:
+                integration = await client.get_integration(integration_id)
+            except GenesysNotFound:
+                errors[name] = "No Open Messaging integration with this ID exists in your org."
+                continue
+            except GenesysError as exc:
+                errors[name] = _error_hint(exc)
+                continue
+            if integration.create_status != "Completed":
+                errors[name] = (
+                    f"This integration is still {integration.create_status or 'being created'} "
+                    "in Genesys. Wait until it shows as active, then save again."
+                )
+                continue
+            found[integration_id] = integration
+        async with self._sessions() as session:
+            for name, integration_id in choices.items():
+                owner = await store.integration_owner(
+                    session, genesys_integration_id=integration_id
+                )
+                if owner is not None and owner != tenant_id:
+                    errors[name] = "This integration is already connected to another workspace."
+        if errors:
+            raise FieldErrors(errors)
+
+        wired: list[WiredIntegration] = []
+        generated: dict[str, str] = {}
+        for integration_id, integration in found.items():
+            purposes = [
+                label
+                for label, chosen in (
+                    ("mentions", choices["mentions_integration_id"]),
+                    ("dms", choices["dms_integration_id"]),
+                )
+                if chosen == integration_id
+            ]
+            secret = secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+            generated[integration_id] = secret
+            outcome = WiredIntegration(
+                genesys_integration_id=integration_id,
+                name=integration.name,
+                purposes=purposes,
+                wiring="manual",
+                secret_to_paste=secret,
+            )
+            if auto_wire:
+                try:
+                    await client.patch_integration(
+                        integration_id, webhook_url=self.webhook_url, webhook_secret=secret
+                    )
+                    outcome.wiring, outcome.secret_to_paste = "auto", None
+                except GenesysPermissionError as exc:
+                    outcome.reason = _error_hint(exc)
+                except GenesysError as exc:
+                    outcome.reason = _error_hint(exc)
+            wired.append(outcome)
+
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(GenesysIntegration).where(GenesysIntegration.tenant_id == tenant_id)
+            )
+            for outcome in wired:
+                session.add(
+                    GenesysIntegration(
+                        genesys_integration_id=outcome.genesys_integration_id,
+                        tenant_id=tenant_id,
+                        name=outcome.name,
+                        for_mentions="mentions" in outcome.purposes,
+                        for_dms="dms" in outcome.purposes,
+                        webhook_secret_enc=self._box.encrypt(
+                            generated[outcome.genesys_integration_id],
+                            tenant_id=tenant_id,
+                            purpose=GENESYS_WEBHOOK_SECRET,
+                        ),
+                        webhook_wiring=outcome.wiring,
+                    )
+                )
+            await store.record_audit(
+                session,
+                tenant_id=tenant_id,
+                action="genesys.integrations_changed",
+                actor_slack_user_id=actor_slack_user_id,
+                fields=["mentions_integration_id", "dms_integration_id", "webhook_secret"],
+            )
+        return wired
+
+    async def test_connection(
+        self, *, tenant_id: uuid.UUID, send_test_message: bool = False
+    ) -> list[Check]:
+        """Each step pass/fail with a concrete fix; later steps are skipped when one fails."""
+        checks: list[Check] = []
+        async with self._sessions() as session:
+            connection = await store.get_connection(session, tenant_id=tenant_id)
+            chosen = list(await store.list_tenant_integrations(session, tenant_id=tenant_id))
+        if connection is None:
+            return [
+                Check(
+                    "Token grant",
+                    "fail",
+                    "No Genesys Cloud org is connected yet.",
+                    "Save your region, client ID and secret first.",
+                )
+            ]
+        client = await self.client_for(tenant_id)
+        assert client is not None
+        try:
+            await client.fetch_token()
+            checks.append(Check("Token grant", "pass", "Genesys issued an access token."))
+        except GenesysError as exc:
+            checks.append(Check("Token grant", "fail", "No token was issued.", _error_hint(exc)))
+            return checks
+
+        missing: list[str] = []
+        try:
+            await client.list_integrations()
+        except GenesysPermissionError as exc:
+            missing.extend(exc.missing_permissions or ["messaging:integration:view"])
+        except GenesysError as exc:
+            checks.append(Check("Permissions", "fail", "Could not check.", _error_hint(exc)))
+            return checks
+
+        if not chosen:
+            checks.append(
+                Check(
+                    "Integrations",
+                    "fail",
+                    "No integrations are chosen for mentions and DMs.",
+                    "Choose the Open Messaging integrations below and save.",
+                )
+            )
+        for row in chosen:
+            label = row.name or row.genesys_integration_id
+            try:
+                integration = await client.get_integration(row.genesys_integration_id)
+            except GenesysPermissionError as exc:
+                missing.extend(exc.missing_permissions or ["messaging:integration:view"])
+                continue
+            except GenesysError as exc:
+                checks.append(Check(f"Integration {label}", "fail", "Not found.", _error_hint(exc)))
+                continue
+            if integration.create_status != "Completed":
+                checks.append(
+                    Check(
+                        f"Integration {label}",
+                        "fail",
+                        f"Its status is {integration.create_status}.",
+                        "Wait until Genesys finishes creating it.",
+                    )
+                )
+                continue
+            checks.append(Check(f"Integration {label}", "pass", "Exists and is active."))
+            if integration.webhook_url == self.webhook_url:
+                checks.append(Check(f"Webhook of {label}", "pass", "Points at Switchboard."))
+            else:
+                checks.append(
+                    Check(
+                        f"Webhook of {label}",
+                        "fail",
+                        "Its Outbound Notification Webhook URL does not point at Switchboard.",
+                        f"Set it to {self.webhook_url} (Admin > Message > Platforms), or "
+                        "save the integrations again with automatic wiring.",
+                    )
+                )
+        if send_test_message and chosen:
+            try:
+                await client.send_inbound_message(
+                    chosen[0].genesys_integration_id,
+                    {
+                        "channel": {
+                            "messageId": f"switchboard-test-{uuid.uuid4()}",
+                            "time": datetime.now(UTC)
+                            .isoformat(timespec="milliseconds")
+                            .replace("+00:00", "Z"),
+                            "from": {
+                                "id": f"switchboard-test:{tenant_id}",
+                                "idType": "Opaque",
+                                "nickname": "Switchboard test",
+                            },
+                        },
+                        "text": TEST_MESSAGE_TEXT,
+                    },
+                )
+                checks.append(Check("Test message", "pass", "Genesys accepted a test message."))
+            except GenesysPermissionError as exc:
+                missing.extend(exc.missing_permissions or ["conversation:message:receive"])
+            except GenesysError as exc:
+                checks.append(Check("Test message", "fail", "Not accepted.", _error_hint(exc)))
+        if missing:
+            names = ", ".join(sorted(set(missing)))
+            checks.insert(
+                1,
+                Check(
+                    "Permissions",
+                    "fail",
+                    f"The OAuth client lacks: {names}.",
+                    "Add these permissions to a role assigned to the OAuth client.",
+                ),
+            )
+        else:
+            detail = (
+                "The client can view integrations and send messages."
+                if send_test_message
+                else "The client can view integrations; sending messages "
+                "(conversation:message:receive) is checked by the test message."
+            )
+            checks.insert(1, Check("Permissions", "pass", detail))
+        if all(check.status == "pass" for check in checks):
+            async with self._sessions.begin() as session:
+                verified = await store.get_connection(session, tenant_id=tenant_id)
+                if verified is not None:
+                    verified.last_verified_at = datetime.now(UTC)
+        return checks

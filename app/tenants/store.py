@@ -1,0 +1,202 @@
+"""Queries about tenants and their Slack installations. Take a session; never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import (
+    AuditEvent,
+    GenesysConnection,
+    GenesysIntegration,
+    SlackInstallation,
+    SlackOAuthState,
+    Tenant,
+)
+
+
+async def get_tenant(session: AsyncSession, *, tenant_id: uuid.UUID) -> Tenant | None:
+    return await session.get(Tenant, tenant_id)
+
+
+async def find_tenant_for_slack(
+    session: AsyncSession,
+    *,
+    slack_enterprise_id: str | None,
+    slack_team_id: str | None,
+    is_enterprise_install: bool,
+) -> Tenant | None:
+    """The tenant an install or event belongs to: the org if installed org-wide, else the team."""
+    query = select(Tenant)
+    if is_enterprise_install or slack_team_id is None:
+        if slack_enterprise_id is None:
+            return None
+        query = query.where(
+            Tenant.is_enterprise_install.is_(True),
+            Tenant.slack_enterprise_id == slack_enterprise_id,
+        )
+    else:
+        query = query.where(
+            Tenant.is_enterprise_install.is_(False), Tenant.slack_team_id == slack_team_id
+        )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def upsert_tenant_for_slack(
+    session: AsyncSession,
+    *,
+    slack_enterprise_id: str | None,
+    slack_team_id: str | None,
+    is_enterprise_install: bool,
+    name: str,
+) -> Tenant:
+    """Create the tenant on first install; on reinstall reactivate it and keep its settings.
+
+    The partial unique indexes make two concurrent first installs converge on one row.
+    """
+    values = {
+        "id": uuid.uuid4(),
+        "slack_enterprise_id": slack_enterprise_id,
+        "slack_team_id": None if is_enterprise_install else slack_team_id,
+        "is_enterprise_install": is_enterprise_install,
+        "name": name,
+        "status": "active",
+    }
+    if is_enterprise_install:
+        target = {
+            "index_elements": ["slack_enterprise_id"],
+            "index_where": text("is_enterprise_install"),
+        }
+    else:
+        target = {
+            "index_elements": ["slack_team_id"],
+            # Must repeat the partial index's predicate verbatim for ON CONFLICT to use it.
+            "index_where": text("NOT is_enterprise_install"),
+        }
+    statement = (
+        insert(Tenant)
+        .values(**values)
+        .on_conflict_do_update(
+            **target,  # type: ignore[arg-type]
+            set_={
+                "name": name,
+                "status": "active",
+                "uninstalled_at": None,
+                "slack_enterprise_id": slack_enterprise_id,
+            },
+        )
+        .returning(Tenant)
+    )
+    tenant = (await session.execute(statement)).scalar_one()
+    await session.refresh(tenant)
+    return tenant
+
+
+async def get_installation(
+    session: AsyncSession, *, tenant_id: uuid.UUID
+) -> SlackInstallation | None:
+    return await session.get(SlackInstallation, tenant_id)
+
+
+async def save_installation(
+    session: AsyncSession, *, tenant_id: uuid.UUID, values: dict[str, object]
+) -> None:
+    """Insert or replace the tenant's one installation row (a reinstall brings new tokens)."""
+    statement = insert(SlackInstallation).values(tenant_id=tenant_id, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[SlackInstallation.tenant_id],
+        set_={**values, "updated_at": func.now()},
+    )
+    await session.execute(statement)
+
+
+async def list_installations(session: AsyncSession) -> Sequence[SlackInstallation]:
+    return (await session.execute(select(SlackInstallation))).scalars().all()
+
+
+async def record_audit(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    action: str,
+    actor_slack_user_id: str | None = None,
+    fields: list[str] | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            tenant_id=tenant_id,
+            action=action,
+            actor_slack_user_id=actor_slack_user_id,
+            fields=fields or [],
+        )
+    )
+
+
+async def list_audit(
+    session: AsyncSession, *, tenant_id: uuid.UUID, limit: int = 50
+) -> Sequence[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.tenant_id == tenant_id)
+        .order_by(AuditEvent.created_at.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def issue_oauth_state(session: AsyncSession, *, state: str, expire_at: datetime) -> None:
+    session.add(SlackOAuthState(state=state, expire_at=expire_at))
+
+
+async def consume_oauth_state(session: AsyncSession, *, state: str) -> bool:
+    """Delete and report an unexpired state in one statement, so only one callback wins."""
+    statement = (
+        delete(SlackOAuthState)
+        .where(SlackOAuthState.state == state, SlackOAuthState.expire_at > func.now())
+        .returning(SlackOAuthState.state)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def purge_expired_oauth_states(session: AsyncSession) -> int:
+    statement = delete(SlackOAuthState).where(SlackOAuthState.expire_at <= func.now())
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_connection(
+    session: AsyncSession, *, tenant_id: uuid.UUID
+) -> GenesysConnection | None:
+    return await session.get(GenesysConnection, tenant_id)
+
+
+async def list_tenant_integrations(
+    session: AsyncSession, *, tenant_id: uuid.UUID
+) -> Sequence[GenesysIntegration]:
+    query = (
+        select(GenesysIntegration)
+        .where(GenesysIntegration.tenant_id == tenant_id)
+        .order_by(GenesysIntegration.created_at)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def find_integration(
+    session: AsyncSession, *, genesys_integration_id: str
+) -> GenesysIntegration | None:
+    """Resolve the tenant of an inbound webhook: the integration ID is globally unique."""
+    return await session.get(GenesysIntegration, genesys_integration_id)
+
+
+async def integration_owner(
+    session: AsyncSession, *, genesys_integration_id: str
+) -> uuid.UUID | None:
+    query = select(GenesysIntegration.tenant_id).where(
+        GenesysIntegration.genesys_integration_id == genesys_integration_id
+    )
+    return (await session.execute(query)).scalar_one_or_none()

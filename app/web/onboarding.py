@@ -1,0 +1,171 @@
+"""The settings page: connect the Genesys org, choose integrations, test the connection.
+
+Plain HTML forms that work without JavaScript. Each POST checks the session and its CSRF
+token first, then hands the input to `tenants.onboarding`, which validates it live against
+Genesys before saving. On an error the page is shown again with the message next to its
+field and the entries kept, except secrets, which are never echoed back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.genesys.regions import REGIONS
+from app.tenants import store
+from app.tenants.onboarding import Check, FieldErrors, WiredIntegration
+from app.web.auth import csrf_ok, current_admin, refusal
+from app.web.session import AdminSession
+from app.web.views import page, state_of
+
+SAVED_MESSAGES = {
+    "credentials": "Genesys Cloud credentials verified and saved.",
+    "integrations": "Integrations saved and wired to Switchboard.",
+}
+
+
+async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | None:
+    state = state_of(request)
+    async with state.sessions() as session:
+        tenant = await store.get_tenant(session, tenant_id=admin.tenant_id)
+        installation = await store.get_installation(session, tenant_id=admin.tenant_id)
+        connection = await store.get_connection(session, tenant_id=admin.tenant_id)
+        chosen = list(await store.list_tenant_integrations(session, tenant_id=admin.tenant_id))
+        audit = list(await store.list_audit(session, tenant_id=admin.tenant_id))
+    if tenant is None or installation is None or tenant.status != "active":
+        return None
+    return {
+        "tenant": tenant,
+        "installation": installation,
+        "connection": connection,
+        "chosen": chosen,
+        "mentions_id": next((i.genesys_integration_id for i in chosen if i.for_mentions), ""),
+        "dms_id": next((i.genesys_integration_id for i in chosen if i.for_dms), ""),
+        "audit": audit,
+        "admin": admin,
+        "regions": REGIONS,
+        "webhook_url": state.onboarding.webhook_url,
+        "errors": {},
+        "form": {},
+        "choices": None,
+        "checks": None,
+        "wired": None,
+        "saved": None,
+    }
+
+
+async def _guard(request: Request) -> tuple[AdminSession, dict[str, Any]] | Response:
+    admin = current_admin(request)
+    if admin is None:
+        return page(request, "signin.html", status=401)
+    context = await _context(request, admin)
+    if context is None:
+        return refusal(
+            request,
+            "This workspace is no longer installed",
+            "Add Switchboard to Slack again to continue.",
+            status=404,
+        )
+    return admin, context
+
+
+async def _guard_post(request: Request) -> tuple[AdminSession, dict[str, Any], Any] | Response:
+    guarded = await _guard(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, context = guarded
+    form = await request.form()
+    if not csrf_ok(request, admin, form.get("csrf")):
+        return refusal(
+            request,
+            "This form has expired",
+            "The form did not carry a valid security token, so nothing was saved. "
+            "Reload the settings page and try again.",
+        )
+    return admin, context, form
+
+
+async def _with_choices(request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    if context["connection"] is not None:
+        tenant_id = context["tenant"].id
+        context["choices"] = await state_of(request).onboarding.available_integrations(tenant_id)
+    return context
+
+
+async def show(request: Request) -> Response:
+    guarded = await _guard(request)
+    if isinstance(guarded, Response):
+        return guarded
+    _, context = guarded
+    context["saved"] = SAVED_MESSAGES.get(request.query_params.get("saved", ""))
+    return page(request, "onboarding.html", await _with_choices(request, context))
+
+
+async def save_credentials(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, context, form = guarded
+    entered = {
+        "region": str(form.get("region", "")),
+        "client_id": str(form.get("client_id", "")),
+    }
+    try:
+        await state_of(request).onboarding.connect(
+            tenant_id=admin.tenant_id,
+            actor_slack_user_id=admin.slack_user_id,
+            region=entered["region"],
+            client_id=entered["client_id"],
+            client_secret=str(form.get("client_secret", "")),
+        )
+    except FieldErrors as exc:
+        context.update(errors=exc.errors, form=entered)
+        return page(request, "onboarding.html", await _with_choices(request, context), status=400)
+    return RedirectResponse("/onboarding?saved=credentials#integrations", status_code=303)
+
+
+async def save_integrations(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, context, form = guarded
+    entered = {
+        "mentions_integration_id": str(
+            form.get("mentions_integration_id_typed") or form.get("mentions_integration_id", "")
+        ),
+        "dms_integration_id": str(
+            form.get("dms_integration_id_typed") or form.get("dms_integration_id", "")
+        ),
+    }
+    try:
+        wired: list[WiredIntegration] = await state_of(request).onboarding.choose_integrations(
+            tenant_id=admin.tenant_id,
+            actor_slack_user_id=admin.slack_user_id,
+            mentions_integration_id=entered["mentions_integration_id"],
+            dms_integration_id=entered["dms_integration_id"],
+            auto_wire=form.get("auto_wire") == "on",
+        )
+    except FieldErrors as exc:
+        context.update(errors=exc.errors, form=entered)
+        return page(request, "onboarding.html", await _with_choices(request, context), status=400)
+    if all(w.wiring == "auto" for w in wired):
+        return RedirectResponse("/onboarding?saved=integrations#test", status_code=303)
+    # Manual wiring: the freshly generated secrets are shown this once, never again.
+    refreshed = await _context(request, admin)
+    assert refreshed is not None
+    refreshed["wired"] = wired
+    return page(request, "onboarding.html", await _with_choices(request, refreshed))
+
+
+async def run_test(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, context, form = guarded
+    checks: list[Check] = await state_of(request).onboarding.test_connection(
+        tenant_id=admin.tenant_id, send_test_message=form.get("send_test_message") == "on"
+    )
+    context["checks"] = checks
+    return page(request, "onboarding.html", await _with_choices(request, context))

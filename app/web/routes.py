@@ -1,0 +1,67 @@
+"""Pages a person sees, and the health endpoints.
+
+Handlers read their dependencies from the lifespan state (`request.state`), never from
+module globals. They open their own short database sessions and never call Slack or Genesys
+directly: installs go through Bolt, tenant changes through `app.tenants`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.web import auth, onboarding
+from app.web.auth import current_admin
+from app.web.views import HERE, page, state_of
+
+
+async def landing(request: Request) -> Response:
+    state = state_of(request)
+    return page(
+        request,
+        "landing.html",
+        {"sandbox": state.sandbox_urls, "signed_in": current_admin(request) is not None},
+    )
+
+
+async def slack_endpoint(request: Request) -> Response:
+    """Events, the install redirect and the OAuth callback all go through Bolt's adapter."""
+    return await state_of(request).slack_handler.handle(request)
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers. No dependencies, so a DB outage does not restart dynos."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the database answers within its timeout."""
+    try:
+        async with state_of(request).sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:  # readiness reports any failure as "not ready"; the cause is logged
+        state_of(request).log.warning("readiness check failed", exc_info=True)
+        return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "up"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", landing, methods=["GET"]),
+        Route("/onboarding", onboarding.show, methods=["GET"]),
+        Route("/onboarding/credentials", onboarding.save_credentials, methods=["POST"]),
+        Route("/onboarding/integrations", onboarding.save_integrations, methods=["POST"]),
+        Route("/onboarding/test", onboarding.run_test, methods=["POST"]),
+        Route("/signin", auth.sign_in, methods=["GET"]),
+        Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
+        Route("/signout", auth.sign_out, methods=["POST"]),
+        Route("/slack/events", slack_endpoint, methods=["POST"]),
+        Route("/slack/install", slack_endpoint, methods=["GET"]),
+        Route("/slack/oauth_redirect", slack_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]

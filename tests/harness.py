@@ -1,0 +1,97 @@
+"""Run our whole app against the simulators, in-process or behind a real socket.
+
+`in_process` runs the Starlette lifespan by hand and serves requests through httpx's
+ASGITransport at `https://switchboard.test`, so Secure cookies behave as in a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from app.config import Settings
+from app.main import create_app
+from app.sandbox.slack_world import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_SIGNING_SECRET,
+)
+from tests.factories import make_settings
+
+APP_BASE = "https://switchboard.test"
+
+
+def sandbox_settings(
+    database_url: str, *, slack_url: str, genesys_url: str, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "slack_client_id": SANDBOX_CLIENT_ID,
+        "slack_client_secret": SANDBOX_CLIENT_SECRET,
+        "slack_signing_secret": SANDBOX_SIGNING_SECRET,
+        "slack_api_url": f"{slack_url}/api/",
+        "slack_authorize_url": f"{slack_url}/oauth/v2/authorize",
+        "slack_openid_authorize_url": f"{slack_url}/openid/connect/authorize",
+        "genesys_api_url": genesys_url,
+        "genesys_login_url": genesys_url,
+    }
+    values.update(overrides)
+    return make_settings(database_url, **values)
+
+
+@asynccontextmanager
+async def in_process(
+    settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    app: Starlette = create_app(settings, genesys_transport=genesys_transport)
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                scope["state"] = dict(state or {})
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url=APP_BASE) as client:
+            yield client
+
+
+def local_part(url: str) -> str:
+    """The path and query of an absolute URL on our app, for the in-process client."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def install(
+    client: httpx.AsyncClient,
+    *,
+    target: str,
+    slack_user_id: str,
+    decision: str = "allow",
+) -> httpx.Response:
+    """Add to Slack through the simulator's consent page; returns the callback's response.
+
+    `target` is a workspace ID, or an Enterprise Grid org ID for an org-wide install.
+    """
+    start = await client.get("/slack/install")
+    assert start.status_code == 302, start.text
+    authorize = start.headers["location"]
+    consent = await approve(authorize, team=target, user=slack_user_id, decision=decision)
+    assert consent.status_code in (302, 303), consent.text
+    return await client.get(local_part(consent.headers["location"]))
+
+
+async def approve(
+    authorize_url: str, *, team: str, user: str, decision: str = "allow"
+) -> httpx.Response:
+    """Act as the person on Slack's consent page: keep Slack's query, add the choices."""
+    url = httpx.URL(authorize_url)
+    params = dict(url.params)
+    params.update({"decision": decision, "team": team, "user": user})
+    async with httpx.AsyncClient() as browser:
+        return await browser.get(url.copy_with(query=None), params=params)
