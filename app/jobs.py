@@ -8,27 +8,111 @@ settings; dependencies reach tasks through the worker's `additional_context`.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import procrastinate
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.bridge import queueing, store as bridge_store
+from app.bridge.delivery import Delivery, RetryLater, backoff
 from app.config import Settings
+from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
+from app.genesys.clients import GenesysClients
+from app.slack.sender import SlackSender
 from app.tenants import store
+from app.tenants.onboarding import Onboarding
 
 log = logging.getLogger(__name__)
 
-tasks = procrastinate.Blueprint()
+# The task name is part of the queue's data (see app/bridge/queueing.py); never rename.
+NAMESPACE = "switchboard"
 
 # Heroku sends SIGTERM and kills 30 s later; finish or release in-flight jobs before that.
 SHUTDOWN_GRACE_SECONDS = 25.0
+
+
+# Work committed this long ago with no job is re-enqueued by the relay.
+RELAY_GRACE = timedelta(seconds=30)
+# A worker that has not sent a heartbeat for this long is presumed dead (kill -9, lost dyno).
+STALLED_AFTER_SECONDS = 30.0
 
 
 @dataclass
 class WorkerDeps:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
+    delivery: Delivery
+
+
+class DeliveryRetry(BaseRetryStrategy):
+    """Delivery says when to come back (Retry-After, backoff); anything unexpected backs off too.
+
+    The job keeps its lock while it waits, so later messages of the same conversation wait
+    behind it: order is kept, and `Delivery` bounds the wait by dead-lettering.
+    """
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, RetryLater):
+            delay = exception.delay
+        elif job.attempts >= 20:
+            return None
+        else:
+            delay = backoff(job.attempts + 1)
+        decision: RetryDecision = RetryDecision(
+            retry_at=datetime.now(UTC) + timedelta(seconds=delay)
+        )
+        return decision
+
+
+async def flush_conversation(
+    context: procrastinate.JobContext, tenant_id: str, conversation_id: str
+) -> int:
+    return await deps_of(context).delivery.flush(
+        tenant_id=uuid.UUID(tenant_id), conversation_id=uuid.UUID(conversation_id)
+    )
+
+
+async def relay_stranded_work(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Re-enqueue committed messages whose conversation has no queued or running job.
+
+    Enqueueing shares the ingest transaction, so this should find nothing; it is the net for
+    jobs lost any other way (a job deleted by hand, a bug), so nothing stays stranded.
+    """
+    deps = deps_of(context)
+    async with deps.sessions.begin() as session:
+        pending = await bridge_store.conversations_needing_jobs(
+            session, older_than=datetime.now(UTC) - RELAY_GRACE
+        )
+        locks = {queueing.conversation_lock(conv): (tenant, conv) for tenant, conv in pending}
+        covered = await queueing.locks_with_jobs(session, list(locks))
+        stranded = [ids for lock, ids in locks.items() if lock not in covered]
+        for tenant_id, conversation_id in stranded:
+            await queueing.defer_flush(
+                session, tenant_id=tenant_id, conversation_id=conversation_id
+            )
+    if stranded:
+        log.warning("re-enqueued stranded conversations", extra={"count": len(stranded)})
+    return len(stranded)
+
+
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Jobs of a worker that died mid-job stay "doing" and hold their conversation's lock;
+    put them back so the conversation moves again. Delivery is idempotent per message."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
+    for job in stalled:
+        await manager.retry_job(job)
+    if stalled:
+        log.warning("retried stalled jobs", extra={"count": len(stalled)})
+    return len(stalled)
 
 
 def deps_of(context: procrastinate.JobContext) -> WorkerDeps:
@@ -37,8 +121,6 @@ def deps_of(context: procrastinate.JobContext) -> WorkerDeps:
     return deps
 
 
-@tasks.periodic(cron="*/10 * * * *", periodic_id="oauth-states")
-@tasks.task(name="purge_expired_oauth_states", pass_context=True, queue="maintenance")
 async def purge_expired_oauth_states(context: procrastinate.JobContext, timestamp: int) -> int:
     """Bolt consumes used states but never deletes expired ones; we do, every ten minutes."""
     async with deps_of(context).sessions.begin() as session:
@@ -55,24 +137,70 @@ def build_queue(settings: Settings) -> procrastinate.App:
         max_size=4,
     )
     queue = procrastinate.App(connector=connector)
-    queue.add_tasks_from(tasks, namespace="switchboard")
+    # A fresh blueprint per app: procrastinate namespaces a blueprint's tasks in place, so one
+    # blueprint cannot be added to two apps (tests and the benchmark build several).
+    tasks = procrastinate.Blueprint()
+    tasks.task(
+        name="flush_conversation",
+        pass_context=True,
+        queue=queueing.QUEUE,
+        retry=DeliveryRetry(),
+    )(flush_conversation)
+    for function, cron, periodic_id in (
+        (relay_stranded_work, "* * * * *", "relay"),
+        (retry_stalled_jobs, "* * * * *", "stalled"),
+        (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
+    ):
+        task = tasks.task(function, name=function.__name__, pass_context=True, queue="maintenance")
+        tasks.periodic(cron=cron, periodic_id=periodic_id)(task)
+    queue.add_tasks_from(tasks, namespace=NAMESPACE)
     return queue
 
 
-async def run_worker(settings: Settings) -> None:
+@asynccontextmanager
+async def worker_app(
+    settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[tuple[procrastinate.App, WorkerDeps]]:
+    """The queue app and what its tasks need, open for the duration of the block."""
     engine = create_engine(
         settings.database, pool_size=settings.web_db_pool_size, application_name="worker"
     )
-    deps = WorkerDeps(settings=settings, sessions=create_sessions(engine))
+    sessions = create_sessions(engine)
+    box = SecretBox(settings.keys)
+    genesys_clients = GenesysClients()
+    slack = SlackSender(settings)
+    deps = WorkerDeps(
+        settings=settings,
+        sessions=sessions,
+        delivery=Delivery(
+            sessions=sessions,
+            box=box,
+            onboarding=Onboarding(
+                settings,
+                sessions=sessions,
+                box=box,
+                clients=genesys_clients,
+                transport=genesys_transport,
+            ),
+            slack=slack,
+        ),
+    )
     queue = build_queue(settings)
     try:
         async with queue.open_async():
-            await queue.run_worker_async(
-                concurrency=settings.worker_concurrency,
-                additional_context={"deps": deps},
-                install_signal_handlers=True,
-                shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
-                delete_jobs="successful",
-            )
+            yield queue, deps
     finally:
+        await slack.aclose()
+        await genesys_clients.aclose()
         await engine.dispose()
+
+
+async def run_worker(settings: Settings) -> None:
+    async with worker_app(settings) as (queue, deps):
+        await queue.run_worker_async(
+            concurrency=settings.worker_concurrency,
+            additional_context={"deps": deps},
+            install_signal_handlers=True,
+            shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+            delete_jobs="successful",
+        )

@@ -20,12 +20,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.bridge.ingest import Ingest
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
 from app.slack.app import build_bolt_app
 from app.slack.installation_store import PostgresInstallationStore
+from app.slack.listeners import durable_ingest
 from app.tenants.onboarding import Onboarding
 from app.web import routes
 from app.web.auth import build_oauth
@@ -77,6 +79,7 @@ class AppState:
     oauth: Any  # authlib's Starlette OAuth registry (untyped)
     genesys_clients: GenesysClients
     onboarding: Onboarding
+    ingest: Ingest
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -103,8 +106,13 @@ def create_app(
         box = SecretBox(settings.keys)
         codec = SessionCodec(settings.session_secret.get_secret_value())
         installation_store = PostgresInstallationStore(sessions, box)
+        ingest = Ingest(sessions=sessions, box=box)
         bolt = build_bolt_app(
-            settings, sessions=sessions, installation_store=installation_store, codec=codec
+            settings,
+            sessions=sessions,
+            installation_store=installation_store,
+            codec=codec,
+            before_authorize=durable_ingest(ingest),
         )
         genesys_clients = GenesysClients()
         state = AppState(
@@ -125,6 +133,7 @@ def create_app(
                 clients=genesys_clients,
                 transport=genesys_transport,
             ),
+            ingest=ingest,
         )
         try:
             yield {"app": state}

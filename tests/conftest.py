@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -23,6 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import DatabaseURL, Settings
 from app.db.cluster import running_cluster
 from app.db.session import create_engine
+from app.sandbox.genesys_app import create_genesys_sandbox
+from app.sandbox.genesys_world import GenesysWorld
+from app.sandbox.runner import ServerThread
+from app.sandbox.slack_app import create_slack_sandbox
+from app.sandbox.slack_world import SlackWorld
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,3 +100,34 @@ def settings(database_url: str) -> Settings:
     from tests.factories import make_settings
 
     return make_settings(database_url)
+
+
+@pytest.fixture
+def slack_world() -> SlackWorld:
+    return SlackWorld.seeded()
+
+
+@pytest.fixture
+def slack_sim(slack_world: SlackWorld) -> Iterator[ServerThread]:
+    """A real socket: Bolt's slack_sdk client (aiohttp) cannot use an ASGI transport."""
+    with ServerThread(create_slack_sandbox(slack_world)) as server:
+        slack_world.public_url = server.url
+        yield server
+
+
+@pytest.fixture
+def genesys_world() -> GenesysWorld:
+    return GenesysWorld.seeded()
+
+
+@pytest.fixture
+def genesys_transport(genesys_world: GenesysWorld) -> httpx.AsyncBaseTransport:
+    return httpx.ASGITransport(app=create_genesys_sandbox(genesys_world))
+
+
+@pytest.fixture
+def app_settings(database_url: str, slack_sim: ServerThread, clean_db: None) -> Settings:
+    """Settings for the whole app against the simulators; committed rows are removed after."""
+    from tests.harness import sandbox_settings
+
+    return sandbox_settings(database_url, slack_url=slack_sim.url, genesys_url="http://genesys.sim")

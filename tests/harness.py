@@ -95,3 +95,53 @@ async def approve(
     params.update({"decision": decision, "team": team, "user": user})
     async with httpx.AsyncClient() as browser:
         return await browser.get(url.copy_with(query=None), params=params)
+
+
+async def connect_genesys(
+    client: httpx.AsyncClient,
+    *,
+    mentions: str,
+    dms: str,
+    client_id: str,
+    client_secret: str,
+) -> None:
+    """Onboarding through the pages, as an admin would: credentials, then integrations."""
+    page = await client.get("/onboarding")
+    marker = 'name="csrf" value="'
+    start = page.text.index(marker) + len(marker)
+    csrf = page.text[start : page.text.index('"', start)]
+    saved = await client.post(
+        "/onboarding/credentials",
+        data={
+            "csrf": csrf,
+            "region": "us_east_1",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    chosen = await client.post(
+        "/onboarding/integrations",
+        data={
+            "csrf": csrf,
+            "mentions_integration_id_typed": mentions,
+            "dms_integration_id_typed": dms,
+            "auto_wire": "on",
+        },
+    )
+    assert chosen.status_code == 303, chosen.text
+
+
+async def drain(settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None) -> None:
+    """Run a worker until no job is ready, as the `worker` process would."""
+    from app.jobs import worker_app
+
+    async with worker_app(settings, genesys_transport=genesys_transport) as (queue, deps):
+        await queue.run_worker_async(
+            wait=False,
+            concurrency=4,
+            additional_context={"deps": deps},
+            install_signal_handlers=False,
+            listen_notify=False,
+            delete_jobs="successful",
+        )

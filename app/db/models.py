@@ -10,16 +10,18 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
     Index,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -46,6 +48,14 @@ class Tenant(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     created_at: Mapped[datetime] = _created_at()
     uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per-tenant behaviour: a ✓ reaction when Genesys accepted a message; whether other
+    # bots' messages are forwarded (off: another app could loop through us).
+    ack_reaction: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=text("true")
+    )
+    forward_other_bots: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
     __table_args__ = (
         # Workspace IDs and org IDs are globally unique in Slack; one tenant each.
@@ -165,3 +175,94 @@ class GenesysIntegration(Base):
     # "auto": we PATCHed the integration; "manual": the admin was shown the values to paste.
     webhook_wiring: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = _created_at()
+
+
+class Conversation(Base):
+    """One Slack thread (channel mentions) or one person's DM, mapped to one Genesys conversation.
+
+    `conversation_key` is the `from.id` we send Genesys; it comes back as `channel.to.id` on
+    every agent message, which is how a reply finds its thread or DM.
+    """
+
+    __tablename__ = "conversation"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False
+    )
+    conversation_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)  # "dm" | "thread"
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    genesys_integration_id: Mapped[str | None] = mapped_column(String(64))
+    genesys_conversation_id: Mapped[str | None] = mapped_column(String(64))
+    slack_permalink: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    last_activity_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (UniqueConstraint("tenant_id", "conversation_key"),)
+
+
+class BridgeMessage(Base):
+    """Every message crossing the bridge, in either direction: the durable inbox and outbox.
+
+    A row is committed before the sender gets its 200, so a crash after the ack loses nothing.
+    The unique constraints are the dedupe: Slack retries (same `event_id`, same
+    `client_msg_id`) and Genesys redeliveries (same message `id`) collide and are dropped.
+    Rows of one conversation are delivered in `(source_ts, id)` order by one job at a time.
+    """
+
+    __tablename__ = "bridge_message"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False
+    )
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE")
+    )
+    direction: Mapped[str] = mapped_column(String(12), nullable=False)  # to_genesys | to_slack
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    dedupe_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    slack_event_id: Mapped[str | None] = mapped_column(String(64))
+    slack_client_msg_id: Mapped[str | None] = mapped_column(String(64))
+    # pending -> delivered | dead; "recorded" for what is kept but never sent (typing, receipts).
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    genesys_message_id: Mapped[str | None] = mapped_column(String(64))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created_at()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "direction", "dedupe_key"),
+        Index(
+            "uq_bridge_message_slack_event_id",
+            "tenant_id",
+            "slack_event_id",
+            unique=True,
+            postgresql_where=text("slack_event_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_bridge_message_slack_client_msg_id",
+            "tenant_id",
+            "slack_client_msg_id",
+            unique=True,
+            postgresql_where=text("slack_client_msg_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_bridge_message_pending",
+            "conversation_id",
+            "source_ts",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_bridge_message_dead", "tenant_id", postgresql_where=text("status = 'dead'")),
+    )

@@ -39,6 +39,8 @@ BOT_SCOPES = (
     "app_mentions:read",
     "channels:read",
     "groups:read",
+    "channels:history",
+    "groups:history",
     "chat:write",
     "chat:write.customize",
     "im:history",
@@ -159,7 +161,7 @@ def build_bolt_app(
     sessions: async_sessionmaker[AsyncSession],
     installation_store: PostgresInstallationStore,
     codec: SessionCodec,
-    register: Callable[[AsyncApp], None] | None = None,
+    before_authorize: Callable[..., Awaitable[BoltResponse]] | None = None,
 ) -> AsyncApp:
     oauth_settings = AsyncOAuthSettings(
         client_id=settings.slack_client_id,
@@ -181,12 +183,11 @@ def build_bolt_app(
         client=build_web_client(settings),
         installation_store=installation_store,
         oauth_settings=oauth_settings,
+        before_authorize=before_authorize,
         logger=logging.getLogger("app.slack.bolt"),
     )
     # Bolt does not register these by default; without them tokens outlive an uninstall.
     app.enable_token_revocation_listeners()
-    if register is not None:
-        register(app)
     _ack_everything_else(app)
     return app
 
@@ -199,3 +200,8 @@ def _ack_everything_else(app: AsyncApp) -> None:
 
     handler: Callable[[], Awaitable[None]] = ignore
     app.event(re.compile(".*"))(handler)
+
+    async def ack_action(ack: Callable[[], Awaitable[None]]) -> None:
+        await ack()
+
+    app.action(re.compile(".*"))(ack_action)

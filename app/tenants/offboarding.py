@@ -13,13 +13,22 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import Base
-from app.db.models import GenesysConnection, GenesysIntegration, SlackInstallation, Tenant
+from app.db.models import (
+    BridgeMessage,
+    Conversation,
+    GenesysConnection,
+    GenesysIntegration,
+    SlackInstallation,
+    Tenant,
+)
 from app.tenants import store
 
 # Tenant-owned tables emptied by a purge, in dependency order. The tenant row itself stays
 # (status "uninstalled", no secrets) so a reinstall is recognised and audit records keep
 # pointing somewhere.
 PURGED_TABLES: tuple[type[Base], ...] = (
+    BridgeMessage,
+    Conversation,
     GenesysIntegration,
     GenesysConnection,
     SlackInstallation,

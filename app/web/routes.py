@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app.genesys import webhook
 from app.web import auth, onboarding
 from app.web.auth import current_admin
 from app.web.views import HERE, page, state_of
@@ -61,6 +62,7 @@ def routes() -> list[BaseRoute]:
         Route("/slack/events", slack_endpoint, methods=["POST"]),
         Route("/slack/install", slack_endpoint, methods=["GET"]),
         Route("/slack/oauth_redirect", slack_endpoint, methods=["GET"]),
+        Route("/genesys/webhook", webhook.receive, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -1,0 +1,459 @@
+"""Delivering one conversation's queued messages, oldest first, to Slack or Genesys.
+
+The queue runs at most one flush per conversation at a time, so messages keep their order;
+different conversations flush in parallel. Each message is read in one short transaction,
+sent with no transaction open, and its outcome written in another. A retryable failure stops
+the flush and asks the queue to come back later (never sooner than `Retry-After`); the
+conversation waits, others do not. A permanent failure, or too many retries, turns the
+message into a dead letter and tells the other side: a notice in the Slack thread, or a
+Failed receipt to the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.bridge import routing, store
+from app.bridge.inbound import (
+    SlackContext,
+    slack_error_to_reason,
+    to_open_message,
+    to_receipt,
+    to_structured_response,
+)
+from app.bridge.outbound import AgentMessage, AgentStructured, ButtonClick, parse_webhook
+from app.bridge.rendering import to_slack_post
+from app.bridge.routing import SlackMessage
+from app.crypto import SecretBox
+from app.db.models import BridgeMessage, Conversation, SlackInstallation, Tenant
+from app.genesys.errors import (
+    GenesysAuthError,
+    GenesysError,
+    GenesysRateLimited,
+    GenesysUnavailable,
+)
+from app.slack.sender import SlackCallFailed, SlackSender
+from app.tenants import store as tenants_store
+from app.tenants.onboarding import Onboarding
+from app.tenants.purposes import SLACK_BOT_TOKEN
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+MAX_AGE = timedelta(minutes=30)
+BASE_DELAY_SECONDS = 1.0
+MAX_DELAY_SECONDS = 60.0
+ACK_REACTION = "white_check_mark"
+NOT_DELIVERED_NOTICE = (
+    ":warning: This message could not be delivered to support. Please try again later."
+)
+NOT_CONNECTED_NOTICE = (
+    ":warning: Support is not connected yet, so this message did not reach anyone. "
+    "A workspace admin can finish setting up Switchboard."
+)
+
+
+class RetryLater(Exception):
+    """Raised out of a flush: the queue retries the conversation after `delay` seconds."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    def __init__(self, reason: str, *, slack_error: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.slack_error = slack_error
+
+
+def backoff(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential with full jitter, floored by the server's Retry-After."""
+    ceiling = min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1))
+    delay = random.uniform(BASE_DELAY_SECONDS / 2, ceiling)
+    return max(delay, retry_after or 0.0)
+
+
+@dataclass
+class _Context:
+    tenant: Tenant
+    installation: SlackInstallation
+    conversation: Conversation
+    token: str
+
+    @property
+    def team_id(self) -> str | None:
+        # Org-wide tokens need the workspace named on each call.
+        return self.installation.slack_team_id
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        onboarding: Onboarding,
+        slack: SlackSender,
+    ) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._onboarding = onboarding
+        self._slack = slack
+
+    async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+        """Deliver every pending message of the conversation; returns how many were settled."""
+        settled = 0
+        while True:
+            async with self._sessions.begin() as session:
+                row = await store.next_pending(session, conversation_id=conversation_id)
+                if row is None:
+                    return settled
+                context = await self._load(session, tenant_id, conversation_id)
+                row.attempts += 1
+                attempts = row.attempts
+            if context is None:
+                await self._settle(row.id, status="dead", error="tenant_not_installed")
+                settled += 1
+                continue
+            try:
+                outcome = await self._deliver(row, context)
+            except _Retryable as exc:
+                too_old = row.created_at < datetime.now(UTC) - MAX_AGE
+                if attempts >= MAX_ATTEMPTS or too_old:
+                    await self._dead_letter(row, context, exc.reason)
+                    settled += 1
+                    continue
+                delay = backoff(attempts, exc.retry_after)
+                await self._settle(
+                    row.id,
+                    status="pending",
+                    error=exc.reason,
+                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                )
+                raise RetryLater(delay, exc.reason) from None
+            except _Permanent as exc:
+                await self._dead_letter(row, context, exc.reason, slack_error=exc.slack_error)
+                settled += 1
+                continue
+            await self._delivered(row, context, outcome)
+            settled += 1
+
+    async def _load(
+        self, session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> _Context | None:
+        tenant = await tenants_store.get_tenant(session, tenant_id=tenant_id)
+        installation = await tenants_store.get_installation(session, tenant_id=tenant_id)
+        conversation = await store.get_conversation(
+            session, tenant_id=tenant_id, conversation_id=conversation_id
+        )
+        if (
+            tenant is None
+            or installation is None
+            or conversation is None
+            or tenant.status != "active"
+            or installation.bot_token_enc is None
+        ):
+            return None
+        token = self._box.decrypt(
+            installation.bot_token_enc, tenant_id=tenant_id, purpose=SLACK_BOT_TOKEN
+        )
+        return _Context(tenant, installation, conversation, token)
+
+    async def _settle(
+        self,
+        message_id: int,
+        *,
+        status: str,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+        **values: Any,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await store.mark(
+                session,
+                message_id=message_id,
+                values={
+                    "status": status,
+                    "last_error": error[:300] if error else None,
+                    "next_attempt_at": next_attempt_at,
+                    **values,
+                },
+            )
+
+    # ---- sending -------------------------------------------------------------------------
+
+    async def _deliver(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
+        if row.direction == "to_genesys":
+            return await self._to_genesys(row, context)
+        return await self._to_slack(row, context)
+
+    async def _genesys_call(self, context: _Context, call: Any) -> Any:
+        client = await self._onboarding.client_for(context.tenant.id)
+        if client is None:
+            raise _Permanent("genesys_not_connected")
+        try:
+            return await call(client)
+        except (GenesysRateLimited, GenesysUnavailable) as exc:
+            retry_after = exc.retry_after if isinstance(exc, GenesysRateLimited) else None
+            raise _Retryable(type(exc).__name__, retry_after) from None
+        except GenesysAuthError:
+            # Credentials may be fixed in onboarding within the retry window.
+            raise _Retryable("GenesysAuthError") from None
+        except GenesysError as exc:
+            raise _Permanent(f"{type(exc).__name__}:{exc.status}") from None
+
+    def _slack_message(self, row: BridgeMessage, context: _Context) -> SlackMessage:
+        parsed = routing.parse_slack_event(
+            row.payload["envelope"],  # type: ignore[arg-type]
+            bot_user_id=context.installation.slack_bot_user_id or "",
+            bot_id=context.installation.slack_bot_id,
+            forward_other_bots=True,
+            linked_thread=True,
+        )
+        if not isinstance(parsed, SlackMessage):
+            raise _Permanent(f"unparseable:{parsed.reason}")
+        return parsed
+
+    async def _to_genesys(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
+        integration_id = context.conversation.genesys_integration_id
+        if integration_id is None:
+            raise _Permanent("genesys_not_connected")
+        external_id = context.conversation.conversation_key
+        if row.kind == "receipt":
+            body = row.payload["body"]
+            result = await self._genesys_call(
+                context, lambda client: client.send_receipt(integration_id, body)
+            )
+            return {"receipt_failed": bool(result.failed)}
+        if row.kind == "structured_response":
+            raw: Any = row.payload["click"]
+            click = ButtonClick(
+                genesys_message_id=raw["genesys_message_id"],
+                kind=raw["kind"],
+                payload=raw["payload"],
+                text=raw["text"],
+            )
+            body = to_structured_response(
+                click,
+                external_user_id=external_id,
+                message_id=row.dedupe_key,
+                time=row.source_ts,
+            )
+            accepted = await self._genesys_call(
+                context, lambda client: client.send_structured_response(integration_id, body)
+            )
+            return {"genesys_message_id": accepted.genesys_message_id}
+        msg = self._slack_message(row, context)
+        body = to_open_message(
+            msg,
+            profile=await self._slack.profile(
+                context.token,
+                team_id=context.team_id,
+                scope=msg.conversation.slack_scope_id,
+                slack_user_id=msg.slack_user_id,
+            ),
+            context=await self._slack_context(context, msg),
+            message_id=row.dedupe_key,
+        )
+        accepted = await self._genesys_call(
+            context, lambda client: client.send_inbound_message(integration_id, body)
+        )
+        return {
+            "genesys_message_id": accepted.genesys_message_id,
+            "genesys_conversation_id": accepted.genesys_conversation_id,
+            "react_to": (msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
+        }
+
+    async def _slack_context(self, context: _Context, msg: SlackMessage) -> SlackContext:
+        conversation = context.conversation
+        scope = msg.conversation.slack_scope_id
+        info = await self._slack.channel_info(
+            context.token, team_id=context.team_id, scope=scope, channel=msg.slack_channel_id
+        )
+        permalink = conversation.slack_permalink
+        if permalink is None and conversation.kind == "thread" and conversation.slack_thread_ts:
+            permalink = await self._slack.permalink(
+                context.token,
+                team_id=context.team_id,
+                channel=msg.slack_channel_id,
+                ts=conversation.slack_thread_ts,
+            )
+            if permalink:
+                async with self._sessions.begin() as session:
+                    await store.touch_conversation(
+                        session,
+                        conversation_id=conversation.id,
+                        values={"slack_permalink": permalink},
+                    )
+        return SlackContext(
+            team_name=context.tenant.name,
+            channel_name=info.name,
+            permalink=permalink,
+            is_shared=info.is_shared,
+        )
+
+    async def _to_slack(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
+        conversation = context.conversation
+        channel = conversation.slack_channel_id
+        try:
+            if channel is None and conversation.slack_user_id:
+                channel = await self._slack.open_dm(
+                    context.token, team_id=context.team_id, slack_user_id=conversation.slack_user_id
+                )
+                async with self._sessions.begin() as session:
+                    await store.touch_conversation(
+                        session,
+                        conversation_id=conversation.id,
+                        values={"slack_channel_id": channel},
+                    )
+            if channel is None:
+                raise _Permanent("no_slack_channel")
+            if row.kind == "notice":
+                text, blocks = str(row.payload["text"]), None
+            else:
+                parsed = parse_webhook(row.payload)
+                if not isinstance(parsed, AgentMessage | AgentStructured):
+                    raise _Permanent("not_an_agent_message")
+                post = to_slack_post(parsed, agent_name=None)
+                text, blocks = post.text, post.blocks
+            ts = await self._slack.post_message(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=conversation.slack_thread_ts if conversation.kind == "thread" else None,
+            )
+        except SlackCallFailed as exc:
+            if exc.retryable:
+                raise _Retryable(f"slack:{exc.error}", exc.retry_after) from None
+            raise _Permanent(f"slack:{exc.error}", slack_error=exc.error) from None
+        return {"slack_ts": ts}
+
+    # ---- outcomes ------------------------------------------------------------------------
+
+    async def _delivered(
+        self, row: BridgeMessage, context: _Context, outcome: dict[str, Any]
+    ) -> None:
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            values: dict[str, Any] = {
+                "status": "delivered",
+                "delivered_at": now,
+                "last_error": None,
+                "next_attempt_at": None,
+            }
+            if outcome.get("genesys_message_id") and row.direction == "to_genesys":
+                values["genesys_message_id"] = outcome["genesys_message_id"]
+            if outcome.get("slack_ts"):
+                values["slack_ts"] = outcome["slack_ts"]
+            await store.mark(session, message_id=row.id, values=values)
+            if outcome.get("genesys_conversation_id"):
+                await store.touch_conversation(
+                    session,
+                    conversation_id=context.conversation.id,
+                    values={"genesys_conversation_id": outcome["genesys_conversation_id"]},
+                )
+            if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
+                await self._queue_receipt(session, row, context, delivered=True)
+        react_to = outcome.get("react_to")
+        if react_to and context.tenant.ack_reaction:
+            channel, ts = react_to
+            await self._slack.add_reaction(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                ts=ts,
+                name=ACK_REACTION,
+            )
+
+    async def _queue_receipt(
+        self,
+        session: AsyncSession,
+        row: BridgeMessage,
+        context: _Context,
+        *,
+        delivered: bool,
+        slack_error: str | None = None,
+    ) -> None:
+        """The agent sees delivered/failed; the receipt rides the same conversation queue."""
+        code, message = slack_error_to_reason(slack_error) if slack_error else (None, None)
+        assert row.genesys_message_id is not None
+        body = to_receipt(
+            row.genesys_message_id,
+            external_user_id=context.conversation.conversation_key,
+            delivered=delivered,
+            reason_code=None if delivered else (code or "GeneralError"),
+            reason_message=None if delivered else message,
+            time=datetime.now(UTC),
+        )
+        await store.insert_message(
+            session,
+            values={
+                "tenant_id": context.tenant.id,
+                "conversation_id": context.conversation.id,
+                "direction": "to_genesys",
+                "kind": "receipt",
+                "dedupe_key": f"receipt:{row.genesys_message_id}",
+                "payload": {"body": body},
+                "source_ts": datetime.now(UTC),
+            },
+        )
+
+    async def _dead_letter(
+        self,
+        row: BridgeMessage,
+        context: _Context,
+        reason: str,
+        *,
+        slack_error: str | None = None,
+    ) -> None:
+        log.warning(
+            "message dead-lettered",
+            extra={"tenant_id": str(context.tenant.id), "message_id": row.id, "reason": reason},
+        )
+        async with self._sessions.begin() as session:
+            await store.mark(
+                session,
+                message_id=row.id,
+                values={"status": "dead", "last_error": reason[:300], "next_attempt_at": None},
+            )
+            if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
+                await self._queue_receipt(
+                    session, row, context, delivered=False, slack_error=slack_error or "fatal_error"
+                )
+            elif row.direction == "to_genesys" and row.kind in ("message", "edit"):
+                text = (
+                    NOT_CONNECTED_NOTICE
+                    if reason == "genesys_not_connected"
+                    else NOT_DELIVERED_NOTICE
+                )
+                await store.insert_message(
+                    session,
+                    values={
+                        "tenant_id": context.tenant.id,
+                        "conversation_id": context.conversation.id,
+                        "direction": "to_slack",
+                        "kind": "notice",
+                        "dedupe_key": f"notice:{row.id}",
+                        "payload": {"text": text},
+                        "source_ts": datetime.now(UTC),
+                    },
+                )

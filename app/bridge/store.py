@@ -1,0 +1,165 @@
+"""Queries about conversations and bridged messages. Take a session; never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import BridgeMessage, Conversation, GenesysIntegration, SlackInstallation, Tenant
+
+
+async def tenant_for_slack(
+    session: AsyncSession,
+    *,
+    slack_enterprise_id: str | None,
+    slack_team_id: str | None,
+    is_enterprise_install: bool,
+) -> tuple[Tenant, SlackInstallation] | None:
+    """The active tenant and its installation for an event, in one query on the hot path."""
+    query = select(Tenant, SlackInstallation).join(
+        SlackInstallation, SlackInstallation.tenant_id == Tenant.id
+    )
+    if is_enterprise_install or not slack_team_id:
+        query = query.where(
+            Tenant.is_enterprise_install.is_(True),
+            Tenant.slack_enterprise_id == slack_enterprise_id,
+        )
+    else:
+        query = query.where(
+            Tenant.is_enterprise_install.is_(False), Tenant.slack_team_id == slack_team_id
+        )
+    row = (await session.execute(query.where(Tenant.status == "active"))).first()
+    return (row[0], row[1]) if row else None
+
+
+async def integration_for(
+    session: AsyncSession, *, tenant_id: uuid.UUID, kind: str
+) -> GenesysIntegration | None:
+    column = GenesysIntegration.for_dms if kind == "dm" else GenesysIntegration.for_mentions
+    query = select(GenesysIntegration).where(
+        GenesysIntegration.tenant_id == tenant_id, column.is_(True)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def get_conversation_by_key(
+    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_key: str
+) -> Conversation | None:
+    query = select(Conversation).where(
+        Conversation.tenant_id == tenant_id, Conversation.conversation_key == conversation_key
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_conversation(
+    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> Conversation | None:
+    query = select(Conversation).where(
+        Conversation.tenant_id == tenant_id, Conversation.id == conversation_id
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def upsert_conversation(
+    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_key: str, values: dict[str, Any]
+) -> uuid.UUID:
+    """Create the conversation on its first message; later messages only touch its activity.
+
+    One statement, so two first messages of a thread arriving together converge on one row.
+    """
+    statement = (
+        insert(Conversation)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, conversation_key=conversation_key, **values)
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "conversation_key"],
+            set_={"last_activity_at": func.now()},
+        )
+        .returning(Conversation.id)
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
+async def insert_message(session: AsyncSession, *, values: dict[str, Any]) -> int | None:
+    """Insert unless a unique constraint says it is a duplicate; returns the new id or None."""
+    statement = (
+        insert(BridgeMessage).values(**values).on_conflict_do_nothing().returning(BridgeMessage.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def next_pending(
+    session: AsyncSession, *, conversation_id: uuid.UUID
+) -> BridgeMessage | None:
+    """The head of a conversation's queue. Only one job per conversation runs at a time."""
+    query = (
+        select(BridgeMessage)
+        .where(BridgeMessage.conversation_id == conversation_id, BridgeMessage.status == "pending")
+        .order_by(BridgeMessage.source_ts, BridgeMessage.id)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_message(session: AsyncSession, *, message_id: int) -> BridgeMessage | None:
+    return await session.get(BridgeMessage, message_id)
+
+
+async def find_by_genesys_message_id(
+    session: AsyncSession, *, tenant_id: uuid.UUID, genesys_message_id: str
+) -> BridgeMessage | None:
+    query = select(BridgeMessage).where(
+        BridgeMessage.tenant_id == tenant_id,
+        BridgeMessage.direction == "to_slack",
+        BridgeMessage.dedupe_key == genesys_message_id,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def mark(session: AsyncSession, *, message_id: int, values: dict[str, Any]) -> None:
+    await session.execute(
+        update(BridgeMessage).where(BridgeMessage.id == message_id).values(**values)
+    )
+
+
+async def touch_conversation(
+    session: AsyncSession, *, conversation_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+    )
+
+
+async def conversations_needing_jobs(
+    session: AsyncSession, *, older_than: datetime
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Pending work with no queued or running job: what the relay re-enqueues.
+
+    Only rows older than `older_than` count, so work whose job is being deferred right now
+    (same transaction, not yet visible) is left alone.
+    """
+    query = (
+        select(BridgeMessage.tenant_id, BridgeMessage.conversation_id)
+        .where(
+            BridgeMessage.status == "pending",
+            BridgeMessage.conversation_id.is_not(None),
+            BridgeMessage.created_at < older_than,
+        )
+        .distinct()
+    )
+    rows = (await session.execute(query)).all()
+    return [(tenant_id, conversation_id) for tenant_id, conversation_id in rows if conversation_id]
+
+
+async def list_dead(
+    session: AsyncSession, *, tenant_id: uuid.UUID | None = None, limit: int = 100
+) -> Sequence[BridgeMessage]:
+    query = select(BridgeMessage).where(BridgeMessage.status == "dead")
+    if tenant_id is not None:
+        query = query.where(BridgeMessage.tenant_id == tenant_id)
+    return (await session.execute(query.order_by(BridgeMessage.id).limit(limit))).scalars().all()

@@ -1,0 +1,203 @@
+"""Talking to Slack outside Bolt: posting agent replies, reactions, and looking people up.
+
+Failures become `SlackCallFailed`, which says whether trying again can help: a 429 carries
+Slack's `Retry-After`, and the queue (not a sleep here) waits it out, so one rate-limited
+channel never stalls other conversations. Lookups (`users.info`, `conversations.info`) are
+cached per process; they only decorate what the agent sees, so their failures degrade to None.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from app.bridge.inbound import SlackProfile
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+LOOKUP_TTL_SECONDS = 600.0
+# Slack errors where trying again later can succeed; every other `ok: false` is permanent.
+_RETRYABLE_ERRORS = {
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+
+
+class SlackCallFailed(Exception):
+    def __init__(self, error: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    name: str | None
+    is_shared: bool | None
+
+
+def _failure(exc: Exception) -> SlackCallFailed:
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        error = str(response.get("error") or f"http_{response.status_code}")
+        retry_after: float | None = None
+        raw = response.headers.get("Retry-After") or response.headers.get("retry-after")
+        if raw is not None:
+            try:
+                retry_after = float(raw)
+            except ValueError:
+                retry_after = None
+        retryable = (
+            response.status_code == 429 or response.status_code >= 500 or error in _RETRYABLE_ERRORS
+        )
+        return SlackCallFailed(error, retryable=retryable, retry_after=retry_after)
+    return SlackCallFailed(type(exc).__name__, retryable=True)
+
+
+class SlackSender:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._http: aiohttp.ClientSession | None = None
+        self._cache: dict[tuple[str, str], tuple[float, object]] = {}
+
+    def _client(self, token: str, team_id: str | None) -> AsyncWebClient:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return AsyncWebClient(
+            token=token,
+            base_url=str(self._settings.slack_api_url),
+            session=self._http,
+            team_id=team_id,
+            retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+        )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _call(self, token: str, team_id: str | None, method: str, **params: Any) -> Any:
+        """Call a Web API method by its SDK name (`chat_postMessage`), mapping failures."""
+        client = self._client(token, team_id)
+        try:
+            response = await getattr(client, method)(**params)
+        except (TimeoutError, SlackApiError, aiohttp.ClientError) as exc:
+            raise _failure(exc) from None
+        return response.data
+
+    async def post_message(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """Post and return the new message's ts. `parse`/`link_names` stay off: the text is
+        already escaped, and Slack must not turn it back into mentions."""
+        params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
+        if blocks:
+            params["blocks"] = blocks
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        data = await self._call(token, team_id, "chat_postMessage", **params)
+        return str(data.get("ts"))
+
+    async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
+        data = await self._call(token, team_id, "conversations_open", users=slack_user_id)
+        return str(data["channel"]["id"])
+
+    async def add_reaction(
+        self, token: str, *, team_id: str | None, channel: str, ts: str, name: str
+    ) -> None:
+        """Best effort: a missing ✓ is cosmetic, so failures are logged and dropped."""
+        try:
+            await self._call(
+                token, team_id, "reactions_add", channel=channel, timestamp=ts, name=name
+            )
+        except SlackCallFailed as exc:
+            if exc.error != "already_reacted":
+                log.info("reaction not added", extra={"slack_error": exc.error})
+
+    def _cached(self, key: tuple[str, str]) -> object | None:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def _remember(self, key: tuple[str, str], value: object) -> None:
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + LOOKUP_TTL_SECONDS, value)
+
+    async def profile(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> SlackProfile | None:
+        key = (f"user:{scope}", slack_user_id)
+        cached = self._cached(key)
+        if isinstance(cached, SlackProfile):
+            return cached
+        try:
+            data = await self._call(token, team_id, "users_info", user=slack_user_id)
+        except SlackCallFailed as exc:
+            log.info("users.info failed", extra={"slack_error": exc.error})
+            return None
+        user = data.get("user") or {}
+        profile = user.get("profile") or {}
+        result = SlackProfile(
+            first_name=profile.get("first_name") or None,
+            last_name=profile.get("last_name") or None,
+            nickname=profile.get("display_name") or profile.get("real_name") or user.get("name"),
+            email=profile.get("email") or None,
+            image=profile.get("image_192") or profile.get("image_72") or None,
+        )
+        self._remember(key, result)
+        return result
+
+    async def channel_info(
+        self, token: str, *, team_id: str | None, scope: str, channel: str
+    ) -> ChannelInfo:
+        key = (f"channel:{scope}", channel)
+        cached = self._cached(key)
+        if isinstance(cached, ChannelInfo):
+            return cached
+        try:
+            data = await self._call(token, team_id, "conversations_info", channel=channel)
+        except SlackCallFailed as exc:
+            log.info("conversations.info failed", extra={"slack_error": exc.error})
+            return ChannelInfo(name=None, is_shared=None)
+        raw = data.get("channel") or {}
+        info = ChannelInfo(
+            name=raw.get("name"),
+            is_shared=bool(raw.get("is_ext_shared") or raw.get("is_shared")),
+        )
+        self._remember(key, info)
+        return info
+
+    async def permalink(
+        self, token: str, *, team_id: str | None, channel: str, ts: str
+    ) -> str | None:
+        try:
+            data = await self._call(
+                token, team_id, "chat_getPermalink", channel=channel, message_ts=ts
+            )
+        except SlackCallFailed as exc:
+            log.info("chat.getPermalink failed", extra={"slack_error": exc.error})
+            return None
+        link = data.get("permalink")
+        return str(link) if link else None
