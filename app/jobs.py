@@ -151,7 +151,7 @@ def build_queue(settings: Settings) -> procrastinate.App:
         (retry_stalled_jobs, "* * * * *", "stalled"),
         (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
     ):
-        task = tasks.task(function, name=function.__name__, pass_context=True, queue="maintenance")
+        task = tasks.task(name=function.__name__, pass_context=True, queue="maintenance")(function)
         tasks.periodic(cron=cron, periodic_id=periodic_id)(task)
     queue.add_tasks_from(tasks, namespace=NAMESPACE)
     return queue
