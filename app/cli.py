@@ -10,6 +10,9 @@ import argparse
 import asyncio
 import logging
 import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -77,6 +80,120 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run `work(sessions)` with a small engine that is always disposed of."""
+    from app.db.session import create_engine, create_sessions
+
+    engine = create_engine(settings.database, pool_size=2, application_name="admin-cli")
+    try:
+        return await work(create_sessions(engine))
+    finally:
+        await engine.dispose()
+
+
+def _cmd_tenants(args: argparse.Namespace) -> int:
+    from app.tenants import store
+
+    settings = _settings_or_exit()
+
+    async def work(sessions: Any) -> int:
+        if args.tenants_command == "list":
+            async with sessions() as session:
+                tenants = await store.list_tenants(session)
+            print(f"{'TENANT ID':36}  {'STATUS':11}  {'SLACK':12}  NAME")  # noqa: T201
+            for t in tenants:
+                slack = t.slack_enterprise_id if t.is_enterprise_install else t.slack_team_id
+                print(f"{t.id!s:36}  {t.status:11}  {slack or '':12}  {t.name}")  # noqa: T201
+            return 0
+        tenant_id = _uuid_or_exit(args.tenant_id)
+        if args.tenants_command == "show":
+            async with sessions() as session:
+                tenant = await store.get_tenant(session, tenant_id=tenant_id)
+                connection = await store.get_connection(session, tenant_id=tenant_id)
+                integrations = await store.list_tenant_integrations(session, tenant_id=tenant_id)
+            if tenant is None:
+                print(f"no tenant {tenant_id}", file=sys.stderr)  # noqa: T201
+                return 1
+            lines = [
+                f"tenant:        {tenant.id}",
+                f"name:          {tenant.name}",
+                f"status:        {tenant.status}",
+                f"slack:         enterprise={tenant.slack_enterprise_id} "
+                f"team={tenant.slack_team_id} org_wide={tenant.is_enterprise_install}",
+                f"genesys:       {connection.region if connection else 'not connected'}",
+            ]
+            lines += [
+                f"integration:   {i.genesys_integration_id} mentions={i.for_mentions} "
+                f"dms={i.for_dms} wiring={i.webhook_wiring}"
+                for i in integrations
+            ]
+            print("\n".join(lines))  # noqa: T201
+            return 0
+        status = "active" if args.tenants_command == "enable" else "disabled"
+        async with sessions.begin() as session:
+            changed = await store.set_tenant_status(session, tenant_id=tenant_id, status=status)
+            if changed:
+                await store.record_audit(
+                    session, tenant_id=tenant_id, action=f"tenant.{status}", fields=["status"]
+                )
+        if not changed:
+            print(f"no active or disabled tenant {tenant_id}", file=sys.stderr)  # noqa: T201
+            return 1
+        print(f"tenant {tenant_id} is now {status}")  # noqa: T201
+        return 0
+
+    return asyncio.run(_in_session(settings, work))
+
+
+def _uuid_or_exit(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        print(f"not a tenant id: {value!r}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+
+
+def _cmd_deadletters(args: argparse.Namespace) -> int:
+    from app.bridge import queueing, store as bridge_store
+
+    settings = _settings_or_exit()
+    tenant_id = _uuid_or_exit(args.tenant) if args.tenant else None
+    ids: list[int] | None = args.id or None
+
+    async def work(sessions: Any) -> int:
+        if args.dead_command == "list":
+            async with sessions() as session:
+                dead = await bridge_store.list_dead(session, tenant_id=tenant_id, limit=args.limit)
+            print(f"{'ID':>8}  {'TENANT':36}  {'DIRECTION':10}  {'KIND':18}  ERROR")  # noqa: T201
+            for row in dead:
+                print(  # noqa: T201
+                    f"{row.id:>8}  {row.tenant_id!s:36}  {row.direction:10}  {row.kind:18}  "
+                    f"{row.last_error or ''}"
+                )
+            return 0
+        if ids is None and tenant_id is None and not args.all:
+            print("name messages with --id, a --tenant, or --all", file=sys.stderr)  # noqa: T201
+            return 2
+        async with sessions.begin() as session:
+            if args.dead_command == "replay":
+                touched = await bridge_store.requeue_dead(
+                    session, message_ids=ids, tenant_id=tenant_id
+                )
+                for owner, conversation_id in touched:
+                    await queueing.defer_flush(
+                        session, tenant_id=owner, conversation_id=conversation_id
+                    )
+                print(f"replaying dead letters in {len(touched)} conversations")  # noqa: T201
+            else:
+                removed = await bridge_store.delete_dead(
+                    session, message_ids=ids, tenant_id=tenant_id
+                )
+                print(f"purged {removed} dead letters")  # noqa: T201
+        return 0
+
+    return asyncio.run(_in_session(settings, work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +206,33 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--genesys-port", type=int, default=8002)
     sandbox.add_argument("--events-url", default="http://localhost:8000/slack/events")
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    tenants = commands.add_parser("tenants", help="list and manage tenants").add_subparsers(
+        dest="tenants_command", required=True
+    )
+    tenants.add_parser("list", help="every tenant").set_defaults(func=_cmd_tenants)
+    for name, text in (
+        ("show", "one tenant's settings (no secrets)"),
+        ("disable", "stop bridging for a tenant"),
+        ("enable", "resume bridging for a tenant"),
+    ):
+        sub = tenants.add_parser(name, help=text)
+        sub.add_argument("tenant_id")
+        sub.set_defaults(func=_cmd_tenants)
+
+    dead = commands.add_parser("deadletters", help="messages that could not be delivered")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True)
+    for name, text in (
+        ("list", "show dead letters"),
+        ("replay", "queue dead letters again"),
+        ("purge", "delete dead letters"),
+    ):
+        sub = dead_commands.add_parser(name, help=text)
+        sub.add_argument("--tenant", help="only this tenant id")
+        sub.add_argument("--id", type=int, action="append", help="a message id (repeatable)")
+        sub.add_argument("--all", action="store_true", help="every dead letter")
+        sub.add_argument("--limit", type=int, default=100)
+        sub.set_defaults(func=_cmd_deadletters)
 
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True

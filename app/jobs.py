@@ -147,8 +147,9 @@ def build_queue(settings: Settings) -> procrastinate.App:
         retry=DeliveryRetry(),
     )(flush_conversation)
     for function, cron, periodic_id in (
-        (relay_stranded_work, "* * * * *", "relay"),
-        (retry_stalled_jobs, "* * * * *", "stalled"),
+        # croniter's sixth field is seconds: a dead worker's conversations resume quickly.
+        (relay_stranded_work, "* * * * * */30", "relay"),
+        (retry_stalled_jobs, "* * * * * */10", "stalled"),
         (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
     ):
         task = tasks.task(name=function.__name__, pass_context=True, queue="maintenance")(function)

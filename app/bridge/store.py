@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,3 +163,39 @@ async def list_dead(
     if tenant_id is not None:
         query = query.where(BridgeMessage.tenant_id == tenant_id)
     return (await session.execute(query.order_by(BridgeMessage.id).limit(limit))).scalars().all()
+
+
+async def requeue_dead(
+    session: AsyncSession,
+    *,
+    message_ids: Sequence[int] | None = None,
+    tenant_id: uuid.UUID | None = None,
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Put dead letters back in their conversation's queue; returns the conversations touched."""
+    statement = (
+        update(BridgeMessage)
+        .where(BridgeMessage.status == "dead", BridgeMessage.conversation_id.is_not(None))
+        .values(status="pending", attempts=0, next_attempt_at=None, created_at=func.now())
+        .returning(BridgeMessage.tenant_id, BridgeMessage.conversation_id)
+    )
+    if message_ids is not None:
+        statement = statement.where(BridgeMessage.id.in_(list(message_ids)))
+    if tenant_id is not None:
+        statement = statement.where(BridgeMessage.tenant_id == tenant_id)
+    rows = (await session.execute(statement)).all()
+    return sorted({(t, c) for t, c in rows if c is not None})
+
+
+async def delete_dead(
+    session: AsyncSession,
+    *,
+    message_ids: Sequence[int] | None = None,
+    tenant_id: uuid.UUID | None = None,
+) -> int:
+    statement = delete(BridgeMessage).where(BridgeMessage.status == "dead")
+    if message_ids is not None:
+        statement = statement.where(BridgeMessage.id.in_(list(message_ids)))
+    if tenant_id is not None:
+        statement = statement.where(BridgeMessage.tenant_id == tenant_id)
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]

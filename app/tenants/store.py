@@ -200,3 +200,15 @@ async def integration_owner(
         GenesysIntegration.genesys_integration_id == genesys_integration_id
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_tenants(session: AsyncSession) -> Sequence[Tenant]:
+    return (await session.execute(select(Tenant).order_by(Tenant.created_at))).scalars().all()
+
+
+async def set_tenant_status(session: AsyncSession, *, tenant_id: uuid.UUID, status: str) -> bool:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None or tenant.status == "uninstalled":
+        return False
+    tenant.status = status
+    return True

@@ -23,6 +23,7 @@ from app.web.views import page, state_of
 SAVED_MESSAGES = {
     "credentials": "Genesys Cloud credentials verified and saved.",
     "integrations": "Integrations saved and wired to Switchboard.",
+    "behaviour": "Behaviour saved.",
 }
 
 
@@ -169,3 +170,17 @@ async def run_test(request: Request) -> Response:
     )
     context["checks"] = checks
     return page(request, "onboarding.html", await _with_choices(request, context))
+
+
+async def save_behaviour(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, _, form = guarded
+    await state_of(request).onboarding.set_behaviour(
+        tenant_id=admin.tenant_id,
+        actor_slack_user_id=admin.slack_user_id,
+        ack_reaction=form.get("ack_reaction") == "on",
+        forward_other_bots=form.get("forward_other_bots") == "on",
+    )
+    return RedirectResponse("/onboarding?saved=behaviour#behaviour", status_code=303)

@@ -56,6 +56,7 @@ def routes() -> list[BaseRoute]:
         Route("/onboarding/credentials", onboarding.save_credentials, methods=["POST"]),
         Route("/onboarding/integrations", onboarding.save_integrations, methods=["POST"]),
         Route("/onboarding/test", onboarding.run_test, methods=["POST"]),
+        Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),

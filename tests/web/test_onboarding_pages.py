@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.db.models import GenesysConnection, GenesysIntegration
+from app.db.models import GenesysConnection, GenesysIntegration, Tenant
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
@@ -274,3 +274,22 @@ async def test_pages_carry_security_headers(app_settings: Settings) -> None:
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+async def test_behaviour_switches_are_saved_and_audited(
+    app_settings: Settings, engine: AsyncEngine
+) -> None:
+    async with in_process(app_settings) as client:
+        csrf = await installed(client)
+        page = await client.get("/onboarding")
+        assert 'id="ack_reaction" name="ack_reaction" checked' in page.text
+        saved = await client.post(
+            "/onboarding/behaviour", data={"csrf": csrf, "forward_other_bots": "on"}
+        )
+        assert saved.status_code == 303
+        after = await client.get(saved.headers["location"])
+    assert "Behaviour saved." in after.text
+    assert "tenant.behaviour_changed" in after.text
+    async with engine.connect() as connection:
+        tenant = (await connection.execute(select(Tenant))).one()
+    assert tenant.ack_reaction is False and tenant.forward_other_bots is True

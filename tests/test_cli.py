@@ -1,0 +1,160 @@
+"""`python -m app …` admin commands, run as real processes against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.models import AuditEvent, BridgeMessage, Conversation, Tenant
+from tests.factories import TEST_KEY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ENCRYPTION_KEYS": f"k1:{TEST_KEY}",
+        "SESSION_SECRET": "s" * 40,
+        "SLACK_CLIENT_ID": "111.222",
+        "SLACK_CLIENT_SECRET": "x",
+        "SLACK_SIGNING_SECRET": "y",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def seed_dead_letter(engine: AsyncEngine) -> tuple[uuid.UUID, int]:
+    tenant_id, conversation_id = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as connection:
+        await connection.execute(
+            Tenant.__table__.insert().values(
+                id=tenant_id,
+                slack_team_id="T0CLI",
+                is_enterprise_install=False,
+                name="Cli Co",
+                status="active",
+            )
+        )
+        await connection.execute(
+            Conversation.__table__.insert().values(
+                id=conversation_id,
+                tenant_id=tenant_id,
+                conversation_key="T0CLI:U1",
+                kind="dm",
+                slack_user_id="U1",
+            )
+        )
+        message_id = (
+            await connection.execute(
+                BridgeMessage.__table__.insert()
+                .values(
+                    tenant_id=tenant_id,
+                    conversation_id=conversation_id,
+                    direction="to_genesys",
+                    kind="message",
+                    dedupe_key="T0CLI:D1:1.1",
+                    status="dead",
+                    payload={},
+                    source_ts=datetime.now(UTC),
+                    attempts=12,
+                    last_error="GenesysRejected:400",
+                )
+                .returning(BridgeMessage.__table__.c.id)
+            )
+        ).scalar_one()
+    return tenant_id, message_id
+
+
+async def test_deadletters_list_replay_and_purge(
+    database_url: str, engine: AsyncEngine, clean_db: None
+) -> None:
+    tenant_id, message_id = await seed_dead_letter(engine)
+    listed = run(database_url, "deadletters", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert str(message_id) in listed.stdout and "GenesysRejected:400" in listed.stdout
+
+    refused = run(database_url, "deadletters", "replay")
+    assert refused.returncode == 2 and "--all" in refused.stderr
+
+    replayed = run(database_url, "deadletters", "replay", "--id", str(message_id))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "1 conversations" in replayed.stdout
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(select(BridgeMessage).where(BridgeMessage.id == message_id))
+        ).one()
+        jobs = (
+            await connection.execute(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
+            )
+        ).scalar_one()
+    assert row.status == "pending" and row.attempts == 0
+    assert jobs == 1
+
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE bridge_message SET status = 'dead'"))
+    purged = run(database_url, "deadletters", "purge", "--tenant", str(tenant_id))
+    assert purged.returncode == 0 and "purged 1" in purged.stdout
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(BridgeMessage))).first() is None
+
+
+async def test_tenants_list_show_disable_enable(
+    database_url: str, engine: AsyncEngine, clean_db: None
+) -> None:
+    tenant_id, _ = await seed_dead_letter(engine)
+    listed = run(database_url, "tenants", "list")
+    assert str(tenant_id) in listed.stdout and "Cli Co" in listed.stdout
+    shown = run(database_url, "tenants", "show", str(tenant_id))
+    assert "not connected" in shown.stdout
+    disabled = run(database_url, "tenants", "disable", str(tenant_id))
+    assert disabled.returncode == 0 and "disabled" in disabled.stdout
+    enabled = run(database_url, "tenants", "enable", str(tenant_id))
+    assert enabled.returncode == 0
+    async with engine.connect() as connection:
+        status = (
+            await connection.execute(select(Tenant.status).where(Tenant.id == tenant_id))
+        ).scalar_one()
+        actions = (await connection.execute(select(AuditEvent.action))).scalars().all()
+    assert status == "active"
+    assert sorted(actions) == ["tenant.active", "tenant.disabled"]
+
+
+@pytest.mark.parametrize(
+    "args", [("tenants", "show", "nope"), ("tenants", "show", str(uuid.uuid4()))]
+)
+def test_bad_tenant_ids_get_clear_errors(database_url: str, args: tuple[str, ...]) -> None:
+    result = run(database_url, *args)
+    assert result.returncode in (1, 2)
+    assert result.stderr.strip()
+
+
+def test_missing_settings_fail_with_the_names(database_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"ENCRYPTION_KEYS", "DATABASE_URL"}}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "tenants", "list"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "ENCRYPTION_KEYS" in result.stderr and "DATABASE_URL" in result.stderr
