@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import AuditEvent, BridgeMessage, Conversation, Tenant
@@ -43,7 +43,7 @@ async def seed_dead_letter(engine: AsyncEngine) -> tuple[uuid.UUID, int]:
     tenant_id, conversation_id = uuid.uuid4(), uuid.uuid4()
     async with engine.begin() as connection:
         await connection.execute(
-            Tenant.__table__.insert().values(
+            insert(Tenant).values(
                 id=tenant_id,
                 slack_team_id="T0CLI",
                 is_enterprise_install=False,
@@ -52,7 +52,7 @@ async def seed_dead_letter(engine: AsyncEngine) -> tuple[uuid.UUID, int]:
             )
         )
         await connection.execute(
-            Conversation.__table__.insert().values(
+            insert(Conversation).values(
                 id=conversation_id,
                 tenant_id=tenant_id,
                 conversation_key="T0CLI:U1",
@@ -62,7 +62,7 @@ async def seed_dead_letter(engine: AsyncEngine) -> tuple[uuid.UUID, int]:
         )
         message_id = (
             await connection.execute(
-                BridgeMessage.__table__.insert()
+                insert(BridgeMessage)
                 .values(
                     tenant_id=tenant_id,
                     conversation_id=conversation_id,
@@ -75,7 +75,7 @@ async def seed_dead_letter(engine: AsyncEngine) -> tuple[uuid.UUID, int]:
                     attempts=12,
                     last_error="GenesysRejected:400",
                 )
-                .returning(BridgeMessage.__table__.c.id)
+                .returning(BridgeMessage.id)
             )
         ).scalar_one()
     return tenant_id, message_id
