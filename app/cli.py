@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.config import LauncherSettings, Settings, load_settings
+from app.logs import configure_logging
 
 
 def _settings_or_exit() -> Settings:
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(LauncherSettings().log_level)
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

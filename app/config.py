@@ -127,6 +127,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     metrics_token: SecretStr = SecretStr("")
 
+    @field_validator(
+        "genesys_api_url",
+        "genesys_login_url",
+        "sandbox_slack_url",
+        "sandbox_genesys_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Platforms often set optional variables to ""; treat that as not set."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: SecretStr) -> SecretStr:
@@ -180,6 +192,7 @@ class LauncherSettings(BaseSettings):
     genesys_api_url: AnyHttpUrl | None = None
     port: int = Field(default=8000, ge=1, le=65535)
     pg_bin: str = ""
+    log_level: str = "INFO"
 
 
 class DatabaseSettings(BaseSettings):

@@ -18,6 +18,7 @@ import httpx
 import procrastinate
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import queueing, store as bridge_store
@@ -26,6 +27,8 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
+from app.slack.app import build_web_client
+from app.slack.installation_store import PostgresInstallationStore
 from app.slack.sender import SlackSender
 from app.tenants import store
 from app.tenants.onboarding import Onboarding
@@ -184,6 +187,12 @@ async def worker_app(
                 transport=genesys_transport,
             ),
             slack=slack,
+            installation_store=PostgresInstallationStore(sessions, box),
+            rotator=AsyncTokenRotator(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret.get_secret_value(),
+                client=build_web_client(settings),
+            ),
         ),
     )
     queue = build_queue(settings)

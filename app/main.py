@@ -25,6 +25,7 @@ from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
+from app.logs import RequestTrace, configure_logging
 from app.slack.app import build_bolt_app
 from app.slack.installation_store import PostgresInstallationStore
 from app.slack.listeners import durable_ingest
@@ -145,6 +146,7 @@ def create_app(
         routes=routes.routes(),
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestTrace),
             Middleware(SecurityHeaders),
             # Only authlib's short-lived Sign in with Slack state lives here.
             Middleware(
@@ -161,4 +163,6 @@ def create_app(
 
 def asgi() -> Starlette:
     """Entry point for `uvicorn --factory app.main:asgi` (the Procfile's web process)."""
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -132,16 +132,42 @@ async def connect_genesys(
     assert chosen.status_code == 303, chosen.text
 
 
-async def drain(settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None) -> None:
-    """Run a worker until no job is ready, as the `worker` process would."""
+async def drain(
+    settings: Settings,
+    *,
+    genesys_transport: httpx.AsyncBaseTransport | None,
+    within_seconds: float = 30.0,
+) -> None:
+    """Run a worker until the bridge queue is empty, waiting out retries scheduled for later."""
+    import asyncio
+    import time
+
+    from sqlalchemy import text
+
     from app.jobs import worker_app
 
+    deadline = time.monotonic() + within_seconds
     async with worker_app(settings, genesys_transport=genesys_transport) as (queue, deps):
-        await queue.run_worker_async(
-            wait=False,
-            concurrency=4,
-            additional_context={"deps": deps},
-            install_signal_handlers=False,
-            listen_notify=False,
-            delete_jobs="successful",
-        )
+        while True:
+            await queue.run_worker_async(
+                wait=False,
+                concurrency=4,
+                queues=["bridge"],
+                additional_context={"deps": deps},
+                install_signal_handlers=False,
+                listen_notify=False,
+                delete_jobs="successful",
+            )
+            async with deps.sessions() as session:
+                waiting = (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FROM procrastinate_jobs "
+                            "WHERE queue_name = 'bridge' AND status IN ('todo', 'doing')"
+                        )
+                    )
+                ).scalar_one()
+            if waiting == 0:
+                return
+            assert time.monotonic() < deadline, f"{waiting} bridge jobs still queued"
+            await asyncio.sleep(0.2)

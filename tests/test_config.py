@@ -47,3 +47,8 @@ def test_secrets_do_not_appear_in_settings_repr() -> None:
     shown = repr(settings) + str(settings)
     for secret in ("dbpass", "client-secret-for-tests", "signing-secret-for-tests", TEST_KEY):
         assert secret not in shown
+
+
+def test_blank_optional_urls_count_as_unset() -> None:
+    settings = make_settings("postgres://u@h/d", genesys_api_url="", sandbox_slack_url=" ")
+    assert settings.genesys_api_url is None and settings.sandbox_slack_url is None

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackTokenRotationError
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import routing, store
@@ -39,6 +41,8 @@ from app.genesys.errors import (
     GenesysRateLimited,
     GenesysUnavailable,
 )
+from app.logs import trace_id
+from app.slack.installation_store import PostgresInstallationStore
 from app.slack.sender import SlackCallFailed, SlackSender
 from app.tenants import store as tenants_store
 from app.tenants.onboarding import Onboarding
@@ -46,6 +50,7 @@ from app.tenants.purposes import SLACK_BOT_TOKEN
 
 log = logging.getLogger(__name__)
 
+TOKEN_REFRESH_MARGIN = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
 MAX_AGE = timedelta(minutes=30)
 BASE_DELAY_SECONDS = 1.0
@@ -111,11 +116,15 @@ class Delivery:
         box: SecretBox,
         onboarding: Onboarding,
         slack: SlackSender,
+        installation_store: PostgresInstallationStore,
+        rotator: AsyncTokenRotator | None = None,
     ) -> None:
         self._sessions = sessions
         self._box = box
         self._onboarding = onboarding
         self._slack = slack
+        self._installations = installation_store
+        self._rotator = rotator
 
     async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         """Deliver every pending message of the conversation; returns how many were settled."""
@@ -128,6 +137,10 @@ class Delivery:
                 context = await self._load(session, tenant_id, conversation_id)
                 row.attempts += 1
                 attempts = row.attempts
+            if row.trace_id:
+                trace_id.set(row.trace_id)
+            if context is not None:
+                context = await self._refresh_if_expiring(context)
             if context is None:
                 await self._settle(row.id, status="dead", error="tenant_not_installed")
                 settled += 1
@@ -175,6 +188,39 @@ class Delivery:
             installation.bot_token_enc, tenant_id=tenant_id, purpose=SLACK_BOT_TOKEN
         )
         return _Context(tenant, installation, conversation, token)
+
+    async def _refresh_if_expiring(self, context: _Context) -> _Context:
+        """With Slack token rotation on, tokens last 12 h; messages alone never pass through
+        Bolt's authorize, so the worker refreshes before posting, as Bolt would."""
+        installation = context.installation
+        expires = installation.bot_token_expires_at
+        if (
+            self._rotator is None
+            or expires is None
+            or installation.bot_refresh_token_enc is None
+            or expires - datetime.now(UTC) > TOKEN_REFRESH_MARGIN
+        ):
+            return context
+        bot = await self._installations.async_find_bot(
+            enterprise_id=installation.slack_enterprise_id,
+            team_id=installation.slack_team_id,
+            is_enterprise_install=installation.is_enterprise_install,
+        )
+        if bot is None:
+            return context
+        try:
+            refreshed = await self._rotator.perform_bot_token_rotation(
+                bot=bot,
+                minutes_before_expiration=int(TOKEN_REFRESH_MARGIN.total_seconds() // 60),
+            )
+        except SlackTokenRotationError:
+            log.warning("slack token refresh failed", extra={"tenant_id": str(context.tenant.id)})
+            return context
+        if refreshed is None:
+            return context
+        await self._installations.async_save_bot(refreshed)
+        context.token = refreshed.bot_token
+        return context
 
     async def _settle(
         self,

@@ -29,6 +29,7 @@ from app.bridge.outbound import (
 from app.bridge.rendering import InvalidButtonValue, parse_button_value
 from app.bridge.routing import Ignored, SlackMessage
 from app.crypto import SecretBox
+from app.logs import trace_id
 from app.signing import verify_genesys
 from app.tenants import store as tenants_store
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
@@ -151,6 +152,7 @@ class Ingest:
                 "slack_client_msg_id": msg.client_msg_id if msg.kind == "message" else None,
                 "payload": {"envelope": envelope},
                 "source_ts": slack_ts_to_datetime(msg.occurred_ts),
+                "trace_id": trace_id.get(),
             },
         )
         if new_id is None:
@@ -333,6 +335,7 @@ class Ingest:
                     "genesys_message_id": parsed.genesys_message_id,
                     "payload": payload,
                     "source_ts": _parse_time(parsed.sent_at),
+                    "trace_id": trace_id.get(),
                 },
             )
             if new_id is None:

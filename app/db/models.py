@@ -238,6 +238,8 @@ class BridgeMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     genesys_message_id: Mapped[str | None] = mapped_column(String(64))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # The ID of the request that brought the message in; the worker logs under it too.
+    trace_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created_at()
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

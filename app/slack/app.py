@@ -174,6 +174,8 @@ def build_bolt_app(
         install_page_rendering_enabled=False,
         authorization_url=str(settings.slack_authorize_url),
         installation_store=installation_store,
+        # Refreshes go through async_save_bot, which never resurrects an uninstalled tenant.
+        installation_store_bot_only=True,
         state_store=PostgresOAuthStateStore(sessions, expiration_seconds=STATE_TTL_SECONDS),
         state_expiration_seconds=STATE_TTL_SECONDS,
         callback_options=_callbacks(sessions, codec),
@@ -182,6 +184,7 @@ def build_bolt_app(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=build_web_client(settings),
         installation_store=installation_store,
+        installation_store_bot_only=True,
         oauth_settings=oauth_settings,
         before_authorize=before_authorize,
         logger=logging.getLogger("app.slack.bolt"),

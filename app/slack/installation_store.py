@@ -71,18 +71,25 @@ class PostgresInstallationStore(AsyncInstallationStore):
         log.info("slack installation saved", extra={"tenant_id": str(tenant.id)})
 
     async def async_save_bot(self, bot: Bot) -> None:
-        """Only reached when Bolt refreshes a rotating bot token."""
+        """A rotated bot token (Bolt's authorize, or the worker before posting).
+
+        The tenant row is locked and must still be active: a refresh that was in flight while
+        the workspace uninstalled must not bring its tokens back.
+        """
         async with self._sessions.begin() as session:
-            tenant = await store.find_tenant_for_slack(
+            found = await store.find_tenant_for_slack(
                 session,
                 slack_enterprise_id=bot.enterprise_id,
                 slack_team_id=bot.team_id,
                 is_enterprise_install=bool(bot.is_enterprise_install),
             )
-            if tenant is None:
+            if found is None:
                 return
-            row = await store.get_installation(session, tenant_id=tenant.id)
-            if row is None:
+            tenant = await session.get(
+                Tenant, found.id, with_for_update=True, populate_existing=True
+            )
+            row = await store.get_installation(session, tenant_id=found.id)
+            if tenant is None or tenant.status != "active" or row is None:
                 return
             row.bot_token_enc = self._box.encrypt(
                 bot.bot_token, tenant_id=tenant.id, purpose=BOT_TOKEN
@@ -92,6 +99,9 @@ class PostgresInstallationStore(AsyncInstallationStore):
                     bot.bot_refresh_token, tenant_id=tenant.id, purpose=BOT_REFRESH_TOKEN
                 )
             row.bot_token_expires_at = _epoch_to_datetime(bot.bot_token_expires_at)
+            await store.record_audit(
+                session, tenant_id=tenant.id, action="slack.token_rotated", fields=["bot_token"]
+            )
 
     def _values(self, tenant: Tenant, installation: Installation) -> dict[str, object]:
         def seal(value: str | None, purpose: str) -> str | None:

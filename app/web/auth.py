@@ -60,8 +60,12 @@ def csrf_ok(request: Request, admin: AdminSession, submitted: object) -> bool:
     return isinstance(submitted, str) and hmac.compare_digest(submitted, admin.csrf)
 
 
-def refusal(request: Request, title: str, detail: str, *, status: int = 403) -> Response:
-    return page(request, "message.html", {"title": title, "detail": detail}, status=status)
+def refusal(
+    request: Request, title: str, detail: str, *, status: int = 403, offer_install: bool = False
+) -> Response:
+    """A clear page saying why; `offer_install` only where installing is the way forward."""
+    context = {"title": title, "detail": detail, "offer_install": offer_install}
+    return page(request, "message.html", context, status=status)
 
 
 async def sign_in(request: Request) -> Response:
@@ -132,6 +136,7 @@ async def sign_in_callback(request: Request) -> Response:
             "Switchboard is not installed in this workspace",
             "Add Switchboard to Slack first; the installer can then set it up.",
             status=404,
+            offer_install=True,
         )
     if not await _is_admin(request, tenant_id=tenant.id, slack_user_id=slack_user_id):
         log.info("settings refused to non-admin", extra={"tenant_id": str(tenant.id)})

@@ -68,6 +68,7 @@ async def _guard(request: Request) -> tuple[AdminSession, dict[str, Any]] | Resp
             "This workspace is no longer installed",
             "Add Switchboard to Slack again to continue.",
             status=404,
+            offer_install=True,
         )
     return admin, context
 

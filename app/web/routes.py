@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -31,6 +31,10 @@ async def landing(request: Request) -> Response:
 async def slack_endpoint(request: Request) -> Response:
     """Events, the install redirect and the OAuth callback all go through Bolt's adapter."""
     return await state_of(request).slack_handler.handle(request)
+
+
+async def favicon(request: Request) -> Response:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 async def healthz(request: Request) -> Response:
@@ -64,6 +68,7 @@ def routes() -> list[BaseRoute]:
         Route("/slack/install", slack_endpoint, methods=["GET"]),
         Route("/slack/oauth_redirect", slack_endpoint, methods=["GET"]),
         Route("/genesys/webhook", webhook.receive, methods=["POST"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -59,6 +59,8 @@ async def test_mention_reaches_the_agent_and_the_reply_lands_in_the_thread(
         )
         report = await sender.send(built)
         assert report.attempts[0].status == 200
+        assert built.message is not None
+        root_ts = built.message.ts
         await drain(app_settings, genesys_transport=genesys_transport)
 
         messages = [r for r in genesys_world.inbound if r.endpoint == "message"]
@@ -67,7 +69,7 @@ async def test_mention_reaches_the_agent_and_the_reply_lands_in_the_thread(
         assert messages[0].integration_id == SANDBOX_MENTIONS_INTEGRATION_ID
         assert body["text"] == "My order never arrived"
         from_id = body["channel"]["from"]["id"]
-        assert from_id == f"{ACME_TEAM_ID}:{SUPPORT}:{built.message.ts}"
+        assert from_id == f"{ACME_TEAM_ID}:{SUPPORT}:{root_ts}"
         assert body["channel"]["from"]["firstName"] == "Alan"
         attributes = body["channel"]["metadata"]["customAttributes"]
         assert all(isinstance(v, str) for v in attributes.values())
@@ -87,7 +89,7 @@ async def test_mention_reaches_the_agent_and_the_reply_lands_in_the_thread(
 
     posted = slack_world.bot_messages(SUPPORT)
     assert len(posted) == 1
-    assert posted[0].thread_ts == built.message.ts
+    assert posted[0].thread_ts == root_ts
     assert "<!channel>" not in posted[0].text and "&lt;!channel&gt;" in posted[0].text
     receipts = [r for r in genesys_world.inbound if r.endpoint == "receipt"]
     assert [r.body["status"] for r in receipts] == ["Delivered"]
@@ -140,7 +142,36 @@ async def test_dm_round_trip_and_duplicates_are_dropped(
             base_url="http://genesys.sim",
         )
         await drain(app_settings, genesys_transport=genesys_transport)
+    assert built.channel is not None
     dm = built.channel.slack_channel_id
     posted = slack_world.bot_messages(dm)
     assert [m.text for m in posted] == ["Hi Grace"]
     assert posted[0].thread_ts is None
+
+
+async def test_worker_refreshes_an_expiring_rotated_token_before_posting(
+    app_settings: Settings,
+    slack_world: SlackWorld,
+    genesys_world: GenesysWorld,
+    genesys_transport: httpx.AsyncBaseTransport,
+) -> None:
+    slack_world.token_rotation = True
+    slack_world.token_lifetime_seconds = 300  # inside the worker's 10-minute margin
+    async with in_process(app_settings, genesys_transport=genesys_transport) as client:
+        await onboarded(client)
+        slack_world.events_url = f"{APP_BASE}/slack/events"
+        sender = EventSender(slack_world, signing_secret=SANDBOX_SIGNING_SECRET, http=client)
+        await sender.send(
+            build_dm(slack_world, slack_team_id=ACME_TEAM_ID, slack_user_id="U0ACME0002", text="hi")
+        )
+        await drain(app_settings, genesys_transport=genesys_transport)
+    refreshes = [
+        c
+        for c in slack_world.calls
+        if c.method == "oauth.v2.access" and c.params.get("grant_type") == "refresh_token"
+    ]
+    assert len(refreshes) == 1
+    assert len([r for r in genesys_world.inbound if r.endpoint == "message"]) == 1
+    # The ✓ reaction was posted with the refreshed token, so it reached Slack.
+    dm_messages = [m for msgs in slack_world.messages.values() for m in msgs if m.text == "hi"]
+    assert dm_messages and "white_check_mark" in dm_messages[0].reactions

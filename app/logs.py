@@ -1,0 +1,136 @@
+"""Structured JSON logs that carry IDs, never secrets or message text.
+
+Every record becomes one JSON line with the request or job ID of the work it belongs to, so
+one message can be followed from the Slack event through the worker to Genesys and back.
+Redaction runs on every record as the last line of defence: known secret-bearing keys are
+replaced wholesale, and token-shaped strings anywhere in the text are masked.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+
+REDACTED = "[redacted]"
+# Keys whose values are never logged, whatever they hold.
+_SECRET_KEYS = re.compile(
+    r"(token|secret|password|passwd|authorization|cookie|signature|text|body|payload|"
+    r"email|api_key|credential)",
+    re.IGNORECASE,
+)
+# Token shapes that must not survive even inside a free-text message or exception.
+_SECRET_VALUES = [
+    re.compile(r"xox[abeprs]-[A-Za-z0-9-]+"),
+    re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)basic\s+[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"sha256=[A-Za-z0-9+/=]{20,}"),
+    re.compile(r"v0=[0-9a-f]{32,}"),
+    re.compile(r"v1:[A-Za-z0-9]+:[A-Za-z0-9_-]{16,}"),
+    re.compile(r"(?i)(client_secret|password|secret|code|state|token)=[^&\s\"']+"),
+    re.compile(r"postgres(?:ql)?(?:\+asyncpg)?://[^\s@]+@"),
+    # Libraries that quote a whole request body (Bolt does on a bad signature): drop the rest.
+    re.compile(r"(?is)\bbody[:=]\s*[\[{].*"),
+    re.compile(r'"(?:text|email|real_name|display_name)"\s*:\s*"(?:[^"\\]|\\.)*"'),
+    re.compile(
+        r"'(?:text|email|real_name|display_name|blocks)'\s*:\s*(?:'(?:[^'\\]|\\.)*'|\"[^\"]*\")"
+    ),
+    # slack_sdk's debug line quotes the request's json/data/params dicts whole.
+    re.compile(r"\b(?:json|data|params|files|headers): \{.*?\}(?=, \w+: |$)"),
+]
+# Attributes every LogRecord has; anything else came in through `extra=`.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def scrub(value: str) -> str:
+    for pattern in _SECRET_VALUES:
+        value = pattern.sub(REDACTED, value)
+    return value
+
+
+def _clean(key: str, value: Any) -> Any:
+    if _SECRET_KEYS.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        current = trace_id.get()
+        if current:
+            entry["trace_id"] = current
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = _clean(key, value)
+        if record.exc_info:
+            # Exception types and where they came from; their messages may quote inputs.
+            kind = record.exc_info[0].__name__ if record.exc_info[0] else "Exception"
+            entry["exc_type"] = kind
+            entry["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries that log request bodies or headers at debug stay at warning.
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "slack_sdk",
+        "slack_bolt",
+        "app.slack.bolt",
+        "aiohttp",
+        "asyncio",
+    ):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class RequestTrace:
+    """Gives each HTTP request a trace ID (or keeps a valid incoming `X-Request-ID`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        value = incoming if re.fullmatch(r"[A-Za-z0-9._-]{8,64}", incoming) else uuid.uuid4().hex
+        token = trace_id.set(value)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", value.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            trace_id.reset(token)
