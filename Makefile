@@ -1,5 +1,5 @@
 # Each target does its own set-up (venv, deps); a fresh clone needs only Python and Postgres.
-.PHONY: dev test check lint migrate bench install
+.PHONY: dev test check lint migrate bench bench-quick install
 
 install:
 	@./scripts/bootstrap.sh
@@ -21,3 +21,9 @@ lint: install  ## fix what the formatter and linter can
 
 migrate: install
 	@.venv/bin/alembic upgrade head
+
+bench: install  ## the full benchmark; writes bench-results/ (see docs/benchmarks.md)
+	@.venv/bin/python -m app bench
+
+bench-quick: install  ## the CI benchmark: fails on any lost, duplicated or out-of-order message
+	@.venv/bin/python -m app bench --quick
