@@ -26,6 +26,7 @@ from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
 from app.logs import RequestTrace, configure_logging
+from app.metrics import IngestMetrics, IngestTimer
 from app.slack.app import build_bolt_app
 from app.slack.installation_store import PostgresInstallationStore
 from app.slack.listeners import durable_ingest
@@ -81,6 +82,7 @@ class AppState:
     genesys_clients: GenesysClients
     onboarding: Onboarding
     ingest: Ingest
+    ingest_metrics: IngestMetrics
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -97,6 +99,7 @@ def create_app(
         )
         if url is not None
     }
+    ingest_metrics = IngestMetrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
@@ -135,6 +138,7 @@ def create_app(
                 transport=genesys_transport,
             ),
             ingest=ingest,
+            ingest_metrics=ingest_metrics,
         )
         try:
             yield {"app": state}
@@ -147,6 +151,7 @@ def create_app(
         lifespan=lifespan,
         middleware=[
             Middleware(RequestTrace),
+            Middleware(IngestTimer, metrics=ingest_metrics),
             Middleware(SecurityHeaders),
             # Only authlib's short-lived Sign in with Slack state lives here.
             Middleware(

@@ -75,10 +75,13 @@ class RetryLater(Exception):
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, rate_limited: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class _Permanent(Exception):
@@ -159,6 +162,7 @@ class Delivery:
                     status="pending",
                     error=exc.reason,
                     next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                    rate_limited=row.rate_limited + int(exc.rate_limited),
                 )
                 raise RetryLater(delay, exc.reason) from None
             except _Permanent as exc:
@@ -257,8 +261,9 @@ class Delivery:
         try:
             return await call(client)
         except (GenesysRateLimited, GenesysUnavailable) as exc:
+            limited = isinstance(exc, GenesysRateLimited)
             retry_after = exc.retry_after if isinstance(exc, GenesysRateLimited) else None
-            raise _Retryable(type(exc).__name__, retry_after) from None
+            raise _Retryable(type(exc).__name__, retry_after, rate_limited=limited) from None
         except GenesysAuthError:
             # Credentials may be fixed in onboarding within the retry window.
             raise _Retryable("GenesysAuthError") from None
@@ -389,7 +394,10 @@ class Delivery:
             )
         except SlackCallFailed as exc:
             if exc.retryable:
-                raise _Retryable(f"slack:{exc.error}", exc.retry_after) from None
+                limited = exc.error in ("ratelimited", "rate_limited")
+                raise _Retryable(
+                    f"slack:{exc.error}", exc.retry_after, rate_limited=limited
+                ) from None
             raise _Permanent(f"slack:{exc.error}", slack_error=exc.error) from None
         return {"slack_ts": ts}
 

@@ -234,6 +234,7 @@ class BridgeMessage(Base):
     payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
     source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
+    rate_limited: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(String(300))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     genesys_message_id: Mapped[str | None] = mapped_column(String(64))

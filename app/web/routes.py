@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app import metrics
 from app.genesys import webhook
 from app.web import auth, onboarding
 from app.web.auth import current_admin
@@ -43,14 +44,26 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: the database answers within its timeout."""
+    """Readiness: the database answers, and the queue's tables are there and readable.
+
+    Live workers are reported but do not decide readiness: a web dyno can accept and store
+    traffic while workers restart, and nothing is lost.
+    """
     try:
         async with state_of(request).sessions() as session:
             await session.execute(text("SELECT 1"))
+            workers = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM procrastinate_workers "
+                        "WHERE last_heartbeat > now() - interval '60 seconds'"
+                    )
+                )
+            ).scalar_one()
     except Exception:  # readiness reports any failure as "not ready"; the cause is logged
         state_of(request).log.warning("readiness check failed", exc_info=True)
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "up"})
+    return JSONResponse({"status": "ok", "database": "up", "queue": "up", "workers": workers})
 
 
 def routes() -> list[BaseRoute]:
@@ -70,6 +83,7 @@ def routes() -> list[BaseRoute]:
         Route("/genesys/webhook", webhook.receive, methods=["POST"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
