@@ -194,12 +194,30 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
     return asyncio.run(_in_session(settings, work))
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from app.doctor import run_checks
+
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
+        print(f"FAIL  settings: check {names}")  # noqa: T201
+        return 1
+    results = asyncio.run(run_checks(settings))
+    for result in results:
+        print(f"{'ok  ' if result.ok else 'FAIL'}  {result.name}: {result.detail}")  # noqa: T201
+    return 0 if all(result.ok for result in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("dev", help="run the whole product locally").set_defaults(func=_cmd_dev)
     commands.add_parser("worker", help="run the queue worker").set_defaults(func=_cmd_worker)
+    commands.add_parser(
+        "doctor", help="check settings, database, migrations, and reachability of Slack/Genesys"
+    ).set_defaults(func=_cmd_doctor)
 
     sandbox = commands.add_parser("sandbox", help="run the Slack and Genesys simulators")
     sandbox.add_argument("--slack-port", type=int, default=8001)

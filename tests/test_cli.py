@@ -13,13 +13,18 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import AuditEvent, BridgeMessage, Conversation, Tenant
+from app.sandbox.genesys_app import create_genesys_sandbox
+from app.sandbox.genesys_world import GenesysWorld
+from app.sandbox.runner import ServerThread
 from tests.factories import TEST_KEY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def run(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    merged = {
         **os.environ,
         "DATABASE_URL": database_url,
         "ENCRYPTION_KEYS": f"k1:{TEST_KEY}",
@@ -27,10 +32,11 @@ def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         "SLACK_CLIENT_ID": "111.222",
         "SLACK_CLIENT_SECRET": "x",
         "SLACK_SIGNING_SECRET": "y",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        env=env,
+        env=merged,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -158,3 +164,29 @@ def test_missing_settings_fail_with_the_names(database_url: str) -> None:
     )
     assert result.returncode == 2
     assert "ENCRYPTION_KEYS" in result.stderr and "DATABASE_URL" in result.stderr
+
+
+def test_doctor_reports_each_check(database_url: str, slack_sim: ServerThread) -> None:
+    genesys = ServerThread(create_genesys_sandbox(GenesysWorld.seeded())).start()
+    try:
+        result = run(
+            database_url,
+            "doctor",
+            env={
+                "SLACK_API_URL": f"{slack_sim.url}/api/",
+                "GENESYS_API_URL": genesys.url,
+                "GENESYS_LOGIN_URL": genesys.url,
+            },
+        )
+    finally:
+        genesys.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("settings", "database", "migrations", "queue", "slack", "genesys"):
+        assert f"ok    {name}" in result.stdout or f"ok  {name}" in result.stdout, name
+
+
+def test_doctor_fails_clearly_without_a_database() -> None:
+    result = run("postgresql://nobody@127.0.0.1:1/none", "doctor")
+    assert result.returncode == 1
+    assert "FAIL  database" in result.stdout
+    assert "nobody" not in result.stdout
