@@ -191,6 +191,8 @@ class LauncherSettings(BaseSettings):
     slack_client_id: str = ""
     genesys_api_url: AnyHttpUrl | None = None
     port: int = Field(default=8000, ge=1, le=65535)
+    sandbox_slack_port: int = Field(default=8001, ge=1, le=65535)
+    sandbox_genesys_port: int = Field(default=8002, ge=1, le=65535)
     pg_bin: str = ""
     log_level: str = "INFO"
 

@@ -26,8 +26,6 @@ log = logging.getLogger("app.dev")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
-SLACK_SANDBOX_PORT = 8001
-GENESYS_SANDBOX_PORT = 8002
 
 
 def _dev_secrets() -> dict[str, str]:
@@ -46,15 +44,15 @@ def _dev_secrets() -> dict[str, str]:
     return values
 
 
-def _sandbox_env(port: int) -> dict[str, str]:
+def _sandbox_env(launcher: LauncherSettings) -> dict[str, str]:
     from app.sandbox.slack_world import (
         SANDBOX_CLIENT_ID,
         SANDBOX_CLIENT_SECRET,
         SANDBOX_SIGNING_SECRET,
     )
 
-    slack = f"http://localhost:{SLACK_SANDBOX_PORT}"
-    genesys = f"http://localhost:{GENESYS_SANDBOX_PORT}"
+    slack = f"http://localhost:{launcher.sandbox_slack_port}"
+    genesys = f"http://localhost:{launcher.sandbox_genesys_port}"
     return {
         "SLACK_CLIENT_ID": SANDBOX_CLIENT_ID,
         "SLACK_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
@@ -122,7 +120,7 @@ def run_dev(launcher: LauncherSettings) -> int:
         env["DATABASE_URL"] = cluster.url("switchboard")
     sandbox = not launcher.slack_client_id
     if sandbox:
-        env.update(_sandbox_env(launcher.port))
+        env.update(_sandbox_env(launcher))
     child_env = child_environment(env)
     python = sys.executable
     children: list[subprocess.Popen[bytes]] = []
@@ -139,9 +137,9 @@ def run_dev(launcher: LauncherSettings) -> int:
                         "app",
                         "sandbox",
                         "--slack-port",
-                        str(SLACK_SANDBOX_PORT),
+                        str(launcher.sandbox_slack_port),
                         "--genesys-port",
-                        str(GENESYS_SANDBOX_PORT),
+                        str(launcher.sandbox_genesys_port),
                         "--events-url",
                         f"http://localhost:{launcher.port}/slack/events",
                     ],
@@ -178,8 +176,8 @@ def run_dev(launcher: LauncherSettings) -> int:
         ]
         if sandbox:
             lines += [
-                f"  Simulated Slack:    http://localhost:{SLACK_SANDBOX_PORT}",
-                f"  Genesys agent desk: http://localhost:{GENESYS_SANDBOX_PORT}",
+                f"  Simulated Slack:    http://localhost:{launcher.sandbox_slack_port}",
+                f"  Genesys agent desk: http://localhost:{launcher.sandbox_genesys_port}",
                 "  (sandbox mode: no SLACK_CLIENT_ID set, so Slack and Genesys are simulated)",
             ]
         lines.append("Press Ctrl-C to stop.")

@@ -1,0 +1,82 @@
+"""The README's run command: `python -m app dev` brings the product up and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_dev_starts_web_worker_and_sandbox_then_stops_on_ctrl_c(database_url: str) -> None:
+    ports = {
+        "PORT": free_port(),
+        "SANDBOX_SLACK_PORT": free_port(),
+        "SANDBOX_GENESYS_PORT": free_port(),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env.update({k: str(v) for k, v in ports.items()})
+    env["DATABASE_URL"] = database_url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal would give it
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        assert process.stdout is not None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            output.append(line)
+            if "Press Ctrl-C to stop." in line:
+                break
+        text = "".join(output)
+        assert "Switchboard is running." in text, text[-3000:]
+        assert "sandbox mode" in text
+        web = f"http://localhost:{ports['PORT']}"
+        landing = httpx.get(web + "/", timeout=5)
+        assert landing.status_code == 200 and "Add to Slack" in landing.text
+        assert f"localhost:{ports['SANDBOX_SLACK_PORT']}" in landing.text
+        assert httpx.get(web + "/healthz", timeout=5).json() == {"status": "ok"}
+        for port in (ports["SANDBOX_SLACK_PORT"], ports["SANDBOX_GENESYS_PORT"]):
+            assert httpx.get(f"http://localhost:{port}/", timeout=5).status_code == 200
+        install = httpx.get(web + "/slack/install", timeout=5)
+        assert install.status_code == 302
+        assert (
+            f"localhost:{ports['SANDBOX_SLACK_PORT']}/oauth/v2/authorize"
+            in install.headers["location"]
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        code = process.wait(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert code == 0
+    for port in ports.values():
+        assert not port_open(port), f"port {port} still open after Ctrl-C"
