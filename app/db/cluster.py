@@ -164,45 +164,25 @@ class LocalCluster:
         self.stop()
         self.start()
 
-    def create_database(self, name: str) -> None:
+    def psql(self, sql: str) -> str:
+        """Run one statement as the cluster's superuser over TCP; returns its bare output."""
         psql = self.pg_bin / "psql"
         if not psql.exists():
             psql = Path(shutil.which("psql") or "psql")
-        exists = subprocess.run(
-            [
-                str(psql),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-d",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
-            ],
+        command = [str(psql), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user]
+        result = subprocess.run(
+            [*command, "-d", "postgres", "-tAqc", sql],
             check=True,
             capture_output=True,
             text=True,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run(
-                [
-                    str(psql),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    self.user,
-                    "-d",
-                    "postgres",
-                    "-qc",
-                    f'CREATE DATABASE "{name}"',
-                ],
-                check=True,
-            )
+        )
+        return result.stdout.strip()
+
+    def create_database(self, name: str) -> None:
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"unexpected database name {name!r}")
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
+            self.psql(f'CREATE DATABASE "{name}"')
 
 
 def prepare_cluster(
