@@ -7,7 +7,10 @@ settings; dependencies reach tasks through the worker's `additional_context`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,8 +47,10 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 
 # Work committed this long ago with no job is re-enqueued by the relay.
 RELAY_GRACE = timedelta(seconds=30)
-# A worker that has not sent a heartbeat for this long is presumed dead (kill -9, lost dyno).
-STALLED_AFTER_SECONDS = 30.0
+# A worker that has not sent a heartbeat for this long is presumed dead (kill -9, lost dyno),
+# and its jobs are put back; heartbeats come every HEARTBEAT_SECONDS.
+HEARTBEAT_SECONDS = 5.0
+STALLED_AFTER_SECONDS = 15.0
 
 
 @dataclass
@@ -206,11 +211,44 @@ async def worker_app(
 
 
 async def run_worker(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; a worker that stops by itself (e.g. Postgres restarted under
+    its LISTEN connection) is started again after a short backoff instead of exiting.
+
+    On a signal the running worker is cancelled, which procrastinate turns into a graceful
+    stop: no new jobs, in-flight jobs get `SHUTDOWN_GRACE_SECONDS` to finish.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    backoff_seconds = 1.0
     async with worker_app(settings) as (queue, deps):
-        await queue.run_worker_async(
-            concurrency=settings.worker_concurrency,
-            additional_context={"deps": deps},
-            install_signal_handlers=True,
-            shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
-            delete_jobs="successful",
-        )
+        while not stop.is_set():
+            worker = asyncio.create_task(
+                queue.run_worker_async(
+                    concurrency=settings.worker_concurrency,
+                    additional_context={"deps": deps},
+                    install_signal_handlers=False,
+                    shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                    delete_jobs="successful",
+                    # Retries are scheduled in the future and need a poll to be picked up.
+                    fetch_job_polling_interval=1.0,
+                    update_heartbeat_interval=HEARTBEAT_SECONDS,
+                    stalled_worker_timeout=STALLED_AFTER_SECONDS,
+                )
+            )
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+                break
+            stopping.cancel()
+            problem = None if worker.cancelled() else worker.exception()
+            log.warning(
+                "worker stopped by itself; starting it again",
+                extra={"error": type(problem).__name__ if problem else None},
+            )
+            await asyncio.sleep(backoff_seconds)
+            backoff_seconds = min(backoff_seconds * 2, 30.0)

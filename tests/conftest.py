@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,6 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Tables emptied between app-level tests; alembic_version and the queue's schema stay.
 _KEEP = {"alembic_version"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (CI timeout, `timeout`) becomes Ctrl-C, so fixtures still stop their clusters."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def alembic_config(database_url: str) -> Config:

@@ -11,15 +11,19 @@ Failed receipt to the agent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import routing, store
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_MARGIN = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
+# How long an outcome write waits out a Postgres restart before giving up (see _record).
+OUTCOME_WRITE_PATIENCE_SECONDS = 60.0
 MAX_AGE = timedelta(minutes=30)
 BASE_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 60.0
@@ -235,17 +241,20 @@ class Delivery:
         next_attempt_at: datetime | None = None,
         **values: Any,
     ) -> None:
-        async with self._sessions.begin() as session:
-            await store.mark(
-                session,
-                message_id=message_id,
-                values={
-                    "status": status,
-                    "last_error": error[:300] if error else None,
-                    "next_attempt_at": next_attempt_at,
-                    **values,
-                },
-            )
+        async def write() -> None:
+            async with self._sessions.begin() as session:
+                await store.mark(
+                    session,
+                    message_id=message_id,
+                    values={
+                        "status": status,
+                        "last_error": error[:300] if error else None,
+                        "next_attempt_at": next_attempt_at,
+                        **values,
+                    },
+                )
+
+        await self._record(write)
 
     # ---- sending -------------------------------------------------------------------------
 
@@ -407,26 +416,32 @@ class Delivery:
         self, row: BridgeMessage, context: _Context, outcome: dict[str, Any]
     ) -> None:
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            values: dict[str, Any] = {
-                "status": "delivered",
-                "delivered_at": now,
-                "last_error": None,
-                "next_attempt_at": None,
-            }
-            if outcome.get("genesys_message_id") and row.direction == "to_genesys":
-                values["genesys_message_id"] = outcome["genesys_message_id"]
-            if outcome.get("slack_ts"):
-                values["slack_ts"] = outcome["slack_ts"]
-            await store.mark(session, message_id=row.id, values=values)
-            if outcome.get("genesys_conversation_id"):
-                await store.touch_conversation(
-                    session,
-                    conversation_id=context.conversation.id,
-                    values={"genesys_conversation_id": outcome["genesys_conversation_id"]},
-                )
-            if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
-                await self._queue_receipt(session, row, context, delivered=True)
+        values: dict[str, Any] = {
+            "status": "delivered",
+            "delivered_at": now,
+            "last_error": None,
+            "next_attempt_at": None,
+        }
+        if outcome.get("genesys_message_id") and row.direction == "to_genesys":
+            values["genesys_message_id"] = outcome["genesys_message_id"]
+        if outcome.get("slack_ts"):
+            values["slack_ts"] = outcome["slack_ts"]
+
+        async def record() -> None:
+            async with self._sessions.begin() as session:
+                # Conversation first, then message: the same lock order as ingest, which
+                # upserts the conversation before inserting a message (no deadlock).
+                if outcome.get("genesys_conversation_id"):
+                    await store.touch_conversation(
+                        session,
+                        conversation_id=context.conversation.id,
+                        values={"genesys_conversation_id": outcome["genesys_conversation_id"]},
+                    )
+                await store.mark(session, message_id=row.id, values=values)
+                if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
+                    await self._queue_receipt(session, row, context, delivered=True)
+
+        await self._record(record)
         react_to = outcome.get("react_to")
         if react_to and context.tenant.ack_reaction:
             channel, ts = react_to
@@ -437,6 +452,33 @@ class Delivery:
                 ts=ts,
                 name=ACK_REACTION,
             )
+
+    async def _record(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Write an outcome that already happened out there, retrying through a database blip.
+
+        If this gave up at once, the message would stay pending and be sent a second time;
+        so a restart or failover of Postgres is waited out (about a minute) with backoff.
+        """
+        delay = 0.25
+        deadline = time.monotonic() + OUTCOME_WRITE_PATIENCE_SECONDS
+        while True:
+            try:
+                await write()
+                return
+            except DBAPIError as exc:
+                if isinstance(exc, IntegrityError) or time.monotonic() > deadline:
+                    raise
+                log.warning(
+                    "outcome not recorded yet, retrying", extra={"error": type(exc).__name__}
+                )
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning(
+                    "outcome not recorded yet, retrying", extra={"error": type(exc).__name__}
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _queue_receipt(
         self,
@@ -483,31 +525,43 @@ class Delivery:
             "message dead-lettered",
             extra={"tenant_id": str(context.tenant.id), "message_id": row.id, "reason": reason},
         )
-        async with self._sessions.begin() as session:
-            await store.mark(
-                session,
-                message_id=row.id,
-                values={"status": "dead", "last_error": reason[:300], "next_attempt_at": None},
+
+        async def write() -> None:
+            async with self._sessions.begin() as session:
+                await self._write_dead_letter(session, row, context, reason, slack_error)
+
+        await self._record(write)
+
+    async def _write_dead_letter(
+        self,
+        session: AsyncSession,
+        row: BridgeMessage,
+        context: _Context,
+        reason: str,
+        slack_error: str | None,
+    ) -> None:
+        await store.mark(
+            session,
+            message_id=row.id,
+            values={"status": "dead", "last_error": reason[:300], "next_attempt_at": None},
+        )
+        if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
+            await self._queue_receipt(
+                session, row, context, delivered=False, slack_error=slack_error or "fatal_error"
             )
-            if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
-                await self._queue_receipt(
-                    session, row, context, delivered=False, slack_error=slack_error or "fatal_error"
-                )
-            elif row.direction == "to_genesys" and row.kind in ("message", "edit"):
-                text = (
-                    NOT_CONNECTED_NOTICE
-                    if reason == "genesys_not_connected"
-                    else NOT_DELIVERED_NOTICE
-                )
-                await store.insert_message(
-                    session,
-                    values={
-                        "tenant_id": context.tenant.id,
-                        "conversation_id": context.conversation.id,
-                        "direction": "to_slack",
-                        "kind": "notice",
-                        "dedupe_key": f"notice:{row.id}",
-                        "payload": {"text": text},
-                        "source_ts": datetime.now(UTC),
-                    },
-                )
+        elif row.direction == "to_genesys" and row.kind in ("message", "edit"):
+            text = (
+                NOT_CONNECTED_NOTICE if reason == "genesys_not_connected" else NOT_DELIVERED_NOTICE
+            )
+            await store.insert_message(
+                session,
+                values={
+                    "tenant_id": context.tenant.id,
+                    "conversation_id": context.conversation.id,
+                    "direction": "to_slack",
+                    "kind": "notice",
+                    "dedupe_key": f"notice:{row.id}",
+                    "payload": {"text": text},
+                    "source_ts": datetime.now(UTC),
+                },
+            )
