@@ -190,3 +190,43 @@ def test_doctor_fails_clearly_without_a_database() -> None:
     assert result.returncode == 1
     assert "FAIL  database" in result.stdout
     assert "nobody" not in result.stdout
+
+
+async def test_keys_rotate_reencrypts_under_the_first_key(
+    database_url: str, engine: AsyncEngine, clean_db: None
+) -> None:
+    from slack_sdk.oauth.installation_store.models.installation import Installation
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.config import parse_encryption_keys
+    from app.crypto import SecretBox
+    from app.slack.installation_store import PostgresInstallationStore
+    from tests.factories import OTHER_KEY
+
+    store = PostgresInstallationStore(
+        async_sessionmaker(engine, expire_on_commit=False),
+        SecretBox(parse_encryption_keys(f"k1:{TEST_KEY}")),
+    )
+    await store.async_save(
+        Installation(
+            app_id="A1",
+            team_id="T0ROT",
+            team_name="Rot",
+            bot_token="xoxb-rot",
+            bot_id="B1",
+            bot_user_id="U1",
+            user_id="U2",
+        )
+    )
+    generated = run(database_url, "keys", "generate", "--kid", "k2")
+    assert generated.returncode == 0 and generated.stdout.startswith("k2:")
+    rotated = run(
+        database_url, "keys", "rotate", env={"ENCRYPTION_KEYS": f"k2:{OTHER_KEY},k1:{TEST_KEY}"}
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 1" in rotated.stdout and "'k2'" in rotated.stdout
+    async with engine.connect() as connection:
+        stored = (
+            await connection.execute(text("SELECT bot_token_enc FROM slack_installation"))
+        ).scalar_one()
+    assert stored.startswith("v1:k2:") and "xoxb" not in stored
