@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from app.sandbox.genesys_errors import GenesysApiError, bad_request
 from app.sandbox.genesys_records import InboundEndpoint, InboundRecord
 from app.sandbox.genesys_world import (
     PERMISSION_RECEIVE,
+    Conversation,
     ConversationMessage,
     GenesysWorld,
     Integration,
@@ -86,15 +87,19 @@ def _conversation_id(call: _Call, conversation_id: str) -> str | None:
     return conversation_id
 
 
-def _accept_text(call: _Call) -> _Accepted:
-    world, body = call.world, call.body
-    sender: dict[str, Any] = body["channel"]["from"]
-    conversation = world.conversation_for(
+def _sender_conversation(call: _Call) -> Conversation:
+    sender: dict[str, Any] = call.body["channel"]["from"]
+    return call.world.conversation_for(
         integration_id=call.integration.id,
         external_id=sender["id"],
         id_type=sender.get("idType", "Opaque"),
         nickname=sender.get("nickname"),
     )
+
+
+def _accept_text(call: _Call) -> _Accepted:
+    world, body = call.world, call.body
+    conversation = _sender_conversation(call)
     external_id = body["channel"].get("messageId")
     if world.config.dedupe_inbound_message_id and external_id is not None:
         for earlier in conversation.messages:
@@ -133,13 +138,7 @@ def _accept_text(call: _Call) -> _Accepted:
 
 def _accept_event(call: _Call) -> _Accepted:
     world, body = call.world, call.body
-    sender = body["channel"]["from"]
-    conversation = world.conversation_for(
-        integration_id=call.integration.id,
-        external_id=sender["id"],
-        id_type=sender.get("idType", "Opaque"),
-        nickname=sender.get("nickname"),
-    )
+    conversation = _sender_conversation(call)
     time = body["channel"].get("time") or world.now_iso()
     response = {
         "id": new_message_id(),
@@ -190,13 +189,7 @@ def _accept_receipt(call: _Call) -> _Accepted:
 
 def _accept_structured(call: _Call) -> _Accepted:
     world, body = call.world, call.body
-    sender = body["channel"]["from"]
-    conversation = world.conversation_for(
-        integration_id=call.integration.id,
-        external_id=sender["id"],
-        id_type=sender.get("idType", "Opaque"),
-        nickname=sender.get("nickname"),
-    )
+    conversation = _sender_conversation(call)
     time = body["channel"].get("time") or world.now_iso()
     button = body["buttonResponse"]
     response: dict[str, Any] = {
@@ -295,55 +288,38 @@ async def _handle(
     return JSONResponse(accepted.body, status_code=record.status)
 
 
-async def inbound_message(request: Request) -> Response:
-    return await _handle(
-        request,
-        endpoint="message",
-        route="inbound.message",
-        check=schema.check_message,
-        accept=_accept_text,
-    )
+def _endpoint(
+    endpoint: InboundEndpoint, *, route: str, check: Check, accept: Accept
+) -> Callable[[Request], Awaitable[Response]]:
+    """The inbound routes differ only in what they check and accept; `_handle` does the rest."""
+
+    async def handle(request: Request) -> Response:
+        return await _handle(request, endpoint=endpoint, route=route, check=check, accept=accept)
+
+    # Starlette names each route after its endpoint function; keep the names `inbound_<endpoint>`.
+    handle.__name__ = handle.__qualname__ = f"inbound_{endpoint}"
+    return handle
 
 
-async def inbound_event(request: Request) -> Response:
-    return await _handle(
-        request,
-        endpoint="event",
-        route="inbound.event",
-        check=schema.check_event,
-        accept=_accept_event,
-    )
-
-
-async def inbound_receipt(request: Request) -> Response:
-    return await _handle(
-        request,
-        endpoint="receipt",
-        route="inbound.receipt",
-        check=schema.check_receipt,
-        accept=_accept_receipt,
-    )
-
-
-async def inbound_structured(request: Request) -> Response:
-    return await _handle(
-        request,
-        endpoint="structured",
-        route="inbound.structured",
-        check=schema.check_structured,
-        accept=_accept_structured,
-    )
-
-
-async def inbound_legacy(request: Request) -> Response:
-    """Deprecated, still served (the blueprints use it), and flagged in the record."""
-    return await _handle(
-        request,
-        endpoint="legacy",
-        route="inbound.message",
-        check=schema.check_legacy,
-        accept=_accept_legacy,
-    )
+inbound_message = _endpoint(
+    "message", route="inbound.message", check=schema.check_message, accept=_accept_text
+)
+inbound_event = _endpoint(
+    "event", route="inbound.event", check=schema.check_event, accept=_accept_event
+)
+inbound_receipt = _endpoint(
+    "receipt", route="inbound.receipt", check=schema.check_receipt, accept=_accept_receipt
+)
+inbound_structured = _endpoint(
+    "structured",
+    route="inbound.structured",
+    check=schema.check_structured,
+    accept=_accept_structured,
+)
+# Deprecated, still served (the blueprints use it), and flagged in the record.
+inbound_legacy = _endpoint(
+    "legacy", route="inbound.message", check=schema.check_legacy, accept=_accept_legacy
+)
 
 
 _BASE = "/api/v2/conversations/messages"

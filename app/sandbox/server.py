@@ -22,23 +22,13 @@ async def _serve(slack_port: int, genesys_port: int, events_url: str) -> None:
     slack_world.events_url = events_url
     slack_world.public_url = f"http://localhost:{slack_port}"
     genesys_world = GenesysWorld.seeded()
+    apps = [
+        (create_slack_sandbox(slack_world), slack_port),
+        (create_genesys_sandbox(genesys_world), genesys_port),
+    ]
     servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                create_slack_sandbox(slack_world),
-                host="127.0.0.1",
-                port=slack_port,
-                log_level="warning",
-            )
-        ),
-        uvicorn.Server(
-            uvicorn.Config(
-                create_genesys_sandbox(genesys_world),
-                host="127.0.0.1",
-                port=genesys_port,
-                log_level="warning",
-            )
-        ),
+        uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        for app, port in apps
     ]
     await asyncio.gather(*(server.serve() for server in servers))
 

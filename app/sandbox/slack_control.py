@@ -100,25 +100,35 @@ def _file_bytes(value: str) -> bytes:
     return value.encode()
 
 
-def build_requested(world: SlackWorld, request: EventRequest) -> BuiltEvent:
-    team, user, channel = request.team, request.user or "", request.channel or ""
-    if request.kind == "mention":
+def _user_message(
+    world: SlackWorld, request: EventRequest, *, in_channel: bool, file_ids: list[str] | None = None
+) -> BuiltEvent:
+    """A person writing to the bot: an `app_mention` in a channel, otherwise a DM."""
+    team, user = request.team, request.user or ""
+    if in_channel:
         return build_mention(
             world,
             slack_team_id=team,
-            slack_channel_id=channel,
+            slack_channel_id=request.channel or "",
             slack_user_id=user,
             text=request.text,
             thread_ts=request.thread_ts,
+            file_ids=file_ids,
         )
-    if request.kind == "dm":
-        return build_dm(
-            world,
-            slack_team_id=team,
-            slack_user_id=user,
-            text=request.text,
-            thread_ts=request.thread_ts,
-        )
+    return build_dm(
+        world,
+        slack_team_id=team,
+        slack_user_id=user,
+        text=request.text,
+        thread_ts=request.thread_ts,
+        file_ids=file_ids,
+    )
+
+
+def build_requested(world: SlackWorld, request: EventRequest) -> BuiltEvent:
+    team, user, channel = request.team, request.user or "", request.channel or ""
+    if request.kind in ("mention", "dm"):
+        return _user_message(world, request, in_channel=request.kind == "mention")
     if request.kind in ("edit", "delete"):
         if not channel or not request.ts:
             raise EventInputError("edit and delete need channel and ts")
@@ -136,26 +146,8 @@ def build_requested(world: SlackWorld, request: EventRequest) -> BuiltEvent:
             mimetype=mimetype,
             filetype=filetype,
         )
-        ids = [file.slack_file_id]
-        if channel and not channel.startswith("D"):
-            built = build_mention(
-                world,
-                slack_team_id=team,
-                slack_channel_id=channel,
-                slack_user_id=user,
-                text=request.text,
-                thread_ts=request.thread_ts,
-                file_ids=ids,
-            )
-        else:
-            built = build_dm(
-                world,
-                slack_team_id=team,
-                slack_user_id=user,
-                text=request.text,
-                thread_ts=request.thread_ts,
-                file_ids=ids,
-            )
+        in_channel = bool(channel) and not channel.startswith("D")
+        built = _user_message(world, request, in_channel=in_channel, file_ids=[file.slack_file_id])
         return share_file(built, file, world)
     if request.kind == "bot_message":
         return build_bot_message(

@@ -27,7 +27,13 @@ from app.sandbox.slack_api import (
     sit_out,
 )
 from app.sandbox.slack_pages import TEMPLATES
-from app.sandbox.slack_records import GrantFlow, SlackInstallation, SlackMessage, SlackToken
+from app.sandbox.slack_records import (
+    GrantFlow,
+    SlackGrant,
+    SlackInstallation,
+    SlackMessage,
+    SlackToken,
+)
 from app.sandbox.slack_world import (
     SANDBOX_APP_ID,
     SANDBOX_APP_NAME,
@@ -218,6 +224,30 @@ def check_client(call: MethodCall) -> None:
         raise ApiError("bad_client_secret")
 
 
+def refreshed_token(call: MethodCall) -> SlackToken:
+    """Each refresh token works once: the world revokes it as it issues the new token."""
+    token = call.world.rotate(call.arg("refresh_token") or "")
+    if token is None:
+        raise ApiError("invalid_refresh_token")
+    return token
+
+
+def redeemed_grant(call: MethodCall, flow: GrantFlow) -> SlackGrant:
+    """Spends a code, which is single-use and bound to its `redirect_uri`.
+
+    A rejected attempt leaves the code usable, as Slack does. A redeemed one tells the call
+    which workspace it acts for, so the recorded call carries the team.
+    """
+    grant = call.world.usable_grant(call.arg("code") or "", flow)
+    if grant is None:
+        raise ApiError("invalid_code")
+    if call.arg("redirect_uri") != grant.redirect_uri:
+        raise ApiError("bad_redirect_uri")
+    grant.used = True
+    call.slack_team_id, call.slack_enterprise_id = grant.slack_team_id, grant.slack_enterprise_id
+    return grant
+
+
 def _rotation_fields(token: SlackToken, world: SlackWorld) -> JsonObject:
     if token.refresh_token is None or token.expires_at is None:
         return {}
@@ -278,9 +308,7 @@ def oauth_v2_access(call: MethodCall) -> JsonObject:
     world = call.world
     check_client(call)
     if call.arg("grant_type") == "refresh_token":
-        token = world.rotate(call.arg("refresh_token") or "")
-        if token is None:
-            raise ApiError("invalid_refresh_token")
+        token = refreshed_token(call)
         call.slack_team_id, call.slack_enterprise_id = (
             token.slack_team_id,
             token.slack_enterprise_id,
@@ -294,13 +322,7 @@ def oauth_v2_access(call: MethodCall) -> JsonObject:
             **_rotation_fields(token, world),
             **_team_fields(world, token),
         }
-    grant = world.usable_grant(call.arg("code") or "", "oauth")
-    if grant is None:
-        raise ApiError("invalid_code")
-    if call.arg("redirect_uri") != grant.redirect_uri:
-        raise ApiError("bad_redirect_uri")
-    grant.used = True
-    call.slack_team_id, call.slack_enterprise_id = grant.slack_team_id, grant.slack_enterprise_id
+    grant = redeemed_grant(call, "oauth")
     installation = world.install(grant)
     return installation_response(world, installation, call.base_url)
 

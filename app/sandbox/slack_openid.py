@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.sandbox.slack_api import ApiError, JsonObject, Method, MethodCall
-from app.sandbox.slack_oauth import check_client
+from app.sandbox.slack_api import JsonObject, Method, MethodCall
+from app.sandbox.slack_oauth import check_client, redeemed_grant, refreshed_token
 from app.sandbox.slack_objects import avatar_url
 from app.sandbox.slack_records import SlackToken
 from app.sandbox.slack_world import SANDBOX_CLIENT_ID, SlackWorld
@@ -102,17 +102,9 @@ def openid_connect_token(call: MethodCall) -> JsonObject:
     world = call.world
     check_client(call)
     if call.arg("grant_type") == "refresh_token":
-        token = world.rotate(call.arg("refresh_token") or "")
-        if token is None:
-            raise ApiError("invalid_refresh_token")
+        token = refreshed_token(call)
         return {"access_token": token.value, "token_type": "Bearer", **_rotation(world, token)}
-    grant = world.usable_grant(call.arg("code") or "", "openid")
-    if grant is None:
-        raise ApiError("invalid_code")
-    if call.arg("redirect_uri") != grant.redirect_uri:
-        raise ApiError("bad_redirect_uri")
-    grant.used = True
-    call.slack_team_id, call.slack_enterprise_id = grant.slack_team_id, grant.slack_enterprise_id
+    grant = redeemed_grant(call, "openid")
     token = world.issue_token(
         kind="user",
         slack_user_id=grant.slack_user_id,

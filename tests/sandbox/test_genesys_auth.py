@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-import httpx
-
-from app.sandbox.genesys_app import create_genesys_sandbox
 from app.sandbox.genesys_config import GenesysConfig
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
@@ -17,6 +13,7 @@ from app.sandbox.genesys_world import (
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
+from tests.sandbox.simulators import Clock, basic, genesys_client, login
 
 INBOUND = f"/api/v2/conversations/messages/{SANDBOX_DMS_INTEGRATION_ID}/inbound/open/message"
 INTEGRATION = f"/api/v2/conversations/messaging/integrations/open/{SANDBOX_DMS_INTEGRATION_ID}"
@@ -29,39 +26,9 @@ def text_body(message_id: str = "m-1") -> dict[str, Any]:
 TEXT = text_body()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def client_for(world: GenesysWorld) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    return httpx.AsyncClient(transport=transport, base_url="http://genesys.test")
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    encoded = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
-
-
-async def login(
-    http: httpx.AsyncClient,
-    client_id: str = SANDBOX_ORG_CLIENT_ID,
-    secret: str = SANDBOX_ORG_CLIENT_SECRET,
-) -> dict[str, str]:
-    response = await http.post(
-        "/oauth/token", headers=basic(client_id, secret), data={"grant_type": "client_credentials"}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def test_client_credentials_grant_returns_a_bearer_token() -> None:
     world = GenesysWorld.seeded()
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         response = await http.post(
             "/oauth/token",
             headers=basic(SANDBOX_ORG_CLIENT_ID, SANDBOX_ORG_CLIENT_SECRET),
@@ -77,7 +44,7 @@ async def test_client_credentials_grant_returns_a_bearer_token() -> None:
 
 async def test_token_ttl_follows_the_config_switch() -> None:
     world = GenesysWorld.seeded(config=GenesysConfig(token_ttl_seconds=300))
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         response = await http.post(
             "/oauth/token",
             headers=basic(SANDBOX_ORG_CLIENT_ID, SANDBOX_ORG_CLIENT_SECRET),
@@ -88,7 +55,7 @@ async def test_token_ttl_follows_the_config_switch() -> None:
 
 async def test_wrong_secret_gets_invalid_client_in_oauth_shape() -> None:
     world = GenesysWorld.seeded()
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         response = await http.post(
             "/oauth/token",
             headers=basic(SANDBOX_ORG_CLIENT_ID, "not-the-secret"),
@@ -103,14 +70,14 @@ async def test_wrong_secret_gets_invalid_client_in_oauth_shape() -> None:
 
 async def test_bad_credentials_status_is_switchable_to_400() -> None:
     world = GenesysWorld.seeded(config=GenesysConfig(bad_credentials_status=400))
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         response = await http.post("/oauth/token", data={"grant_type": "client_credentials"})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client"
 
 
 async def test_other_grant_types_are_unsupported() -> None:
-    async with client_for(GenesysWorld.seeded()) as http:
+    async with genesys_client(GenesysWorld.seeded()) as http:
         response = await http.post(
             "/oauth/token",
             headers=basic(SANDBOX_ORG_CLIENT_ID, SANDBOX_ORG_CLIENT_SECRET),
@@ -123,7 +90,7 @@ async def test_other_grant_types_are_unsupported() -> None:
 async def test_expired_token_gets_401_error_body() -> None:
     clock = Clock()
     world = GenesysWorld.seeded(config=GenesysConfig(token_ttl_seconds=300), clock=clock)
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         headers = await login(http)
         assert (await http.post(INBOUND, headers=headers, json=TEXT)).status_code == 200
         clock.now += 301
@@ -136,7 +103,7 @@ async def test_expired_token_gets_401_error_body() -> None:
 
 
 async def test_missing_bearer_token_is_401() -> None:
-    async with client_for(GenesysWorld.seeded()) as http:
+    async with genesys_client(GenesysWorld.seeded()) as http:
         response = await http.post(INBOUND, json=TEXT)
     assert response.status_code == 401
     assert response.json()["code"] == "authentication.required"
@@ -144,7 +111,7 @@ async def test_missing_bearer_token_is_401() -> None:
 
 async def test_missing_receive_permission_is_403_naming_it() -> None:
     world = GenesysWorld.seeded()
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         headers = await login(http, SANDBOX_NO_RECEIVE_CLIENT_ID, SANDBOX_NO_RECEIVE_CLIENT_SECRET)
         response = await http.post(INBOUND, headers=headers, json=TEXT)
     body = response.json()
@@ -155,7 +122,7 @@ async def test_missing_receive_permission_is_403_naming_it() -> None:
 
 
 async def test_missing_edit_permission_is_403_on_patch_but_view_still_works() -> None:
-    async with client_for(GenesysWorld.seeded()) as http:
+    async with genesys_client(GenesysWorld.seeded()) as http:
         headers = await login(http, SANDBOX_NO_EDIT_CLIENT_ID, SANDBOX_NO_EDIT_CLIENT_SECRET)
         patched = await http.patch(INTEGRATION, headers=headers, json={"name": "renamed"})
         viewed = await http.get(INTEGRATION, headers=headers)
@@ -169,7 +136,7 @@ async def test_missing_edit_permission_is_403_on_patch_but_view_still_works() ->
 
 async def test_one_token_serves_many_messages() -> None:
     world = GenesysWorld.seeded()
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         headers = await login(http)
         for n in range(5):
             sent = await http.post(INBOUND, headers=headers, json=text_body(f"m-{n}"))
@@ -181,7 +148,7 @@ async def test_one_token_serves_many_messages() -> None:
 
 async def test_optional_rate_limit_answers_429_with_retry_after() -> None:
     world = GenesysWorld.seeded(config=GenesysConfig(rate_limit_per_minute=2))
-    async with client_for(world) as http:
+    async with genesys_client(world) as http:
         headers = await login(http)
         statuses = [(await http.post(INBOUND, headers=headers, json=TEXT)) for _ in range(3)]
     assert [r.status_code for r in statuses] == [200, 200, 429]

@@ -1,14 +1,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 
-from app.sandbox.genesys_app import create_genesys_sandbox
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
@@ -17,21 +13,9 @@ from app.sandbox.genesys_world import (
     SANDBOX_PENDING_INTEGRATION_ID,
     GenesysWorld,
 )
+from tests.sandbox.simulators import genesys_session
 
 INBOUND = f"/api/v2/conversations/messages/{SANDBOX_DMS_INTEGRATION_ID}/inbound/open"
-
-
-@contextlib.asynccontextmanager
-async def session(world: GenesysWorld) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    async with httpx.AsyncClient(transport=transport, base_url="http://genesys.test") as http:
-        secret = base64.b64encode(f"{SANDBOX_ORG_CLIENT_ID}:{SANDBOX_ORG_CLIENT_SECRET}".encode())
-        token = await http.post(
-            "/oauth/token",
-            headers={"Authorization": f"Basic {secret.decode()}"},
-            data={"grant_type": "client_credentials"},
-        )
-        yield http, {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
 async def customer_says(http: httpx.AsyncClient, auth: dict[str, str], text: str) -> str:
@@ -52,7 +36,7 @@ async def customer_says(http: httpx.AsyncClient, auth: dict[str, str], text: str
 
 
 async def test_console_lists_credentials_and_integrations() -> None:
-    async with session(GenesysWorld.seeded()) as (http, _):
+    async with genesys_session(GenesysWorld.seeded()) as (http, _):
         page = await http.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -65,7 +49,7 @@ async def test_console_lists_credentials_and_integrations() -> None:
 
 
 async def test_console_shows_conversation_messages_and_custom_attributes() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         conversation_id = await customer_says(http, auth, "My order <b>is late</b>")
         page = (await http.get("/")).text
     assert f'id="conversation-{conversation_id}"' in page
@@ -75,7 +59,7 @@ async def test_console_shows_conversation_messages_and_custom_attributes() -> No
 
 
 async def test_every_form_control_has_a_label() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         await customer_says(http, auth, "hello")
         page = (await http.get("/")).text
     control_ids = re.findall(
@@ -88,7 +72,7 @@ async def test_every_form_control_has_a_label() -> None:
 
 async def test_console_reply_is_delivered_and_reported() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         conversation_id = await customer_says(http, auth, "hello")
         response = await http.post(
             "/console/reply",
@@ -121,7 +105,7 @@ async def test_console_reply_is_delivered_and_reported() -> None:
 
 async def test_console_shows_receipts_on_agent_messages() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         conversation_id = await customer_says(http, auth, "hello")
         sent = await http.post(
             "/_sandbox/agent/reply", json={"conversation_id": conversation_id, "text": "On it"}
@@ -142,7 +126,7 @@ async def test_console_shows_receipts_on_agent_messages() -> None:
 
 
 async def test_console_reply_to_unknown_conversation_says_so() -> None:
-    async with session(GenesysWorld.seeded()) as (http, _):
+    async with genesys_session(GenesysWorld.seeded()) as (http, _):
         response = await http.post(
             "/console/reply", data={"conversation_id": "nope", "kind": "text", "text": "x"}
         )

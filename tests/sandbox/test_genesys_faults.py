@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import base64
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 
@@ -15,31 +12,15 @@ from app.sandbox.genesys_world import (
     GenesysWorld,
 )
 from app.sandbox.runner import ServerThread
+from tests.sandbox.simulators import basic, genesys_session, login
 
 INBOUND = f"/api/v2/conversations/messages/{SANDBOX_DMS_INTEGRATION_ID}/inbound/open/message"
 TEXT = {"channel": {"messageId": "m-1", "from": {"id": "T1:U1"}}, "text": "hi"}
-BASIC = base64.b64encode(f"{SANDBOX_ORG_CLIENT_ID}:{SANDBOX_ORG_CLIENT_SECRET}".encode()).decode()
-
-
-async def bearer(http: httpx.AsyncClient) -> dict[str, str]:
-    token = await http.post(
-        "/oauth/token",
-        headers={"Authorization": f"Basic {BASIC}"},
-        data={"grant_type": "client_credentials"},
-    )
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
-@contextlib.asynccontextmanager
-async def session(world: GenesysWorld) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    async with httpx.AsyncClient(transport=transport, base_url="http://genesys.test") as http:
-        yield http, await bearer(http)
 
 
 async def test_rate_limit_fault_answers_429_with_retry_after_then_recovers() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         armed = await http.post(
             "/_sandbox/faults",
             json={"route": "inbound.message", "kind": "rate_limit", "retry_after": 2, "times": 1},
@@ -58,7 +39,7 @@ async def test_rate_limit_fault_answers_429_with_retry_after_then_recovers() -> 
 
 
 async def test_server_error_fault_uses_error_body_and_its_code() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         await http.post("/_sandbox/faults", json={"route": "*", "kind": "status", "status": 503})
         response = await http.post(INBOUND, headers=auth, json=TEXT)
         await http.delete("/_sandbox/faults")
@@ -69,13 +50,13 @@ async def test_server_error_fault_uses_error_body_and_its_code() -> None:
 
 
 async def test_fault_on_login_route_only_affects_token_requests() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         await http.post(
             "/_sandbox/faults", json={"route": "oauth.token", "kind": "status", "status": 500}
         )
         token = await http.post(
             "/oauth/token",
-            headers={"Authorization": f"Basic {BASIC}"},
+            headers=basic(SANDBOX_ORG_CLIENT_ID, SANDBOX_ORG_CLIENT_SECRET),
             data={"grant_type": "client_credentials"},
         )
         message = await http.post(INBOUND, headers=auth, json=TEXT)
@@ -84,7 +65,7 @@ async def test_fault_on_login_route_only_affects_token_requests() -> None:
 
 
 async def test_slow_fault_delays_but_succeeds() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         await http.post(
             "/_sandbox/faults",
             json={"route": "integrations.list", "kind": "delay", "delay": 0.3, "times": 1},
@@ -100,7 +81,7 @@ async def test_timeout_fault_makes_the_client_time_out() -> None:
     world = GenesysWorld.seeded()
     with ServerThread(create_genesys_sandbox(world)) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
-            auth = await bearer(http)
+            auth = await login(http)
             await http.post(
                 "/_sandbox/faults",
                 json={"route": "inbound.message", "kind": "timeout", "times": 1},
@@ -118,14 +99,14 @@ async def test_timeout_fault_makes_the_client_time_out() -> None:
 
 
 async def test_invalid_fault_spec_is_422() -> None:
-    async with session(GenesysWorld.seeded()) as (http, _):
+    async with genesys_session(GenesysWorld.seeded()) as (http, _):
         response = await http.post("/_sandbox/faults", json={"route": "x", "kind": "explode"})
     assert response.status_code == 422
 
 
 async def test_reset_restores_the_seed_and_clears_traffic() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         await http.post(INBOUND, headers=auth, json=TEXT)
         await http.post("/_sandbox/faults", json={"route": "*", "kind": "status"})
         reset = await http.post("/_sandbox/reset")
@@ -140,7 +121,7 @@ async def test_reset_restores_the_seed_and_clears_traffic() -> None:
 
 async def test_config_patch_validates_and_applies() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, _):
+    async with genesys_session(world) as (http, _):
         ok = await http.patch(
             "/_sandbox/config",
             json={"time_scale": 0.01, "inbound_status": 202, "token_ttl_seconds": 60},
@@ -154,7 +135,7 @@ async def test_config_patch_validates_and_applies() -> None:
 
 
 async def test_credentials_endpoint_lists_seeded_orgs() -> None:
-    async with session(GenesysWorld.seeded()) as (http, _):
+    async with genesys_session(GenesysWorld.seeded()) as (http, _):
         orgs = (await http.get("/_sandbox/credentials")).json()["orgs"]
     clients = {c["client_id"]: c for org in orgs for c in org["clients"]}
     assert clients[SANDBOX_ORG_CLIENT_ID]["client_secret"] == SANDBOX_ORG_CLIENT_SECRET

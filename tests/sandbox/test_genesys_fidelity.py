@@ -3,16 +3,11 @@ and enum it lists must be accepted or emitted."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any, get_args
-
-import httpx
 
 from app.sandbox import genesys_schema as schema
 from app.sandbox.genesys_agent import ReceiptStatus
-from app.sandbox.genesys_app import create_genesys_sandbox
 from app.sandbox.genesys_config import GenesysConfig
 from app.sandbox.genesys_records import Download
 from app.sandbox.genesys_webhook import (
@@ -27,10 +22,9 @@ from app.sandbox.genesys_webhook import (
 )
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
-    SANDBOX_ORG_CLIENT_ID,
-    SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
+from tests.sandbox.simulators import genesys_session
 
 ADDR = Addressing(
     integration_id="e6b352de-ecd0-49c7-94de-7787418869bc",
@@ -193,19 +187,6 @@ def test_enums_match_the_reference() -> None:
     }
 
 
-@contextlib.asynccontextmanager
-async def session(world: GenesysWorld) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    async with httpx.AsyncClient(transport=transport, base_url="http://genesys.test") as http:
-        secret = base64.b64encode(f"{SANDBOX_ORG_CLIENT_ID}:{SANDBOX_ORG_CLIENT_SECRET}".encode())
-        token = await http.post(
-            "/oauth/token",
-            headers={"Authorization": f"Basic {secret.decode()}"},
-            data={"grant_type": "client_credentials"},
-        )
-        yield http, {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
 def full_message(id_type: str, media_type: str) -> dict[str, Any]:
     """OpenInboundNormalizedMessage with every field the SDK model has."""
     return {
@@ -243,7 +224,7 @@ def full_message(id_type: str, media_type: str) -> dict[str, Any]:
 
 
 async def test_every_inbound_message_field_and_enum_is_accepted() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         responses = [
             await http.post(f"{INBOUND}/message", headers=auth, json=full_message(i, m))
             for i in (*schema.ID_TYPES, "email")
@@ -267,7 +248,7 @@ async def test_every_inbound_message_field_and_enum_is_accepted() -> None:
 
 async def test_every_event_receipt_and_structured_enum_is_accepted() -> None:
     sender = {"id": "T1:U1", "idType": "Opaque"}
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         typing = await http.post(
             f"{INBOUND}/event",
             headers=auth,
@@ -327,14 +308,14 @@ async def test_integration_has_every_open_integration_field() -> None:
         "createStatus",
         "selfUri",
     }
-    async with session(GenesysWorld.seeded(config=config)) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded(config=config)) as (http, auth):
         body = (
             await http.get(
                 f"/api/v2/conversations/messaging/integrations/open/{SANDBOX_DMS_INTEGRATION_ID}",
                 headers=auth,
             )
         ).json()
-    async with session(GenesysWorld.seeded(config=error_config)) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded(config=error_config)) as (http, auth):
         created = await http.post(
             "/api/v2/conversations/messaging/integrations/open",
             headers=auth,

@@ -1,26 +1,21 @@
 from __future__ import annotations
 
-import base64
-import contextlib
 import copy
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
-from app.sandbox.genesys_app import create_genesys_sandbox
 from app.sandbox.genesys_config import GenesysConfig
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
-    SANDBOX_ORG_CLIENT_SECRET,
     SANDBOX_OTHER_MENTIONS_INTEGRATION_ID,
     SANDBOX_PENDING_INTEGRATION_ID,
     GenesysWorld,
 )
+from tests.sandbox.simulators import genesys_session
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -68,22 +63,9 @@ def structured(kind: str = "QuickReply") -> dict[str, Any]:
     }
 
 
-@contextlib.asynccontextmanager
-async def session(world: GenesysWorld) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    async with httpx.AsyncClient(transport=transport, base_url="http://genesys.test") as http:
-        secret = base64.b64encode(f"{SANDBOX_ORG_CLIENT_ID}:{SANDBOX_ORG_CLIENT_SECRET}".encode())
-        token = await http.post(
-            "/oauth/token",
-            headers={"Authorization": f"Basic {secret.decode()}"},
-            data={"grant_type": "client_credentials"},
-        )
-        yield http, {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
 async def test_message_success_shape() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.post(path("message"), headers=auth, json=message())
     body = response.json()
     assert response.status_code == 200
@@ -102,7 +84,7 @@ async def test_message_success_shape() -> None:
 
 async def test_custom_attributes_become_participant_data() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.post(path("message"), headers=auth, json=message())
     conversation = world.conversations[response.json()["conversationId"]]
     assert conversation.participant_data == {"slackTeam": "T1", "slackChannel": "D1"}
@@ -110,7 +92,7 @@ async def test_custom_attributes_become_participant_data() -> None:
 
 async def test_messages_from_one_user_share_a_conversation_per_integration() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         first = await http.post(path("message"), headers=auth, json=message("T1:U1", "m-1"))
         again = await http.post(path("message"), headers=auth, json=message("T1:U1", "m-2"))
         other_user = await http.post(path("message"), headers=auth, json=message("T1:U2", "m-3"))
@@ -124,7 +106,7 @@ async def test_messages_from_one_user_share_a_conversation_per_integration() -> 
 
 
 async def test_event_success_shape() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(path("event"), headers=auth, json=event())
     body = response.json()
     assert response.status_code == 200
@@ -135,7 +117,7 @@ async def test_event_success_shape() -> None:
 
 async def test_receipt_for_an_agent_message_is_recorded_on_it() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         await http.post(path("message"), headers=auth, json=message())
         conversation_id = next(iter(world.conversations))
         sent = await http.post(
@@ -153,7 +135,7 @@ async def test_receipt_for_an_agent_message_is_recorded_on_it() -> None:
 
 
 async def test_receipt_for_an_unknown_message_answers_failed_in_the_body() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(
             path("receipt"), headers=auth, json=receipt("0" * 32, status="Failed")
         )
@@ -165,7 +147,7 @@ async def test_receipt_for_an_unknown_message_answers_failed_in_the_body() -> No
 
 async def test_structured_response_success_shape() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.post(path("structured/response"), headers=auth, json=structured())
     body = response.json()
     assert response.status_code == 200
@@ -241,7 +223,7 @@ async def test_invalid_bodies_get_400_bad_request(
     endpoint: str, body: dict[str, Any], fragment: str
 ) -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.post(path(endpoint), headers=auth, json=body)
     error = response.json()
     assert response.status_code == 400
@@ -251,7 +233,7 @@ async def test_invalid_bodies_get_400_bad_request(
 
 
 async def test_missing_text_and_content_has_genesys_anyof_message() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(path("message"), headers=auth, json=_without(message(), "text"))
     assert response.json()["message"] == (
         "should have required property 'content', should have required property '.text', "
@@ -260,7 +242,7 @@ async def test_missing_text_and_content_has_genesys_anyof_message() -> None:
 
 
 async def test_nested_metadata_is_malformed_syntax() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(
             path("message"), headers=auth, json=_with(message(), {"a": {"b": "c"}}, "metadata")
         )
@@ -272,14 +254,14 @@ async def test_nested_metadata_is_malformed_syntax() -> None:
 async def test_content_without_text_and_lowercase_email_are_accepted() -> None:
     body = _with(_without(message(), "text"), ATTACHMENT, "content")
     body["channel"]["from"]["idType"] = "email"
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(path("message"), headers=auth, json=body)
     assert response.status_code == 200
     assert response.json()["content"] == ATTACHMENT
 
 
 async def test_malformed_json_is_400() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(
             path("message"), headers={**auth, "Content-Type": "application/json"}, content=b"{"
         )
@@ -293,7 +275,7 @@ async def test_malformed_json_is_400() -> None:
     ids=["unknown", "other org"],
 )
 async def test_unknown_or_foreign_integration_is_404(integration_id: str) -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.post(path("message", integration_id), headers=auth, json=message())
     assert response.status_code == 404
     assert response.json()["code"] == "not.found"
@@ -302,7 +284,7 @@ async def test_unknown_or_foreign_integration_is_404(integration_id: str) -> Non
 @pytest.mark.parametrize("status", [404, 400])
 async def test_initiated_integration_refuses_messages(status: int) -> None:
     world = GenesysWorld.seeded(config=GenesysConfig(initiated_integration_status=status))
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.post(
             path("message", SANDBOX_PENDING_INTEGRATION_ID), headers=auth, json=message()
         )
@@ -312,7 +294,7 @@ async def test_initiated_integration_refuses_messages(status: int) -> None:
 
 async def test_status_202_and_prefetch_only_conversation_id_are_switches() -> None:
     config = GenesysConfig(inbound_status=202, conversation_id_only_when_prefetch=True)
-    async with session(GenesysWorld.seeded(config=config)) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded(config=config)) as (http, auth):
         plain = await http.post(path("message"), headers=auth, json=message())
         prefetched = await http.post(
             path("message") + "?prefetchConversationId=true", headers=auth, json=message()
@@ -324,7 +306,7 @@ async def test_status_202_and_prefetch_only_conversation_id_are_switches() -> No
 
 async def test_duplicate_message_ids_are_kept_unless_dedupe_is_switched_on() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         first = await http.post(path("message"), headers=auth, json=message())
         second = await http.post(path("message"), headers=auth, json=message())
         assert first.json()["id"] != second.json()["id"]
@@ -337,7 +319,7 @@ async def test_duplicate_message_ids_are_kept_unless_dedupe_is_switched_on() -> 
 
 async def test_every_call_is_recorded_in_order_with_its_endpoint() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         await http.post(path("message"), headers=auth, json=message(message_id="a"))
         await http.post(path("event"), headers=auth, json=event())
         await http.post(path("message"), headers=auth, json=_without(message(), "text"))
@@ -362,7 +344,7 @@ async def test_legacy_endpoint_is_accepted_but_flagged() -> None:
     legacy["channel"]["platform"] = "Open"
     legacy["channel"]["type"] = "Private"
     legacy.update({"type": "Text", "direction": "Inbound"})
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.post(f"{BASE}/inbound/open", headers=auth, json=legacy)
     assert response.status_code == 200
     assert response.json()["direction"] == "Inbound"

@@ -1,51 +1,23 @@
 from __future__ import annotations
 
-import base64
-import contextlib
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 
-from app.sandbox.genesys_app import create_genesys_sandbox
 from app.sandbox.genesys_config import GenesysConfig
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
-    SANDBOX_ORG_CLIENT_ID,
-    SANDBOX_ORG_CLIENT_SECRET,
     SANDBOX_OTHER_MENTIONS_INTEGRATION_ID,
     SANDBOX_PENDING_INTEGRATION_ID,
     GenesysWorld,
 )
+from tests.sandbox.simulators import Clock, genesys_session
 
 OPEN = "/api/v2/conversations/messaging/integrations/open"
 SECRET = "a-secret-of-24-characters"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@contextlib.asynccontextmanager
-async def session(world: GenesysWorld) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    async with httpx.AsyncClient(transport=transport, base_url="http://genesys.test") as http:
-        secret = base64.b64encode(f"{SANDBOX_ORG_CLIENT_ID}:{SANDBOX_ORG_CLIENT_SECRET}".encode())
-        token = await http.post(
-            "/oauth/token",
-            headers={"Authorization": f"Basic {secret.decode()}"},
-            data={"grant_type": "client_credentials"},
-        )
-        yield http, {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
 async def test_list_is_paged_and_only_shows_the_clients_org() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         first = (await http.get(f"{OPEN}?pageSize=2&pageNumber=1", headers=auth)).json()
         second = (await http.get(f"{OPEN}?pageSize=2&pageNumber=2", headers=auth)).json()
     ids = {e["id"] for e in first["entities"] + second["entities"]}
@@ -70,7 +42,7 @@ async def test_list_is_paged_and_only_shows_the_clients_org() -> None:
 
 async def test_get_shows_status_and_recipient_but_not_the_secret_by_default() -> None:
     world = GenesysWorld.seeded(webhook_url="https://bridge.test/genesys", webhook_secret=SECRET)
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.get(f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}", headers=auth)
     body = response.json()
     assert response.status_code == 200
@@ -85,7 +57,7 @@ async def test_get_returns_the_secret_when_switched_on() -> None:
     world = GenesysWorld.seeded(
         config=GenesysConfig(return_secret_on_get=True), webhook_secret=SECRET
     )
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         body = (await http.get(f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}", headers=auth)).json()
     assert body["outboundNotificationWebhookSignatureSecretToken"] == SECRET
 
@@ -95,7 +67,7 @@ async def test_get_returns_the_secret_when_switched_on() -> None:
     ["00000000-0000-4000-8000-000000000000", SANDBOX_OTHER_MENTIONS_INTEGRATION_ID],
 )
 async def test_get_of_unknown_or_foreign_integration_is_404(integration_id: str) -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.get(f"{OPEN}/{integration_id}", headers=auth)
     assert response.status_code == 404
     assert response.json()["code"] == "not.found"
@@ -103,7 +75,7 @@ async def test_get_of_unknown_or_foreign_integration_is_404(integration_id: str)
 
 async def test_patch_sets_webhook_url_secret_headers_and_name() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
@@ -125,7 +97,7 @@ async def test_patch_sets_webhook_url_secret_headers_and_name() -> None:
 @pytest.mark.parametrize("secret", ["", "short", "exactly-15-chars"[:15]])
 async def test_patch_refuses_a_secret_of_15_characters_or_fewer(secret: str) -> None:
     world = GenesysWorld.seeded(webhook_secret=SECRET)
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         response = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
@@ -141,7 +113,7 @@ async def test_patch_refuses_a_secret_of_15_characters_or_fewer(secret: str) -> 
 
 
 async def test_patch_accepts_a_secret_of_16_characters() -> None:
-    async with session(GenesysWorld.seeded()) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded()) as (http, auth):
         response = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
@@ -152,7 +124,7 @@ async def test_patch_accepts_a_secret_of_16_characters() -> None:
 
 async def test_https_only_webhook_is_a_switch() -> None:
     world = GenesysWorld.seeded(config=GenesysConfig(require_https_webhook=True))
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         plain = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
@@ -171,7 +143,7 @@ async def test_create_starts_initiated_and_completes_after_the_delay() -> None:
     world = GenesysWorld.seeded(
         config=GenesysConfig(integration_create_delay_seconds=30), clock=clock
     )
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         created = await http.post(
             OPEN,
             headers=auth,
@@ -201,7 +173,7 @@ async def test_create_starts_initiated_and_completes_after_the_delay() -> None:
 
 async def test_create_can_end_in_error() -> None:
     config = GenesysConfig(integration_create_delay_seconds=0, integration_create_result="Error")
-    async with session(GenesysWorld.seeded(config=config)) as (http, auth):
+    async with genesys_session(GenesysWorld.seeded(config=config)) as (http, auth):
         created = await http.post(
             OPEN,
             headers=auth,
@@ -218,7 +190,7 @@ async def test_create_can_end_in_error() -> None:
 
 async def test_create_requires_webhook_and_a_long_secret() -> None:
     world = GenesysWorld.seeded()
-    async with session(world) as (http, auth):
+    async with genesys_session(world) as (http, auth):
         missing = await http.post(OPEN, headers=auth, json={"name": "x"})
         short = await http.post(
             OPEN,

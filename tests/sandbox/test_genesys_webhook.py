@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.sandbox.genesys_app import create_genesys_sandbox
 from app.sandbox.genesys_config import GenesysConfig
 from app.sandbox.genesys_webhook import Addressing, WebhookSender, build_text
 from app.sandbox.genesys_world import (
@@ -28,6 +26,7 @@ from app.sandbox.genesys_world import (
 )
 from app.sandbox.runner import ServerThread
 from app.signing import verify_genesys
+from tests.sandbox.simulators import genesys_client
 
 SECRET = "webhook-secret-0123456789"
 FAST = 0.05  # 10 s timeout -> 0.5 s, 5 s between retries -> 0.25 s
@@ -76,13 +75,6 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         yield target, f"{server.url}/genesys/webhook"
 
 
-@contextlib.asynccontextmanager
-async def sim(world: GenesysWorld) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_genesys_sandbox(world))
-    async with httpx.AsyncClient(transport=transport, base_url="http://genesys.test") as http:
-        yield http
-
-
 def fast_world(url: str | None, secret: str = SECRET) -> GenesysWorld:
     return GenesysWorld.seeded(
         config=GenesysConfig(time_scale=FAST), webhook_url=url, webhook_secret=secret
@@ -107,7 +99,7 @@ async def test_delivery_is_signed_compact_json_with_custom_headers(
     target, url = receiver
     world = fast_world(url)
     world.integrations[SANDBOX_DMS_INTEGRATION_ID].webhook_headers = {"X-Bridge-Tenant": "acme"}
-    async with sim(world) as http:
+    async with genesys_client(world) as http:
         result = await reply(http, text="Hi there, ça va?")
     seen = target.seen[0]
     payload = json.loads(seen.body)
@@ -128,7 +120,7 @@ async def test_agent_reply_goes_to_the_user_the_conversation_was_created_with(
     target, url = receiver
     world = fast_world(url)
     credentials = f"{SANDBOX_ORG_CLIENT_ID}:{SANDBOX_ORG_CLIENT_SECRET}".encode()
-    async with sim(world) as http:
+    async with genesys_client(world) as http:
         token = await http.post(
             "/oauth/token",
             headers={"Authorization": f"Basic {base64.b64encode(credentials).decode()}"},
@@ -152,7 +144,7 @@ async def test_agent_reply_goes_to_the_user_the_conversation_was_created_with(
 async def test_retryable_statuses_are_retried(first: int, receiver: tuple[Receiver, str]) -> None:
     target, url = receiver
     target.script = [first, first, 200]
-    async with sim(fast_world(url)) as http:
+    async with genesys_client(fast_world(url)) as http:
         report = (await reply(http))["reports"][0]
     assert statuses(report) == [first, first, 200]
     assert report["outcome"] == "delivered"
@@ -162,7 +154,7 @@ async def test_retryable_statuses_are_retried(first: int, receiver: tuple[Receiv
 async def test_timeouts_are_retried(receiver: tuple[Receiver, str]) -> None:
     target, url = receiver
     target.script = ["hang", 200]
-    async with sim(fast_world(url)) as http:
+    async with genesys_client(fast_world(url)) as http:
         report = (await reply(http))["reports"][0]
     assert statuses(report) == ["timeout", 200]
     assert report["outcome"] == "delivered"
@@ -194,7 +186,7 @@ async def test_other_client_errors_are_not_retried(
 ) -> None:
     target, url = receiver
     target.script = [status, 200]
-    async with sim(fast_world(url)) as http:
+    async with genesys_client(fast_world(url)) as http:
         report = (await reply(http))["reports"][0]
     assert statuses(report) == [status]
     assert report["outcome"] == "rejected"
@@ -205,7 +197,7 @@ async def test_wrong_secret_fails_verification_at_the_receiver(
     receiver: tuple[Receiver, str],
 ) -> None:
     target, url = receiver
-    async with sim(fast_world(url, secret="a-different-secret-value")) as http:
+    async with genesys_client(fast_world(url, secret="a-different-secret-value")) as http:
         report = (await reply(http))["reports"][0]
     assert not target.seen[0].signature_ok
     assert statuses(report) == [401]
@@ -215,7 +207,7 @@ async def test_duplicate_delivery_sends_the_same_bytes_twice(
     receiver: tuple[Receiver, str],
 ) -> None:
     target, url = receiver
-    async with sim(fast_world(url)) as http:
+    async with genesys_client(fast_world(url)) as http:
         result = await reply(http, duplicate=True)
     first, second = result["reports"]
     assert (first["duplicate"], second["duplicate"]) == (False, True)
@@ -229,7 +221,7 @@ async def test_redeliver_on_demand_repeats_an_earlier_message(
 ) -> None:
     target, url = receiver
     world = fast_world(url)
-    async with sim(world) as http:
+    async with genesys_client(world) as http:
         message_id = (await reply(http, kind="quick_replies", text="Proceed?"))["message_id"]
     report = await WebhookSender(world, time_scale=FAST).redeliver(message_id)
     assert report.duplicate
@@ -240,7 +232,7 @@ async def test_redeliver_on_demand_repeats_an_earlier_message(
 
 async def test_attachment_bytes_are_served_by_the_sim(receiver: tuple[Receiver, str]) -> None:
     target, url = receiver
-    async with sim(fast_world(url)) as http:
+    async with genesys_client(fast_world(url)) as http:
         await reply(http, kind="attachment")
         payload = json.loads(target.seen[0].body)
         attachment = payload["content"][0]["attachment"]
@@ -257,14 +249,14 @@ async def test_unreachable_webhook_is_retried_then_given_up() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    async with sim(fast_world(f"http://127.0.0.1:{port}/hook")) as http:
+    async with genesys_client(fast_world(f"http://127.0.0.1:{port}/hook")) as http:
         report = (await reply(http))["reports"][0]
     assert len(report["attempts"]) == 6
     assert report["outcome"] == "gave_up"
 
 
 async def test_integration_without_webhook_is_reported_not_configured() -> None:
-    async with sim(GenesysWorld.seeded()) as http:
+    async with genesys_client(GenesysWorld.seeded()) as http:
         report = (await reply(http))["reports"][0]
     assert report["outcome"] == "not_configured"
     assert report["attempts"] == []
@@ -273,7 +265,7 @@ async def test_integration_without_webhook_is_reported_not_configured() -> None:
 async def test_background_reply_fills_in_its_report(receiver: tuple[Receiver, str]) -> None:
     target, url = receiver
     world = fast_world(url)
-    async with sim(world) as http:
+    async with genesys_client(world) as http:
         response = await http.post(
             "/_sandbox/agent/reply",
             json={"integration_id": SANDBOX_DMS_INTEGRATION_ID, "to_id": "U1", "wait": False},

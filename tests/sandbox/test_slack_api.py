@@ -1,36 +1,14 @@
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import Any
-
 import httpx
 import pytest
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_records import SlackGrant
 from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
 from app.sandbox.slack_world import SlackWorld
+from tests.sandbox.simulators import SUPPORT, client, error_of, install
 
-BOT_SCOPES = (
-    "app_mentions:read",
-    "chat:write",
-    "chat:write.customize",
-    "channels:read",
-    "groups:read",
-    "im:history",
-    "im:read",
-    "im:write",
-    "users:read",
-    "users:read.email",
-    "files:read",
-    "files:write",
-    "reactions:write",
-)
-SUPPORT = "C0ACMESUPP"
+pytestmark = pytest.mark.usefixtures("base")
+
 # users.info fields named by the reference brief (section 4.3).
 USER_FIELDS = {"id", "team_id", "name", "real_name", "tz", "locale", "is_bot", "deleted"}
 PROFILE_FIELDS = {
@@ -42,60 +20,6 @@ PROFILE_FIELDS = {
     "image_original",
     *(f"image_{size}" for size in (24, 32, 48, 72, 192, 512, 1024)),
 }
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[SlackWorld, str]]:
-    world = SlackWorld.seeded()
-    with ServerThread(create_slack_sandbox(world)) as server:
-        world.public_url = server.url
-        yield world, server.url
-
-
-@pytest.fixture
-def world(sim: tuple[SlackWorld, str]) -> SlackWorld:
-    sim[0].reset()
-    return sim[0]
-
-
-@pytest.fixture
-def base(sim: tuple[SlackWorld, str]) -> str:
-    return sim[1]
-
-
-def install(
-    world: SlackWorld,
-    *,
-    team: str | None = ACME_TEAM_ID,
-    enterprise: str | None = None,
-    user: str = "U0ACME0001",
-    scopes: tuple[str, ...] = BOT_SCOPES,
-) -> str:
-    grant = SlackGrant(
-        code="test",
-        flow="oauth",
-        slack_user_id=user,
-        slack_team_id=team,
-        slack_enterprise_id=enterprise,
-        is_enterprise_install=team is None,
-        scopes=scopes,
-        user_scopes=(),
-        redirect_uri="",
-        expires_at=time.time() + 60,
-    )
-    bot = world.install(grant).bot_token
-    assert bot is not None
-    return bot.value
-
-
-def client(base: str, token: str | None, **kwargs: Any) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=f"{base}/api/", **kwargs)
-
-
-async def error_of(call: Any) -> SlackApiError:
-    with pytest.raises(SlackApiError) as info:
-        await call
-    return info.value
 
 
 async def test_auth_test_describes_workspace_bot_token(world: SlackWorld, base: str) -> None:

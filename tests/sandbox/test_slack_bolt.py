@@ -33,11 +33,10 @@ from app.sandbox.slack_world import (
     SANDBOX_SIGNING_SECRET,
     SlackWorld,
 )
+from tests.sandbox.simulators import SUPPORT
 
 # Bolt's OAuth callback sends client credentials with aiohttp.BasicAuth, deprecated in 3.14.
 pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
-
-SUPPORT = "C0ACMESUPP"
 
 
 class Deferred:

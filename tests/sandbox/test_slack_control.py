@@ -15,8 +15,8 @@ from app.sandbox.runner import ServerThread
 from app.sandbox.slack_app import create_slack_sandbox
 from app.sandbox.slack_seed import ACME_TEAM_ID
 from app.sandbox.slack_world import SlackWorld
+from tests.sandbox.simulators import SUPPORT
 
-SUPPORT = "C0ACMESUPP"
 SCOPES = ["chat:write", "users:read", "files:read", "files:write", "im:write"]
 
 

@@ -19,8 +19,7 @@ from app.sandbox.slack_payloads import build_dm, build_mention
 from app.sandbox.slack_seed import ACME_TEAM_ID
 from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from app.signing import verify_slack
-
-SUPPORT = "C0ACMESUPP"
+from tests.sandbox.simulators import SUPPORT
 
 
 @dataclass
@@ -54,17 +53,6 @@ class Receiver:
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.seen]
-
-
-@pytest.fixture(scope="module")
-def seeded() -> SlackWorld:
-    return SlackWorld.seeded()
-
-
-@pytest.fixture
-def world(seeded: SlackWorld) -> SlackWorld:
-    seeded.reset()
-    return seeded
 
 
 def receiving(world: SlackWorld, plan: list[int | float]) -> tuple[Receiver, ServerThread]:

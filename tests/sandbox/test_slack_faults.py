@@ -1,92 +1,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 
 from app.sandbox.faults import FaultSpec
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_records import SlackGrant
 from app.sandbox.slack_seed import ACME_TEAM_ID
 from app.sandbox.slack_world import SlackWorld
+from tests.sandbox.simulators import SUPPORT, client, error_of, install
 
-BOT_SCOPES = (
-    "app_mentions:read",
-    "chat:write",
-    "chat:write.customize",
-    "channels:read",
-    "groups:read",
-    "im:history",
-    "im:read",
-    "im:write",
-    "users:read",
-    "users:read.email",
-    "files:read",
-    "files:write",
-    "reactions:write",
-)
-SUPPORT = "C0ACMESUPP"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[SlackWorld, str]]:
-    world = SlackWorld.seeded()
-    with ServerThread(create_slack_sandbox(world)) as server:
-        world.public_url = server.url
-        yield world, server.url
-
-
-@pytest.fixture
-def world(sim: tuple[SlackWorld, str]) -> SlackWorld:
-    sim[0].reset()
-    return sim[0]
-
-
-@pytest.fixture
-def base(sim: tuple[SlackWorld, str]) -> str:
-    return sim[1]
-
-
-def install(
-    world: SlackWorld,
-    *,
-    team: str | None = ACME_TEAM_ID,
-    enterprise: str | None = None,
-    user: str = "U0ACME0001",
-    scopes: tuple[str, ...] = BOT_SCOPES,
-) -> str:
-    grant = SlackGrant(
-        code="test",
-        flow="oauth",
-        slack_user_id=user,
-        slack_team_id=team,
-        slack_enterprise_id=enterprise,
-        is_enterprise_install=team is None,
-        scopes=scopes,
-        user_scopes=(),
-        redirect_uri="",
-        expires_at=time.time() + 60,
-    )
-    bot = world.install(grant).bot_token
-    assert bot is not None
-    return bot.value
-
-
-def client(base: str, token: str | None, **kwargs: Any) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=f"{base}/api/", **kwargs)
-
-
-async def error_of(call: Any) -> SlackApiError:
-    with pytest.raises(SlackApiError) as info:
-        await call
-    return info.value
+pytestmark = pytest.mark.usefixtures("base")
 
 
 async def test_per_channel_rate_limit_answers_429_with_retry_after(

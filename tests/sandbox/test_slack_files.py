@@ -1,68 +1,18 @@
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from app.sandbox.faults import FaultSpec
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
 from app.sandbox.slack_payloads import add_user_file, build_dm, share_file
-from app.sandbox.slack_records import SlackGrant
 from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
 from app.sandbox.slack_world import SlackWorld
+from tests.sandbox.simulators import FILE_FIELDS, SUPPORT, client, install
 
-SUPPORT = "C0ACMESUPP"
-# Fields Slack's file objects carry in file_share events and files.info.
-FILE_FIELDS = {
-    "id",
-    "name",
-    "title",
-    "mimetype",
-    "filetype",
-    "size",
-    "url_private",
-    "url_private_download",
-    "permalink",
-    "mode",
-    "file_access",
-}
+pytestmark = pytest.mark.usefixtures("base")
 
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[SlackWorld, str]]:
-    world = SlackWorld.seeded()
-    with ServerThread(create_slack_sandbox(world)) as server:
-        world.public_url = server.url
-        yield world, server.url
-
-
-@pytest.fixture
-def world(sim: tuple[SlackWorld, str]) -> SlackWorld:
-    sim[0].reset()
-    return sim[0]
-
-
-def install(world: SlackWorld, team: str = ACME_TEAM_ID, user: str = "U0ACME0001") -> str:
-    grant = SlackGrant(
-        code="test",
-        flow="oauth",
-        slack_user_id=user,
-        slack_team_id=team,
-        slack_enterprise_id=None,
-        is_enterprise_install=False,
-        scopes=("chat:write", "files:read", "files:write"),
-        user_scopes=(),
-        redirect_uri="",
-        expires_at=time.time() + 60,
-    )
-    bot = world.install(grant).bot_token
-    assert bot is not None
-    return bot.value
+FILE_SCOPES = ("chat:write", "files:read", "files:write")
 
 
 async def download(url: str, token: str | None = None) -> httpx.Response:
@@ -72,10 +22,10 @@ async def download(url: str, token: str | None = None) -> httpx.Response:
 
 
 async def test_upload_v2_shares_in_thread_and_downloads_with_bearer(
-    world: SlackWorld, sim: tuple[SlackWorld, str]
+    world: SlackWorld, base: str
 ) -> None:
-    token = install(world)
-    slack = AsyncWebClient(token=token, base_url=f"{sim[1]}/api/")
+    token = install(world, scopes=FILE_SCOPES)
+    slack = client(base, token)
     parent = await slack.chat_postMessage(channel=SUPPORT, text="here comes a file")
     uploaded = await slack.files_upload_v2(
         channel=SUPPORT,
@@ -111,8 +61,8 @@ async def test_upload_v2_shares_in_thread_and_downloads_with_bearer(
 
 
 async def test_download_without_usable_bearer_is_an_html_login_page(world: SlackWorld) -> None:
-    acme_token = install(world)
-    globex_token = install(world, team=GLOBEX_TEAM_ID, user="U0GLBX0001")
+    acme_token = install(world, scopes=FILE_SCOPES)
+    globex_token = install(world, team=GLOBEX_TEAM_ID, user="U0GLBX0001", scopes=FILE_SCOPES)
     file = add_user_file(
         world,
         slack_team_id=ACME_TEAM_ID,
@@ -149,10 +99,8 @@ async def test_download_without_usable_bearer_is_an_html_login_page(world: Slack
     assert revoked.headers["content-type"].startswith("text/html")
 
 
-async def test_complete_upload_rejects_unknown_files(
-    world: SlackWorld, sim: tuple[SlackWorld, str]
-) -> None:
-    slack = AsyncWebClient(token=install(world), base_url=f"{sim[1]}/api/")
+async def test_complete_upload_rejects_unknown_files(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world, scopes=FILE_SCOPES))
     with pytest.raises(SlackApiError) as info:
         await slack.files_completeUploadExternal(files=[{"id": "F0NOPE", "title": "x"}])
     missing = await slack.files_getUploadURLExternal(filename="a.txt", length=3)
@@ -162,11 +110,9 @@ async def test_complete_upload_rejects_unknown_files(
     assert not_uploaded.value.response["error"] == "file_not_found"
 
 
-async def test_upload_url_fault_fails_the_sdk_upload(
-    world: SlackWorld, sim: tuple[SlackWorld, str]
-) -> None:
+async def test_upload_url_fault_fails_the_sdk_upload(world: SlackWorld, base: str) -> None:
     world.faults.arm(FaultSpec(route="files.upload", kind="status", status=500, times=1))
-    slack = AsyncWebClient(token=install(world), base_url=f"{sim[1]}/api/")
+    slack = client(base, install(world, scopes=FILE_SCOPES))
     with pytest.raises(SlackRequestError):
         await slack.files_upload_v2(channel=SUPPORT, content=b"abc", filename="a.txt")
     assert world.bot_messages(SUPPORT) == []

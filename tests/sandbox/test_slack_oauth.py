@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -11,8 +10,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from app.sandbox.faults import FaultSpec
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
 from app.sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID
 from app.sandbox.slack_world import (
     SANDBOX_APP_ID,
@@ -20,9 +17,13 @@ from app.sandbox.slack_world import (
     SANDBOX_CLIENT_SECRET,
     SlackWorld,
 )
+from tests.sandbox.simulators import client
 
 # slack_sdk sends client credentials with aiohttp.BasicAuth, which aiohttp 3.14 deprecates.
-pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("base"),
+]
 
 REDIRECT = "http://app.test/slack/oauth_redirect"
 SCOPES = "app_mentions:read,chat:write,im:history,users:read"
@@ -41,29 +42,9 @@ OAUTH_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[SlackWorld, str]]:
-    world = SlackWorld.seeded()
-    with ServerThread(create_slack_sandbox(world)) as server:
-        world.public_url = server.url
-        yield world, server.url
-
-
 @pytest.fixture
-def world(sim: tuple[SlackWorld, str]) -> SlackWorld:
-    sim[0].reset()
-    return sim[0]
-
-
-@pytest.fixture
-async def http(sim: tuple[SlackWorld, str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sim[1]) as client:
-        yield client
-
-
-@pytest.fixture
-def slack(sim: tuple[SlackWorld, str]) -> AsyncWebClient:
-    return AsyncWebClient(base_url=f"{sim[1]}/api/")
+def slack(base: str) -> AsyncWebClient:
+    return client(base, None)
 
 
 def authorize_params(**extra: str) -> dict[str, str]:

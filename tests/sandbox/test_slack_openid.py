@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,7 +9,6 @@ import pytest
 from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
-from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -19,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
 from app.sandbox.slack_seed import ACME_TEAM_ID
 from app.sandbox.slack_world import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SlackWorld
+from tests.sandbox.simulators import client
 
 with warnings.catch_warnings():
     # authlib warns at import that it would rather use httpx2; the warning is not ours to fix.
@@ -42,21 +40,6 @@ CLAIMS = {
     "picture",
     "https://slack.com/team_name",
 }
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[SlackWorld, str]]:
-    world = SlackWorld.seeded()
-    with ServerThread(create_slack_sandbox(world)) as server:
-        world.public_url = server.url
-        yield world, server.url
-
-
-@pytest.fixture
-async def http(sim: tuple[SlackWorld, str]) -> AsyncIterator[httpx.AsyncClient]:
-    sim[0].reset()
-    async with httpx.AsyncClient(base_url=sim[1]) as client:
-        yield client
 
 
 async def sign_in(http: httpx.AsyncClient, *, nonce: str, user: str = "U0ACME0002") -> Any:
@@ -121,13 +104,9 @@ async def test_id_token_verifies_against_jwks_and_carries_nonce(http: httpx.Asyn
         jwt.decode(forged, keys, algorithms=["RS256"])
 
 
-async def test_userinfo_claims_and_code_single_use(
-    sim: tuple[SlackWorld, str], http: httpx.AsyncClient
-) -> None:
+async def test_userinfo_claims_and_code_single_use(base: str, http: httpx.AsyncClient) -> None:
     token = await sign_in(http, nonce="n-1", user="U0ACME0003")
-    userinfo = await AsyncWebClient(
-        token=token["access_token"], base_url=f"{sim[1]}/api/"
-    ).openid_connect_userInfo()
+    userinfo = await client(base, token["access_token"]).openid_connect_userInfo()
     assert set(userinfo.data) >= CLAIMS
     assert userinfo["https://slack.com/user_id"] == "U0ACME0003"
     assert userinfo["https://slack.com/team_name"] == "Acme Corp"
@@ -187,15 +166,14 @@ def relying_party(sim_url: str) -> Starlette:
 
 
 async def test_authlib_starlette_client_signs_in_against_the_simulator(
-    sim: tuple[SlackWorld, str],
+    world: SlackWorld, base: str
 ) -> None:
-    sim[0].reset()
-    with ServerThread(relying_party(sim[1])) as rp:
+    with ServerThread(relying_party(base)) as rp:
         async with httpx.AsyncClient(follow_redirects=True) as browser:
             response = await browser.get(f"{rp.url}/login")
     assert response.status_code == 200
     userinfo = response.json()
     assert userinfo["sub"] == "U0ACME0001"
     assert userinfo["email"] == "ada.lovelace@acme.example"
-    assert userinfo["iss"] == sim[1]
-    assert [c.method for c in sim[0].calls] == ["openid.connect.token"]
+    assert userinfo["iss"] == base
+    assert [c.method for c in world.calls] == ["openid.connect.token"]

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from app.sandbox.slack_events import build_envelope
@@ -17,11 +15,13 @@ from app.sandbox.slack_payloads import (
     build_tokens_revoked,
     share_file,
 )
-from app.sandbox.slack_records import SlackGrant
 from app.sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID, INITECH_TEAM_ID
 from app.sandbox.slack_world import SANDBOX_APP_ID, SlackWorld
+from tests.sandbox.simulators import FILE_FIELDS, SUPPORT, install
 
-SUPPORT = "C0ACMESUPP"
+# An install needs only to exist here: these tests look at payloads, not at what tokens may do.
+PAYLOAD_SCOPES = ("chat:write",)
+USER_SCOPES = ("users:read",)
 # Field names from the reference brief (section 3.5), checked against what the simulator emits.
 ENVELOPE_FIELDS = {
     "token",
@@ -50,51 +50,10 @@ IM_FIELDS = {
     "event_ts",
     "channel_type",
 }
-FILE_FIELDS = {
-    "id",
-    "name",
-    "title",
-    "mimetype",
-    "filetype",
-    "size",
-    "url_private",
-    "url_private_download",
-    "permalink",
-    "mode",
-    "file_access",
-}
-
-
-@pytest.fixture(scope="module")
-def seeded() -> SlackWorld:
-    return SlackWorld.seeded()
-
-
-@pytest.fixture
-def world(seeded: SlackWorld) -> SlackWorld:
-    seeded.reset()
-    return seeded
-
-
-def install(world: SlackWorld, *, team: str | None, enterprise: str | None, user: str) -> None:
-    world.install(
-        SlackGrant(
-            code="test",
-            flow="oauth",
-            slack_user_id=user,
-            slack_team_id=team,
-            slack_enterprise_id=enterprise,
-            is_enterprise_install=team is None,
-            scopes=("chat:write",),
-            user_scopes=("users:read",),
-            redirect_uri="",
-            expires_at=time.time() + 60,
-        )
-    )
 
 
 async def test_mention_envelope_has_every_documented_field(world: SlackWorld) -> None:
-    install(world, team=ACME_TEAM_ID, enterprise=None, user="U0ACME0001")
+    install(world, user="U0ACME0001", scopes=PAYLOAD_SCOPES, user_scopes=USER_SCOPES)
     built = build_mention(
         world,
         slack_team_id=ACME_TEAM_ID,
@@ -234,7 +193,7 @@ async def test_bot_message_from_another_integration(world: SlackWorld) -> None:
 
 
 async def test_uninstall_and_tokens_revoked_revoke_tokens(world: SlackWorld) -> None:
-    install(world, team=ACME_TEAM_ID, enterprise=None, user="U0ACME0002")
+    install(world, user="U0ACME0002", scopes=PAYLOAD_SCOPES, user_scopes=USER_SCOPES)
     revoked = build_envelope(
         world,
         build_tokens_revoked(world, slack_team_id=ACME_TEAM_ID, slack_user_ids={"U0ACME0002"}),
@@ -252,7 +211,14 @@ async def test_uninstall_and_tokens_revoked_revoke_tokens(world: SlackWorld) -> 
 
 
 async def test_org_install_authorizations_and_ext_shared(world: SlackWorld) -> None:
-    install(world, team=None, enterprise=INITECH_ENTERPRISE_ID, user="W0INIT0001")
+    install(
+        world,
+        team=None,
+        enterprise=INITECH_ENTERPRISE_ID,
+        user="W0INIT0001",
+        scopes=PAYLOAD_SCOPES,
+        user_scopes=USER_SCOPES,
+    )
     grid = build_envelope(
         world,
         build_mention(

@@ -28,7 +28,7 @@ from app.sandbox.genesys_world import (
     GenesysWorld,
 )
 from app.signing import verify_genesys
-from app.tenants.onboarding import FieldErrors, Onboarding
+from app.tenants.onboarding import FieldErrors, Onboarding, WiredIntegration
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 from tests.factories import make_settings, make_tenant
 
@@ -74,6 +74,19 @@ async def connect(setup: Setup, tenant_id: uuid.UUID, **overrides: str) -> list[
     values.update(overrides)
     return await setup.onboarding.connect(
         tenant_id=tenant_id, actor_slack_user_id="U0ADMIN", **values
+    )
+
+
+async def choose(
+    setup: Setup, tenant_id: uuid.UUID, *, mentions: str, dms: str
+) -> list[WiredIntegration]:
+    """What the setup page submits: the admin's two picks, with consent to wire them."""
+    return await setup.onboarding.choose_integrations(
+        tenant_id=tenant_id,
+        actor_slack_user_id="U0ADMIN",
+        mentions_integration_id=mentions,
+        dms_integration_id=dms,
+        auto_wire=True,
     )
 
 
@@ -149,12 +162,8 @@ async def test_integrations_are_wired_automatically_with_a_strong_secret(setup: 
     choices = await setup.onboarding.available_integrations(tenant_id)
     assert choices.listed
     assert SANDBOX_MENTIONS_INTEGRATION_ID in {i.id for i in choices.integrations}
-    wired = await setup.onboarding.choose_integrations(
-        tenant_id=tenant_id,
-        actor_slack_user_id="U0ADMIN",
-        mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        dms_integration_id=SANDBOX_DMS_INTEGRATION_ID,
-        auto_wire=True,
+    wired = await choose(
+        setup, tenant_id, mentions=SANDBOX_MENTIONS_INTEGRATION_ID, dms=SANDBOX_DMS_INTEGRATION_ID
     )
     assert [w.wiring for w in wired] == ["auto", "auto"]
     assert all(w.secret_to_paste is None for w in wired)
@@ -182,12 +191,8 @@ async def test_integrations_are_wired_automatically_with_a_strong_secret(setup: 
 async def test_one_integration_can_serve_both_mentions_and_dms(setup: Setup) -> None:
     tenant_id = await new_tenant(setup)
     await connect(setup, tenant_id)
-    wired = await setup.onboarding.choose_integrations(
-        tenant_id=tenant_id,
-        actor_slack_user_id="U0ADMIN",
-        mentions_integration_id=SANDBOX_DMS_INTEGRATION_ID,
-        dms_integration_id=SANDBOX_DMS_INTEGRATION_ID,
-        auto_wire=True,
+    wired = await choose(
+        setup, tenant_id, mentions=SANDBOX_DMS_INTEGRATION_ID, dms=SANDBOX_DMS_INTEGRATION_ID
     )
     assert [(w.genesys_integration_id, w.purposes) for w in wired] == [
         (SANDBOX_DMS_INTEGRATION_ID, ["mentions", "dms"])
@@ -202,12 +207,11 @@ async def test_without_edit_permission_the_admin_gets_values_to_paste(setup: Set
         client_id=SANDBOX_NO_EDIT_CLIENT_ID,
         client_secret=SANDBOX_NO_EDIT_CLIENT_SECRET,
     )
-    wired = await setup.onboarding.choose_integrations(
-        tenant_id=tenant_id,
-        actor_slack_user_id="U0ADMIN",
-        mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        dms_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        auto_wire=True,
+    wired = await choose(
+        setup,
+        tenant_id,
+        mentions=SANDBOX_MENTIONS_INTEGRATION_ID,
+        dms=SANDBOX_MENTIONS_INTEGRATION_ID,
     )
     assert wired[0].wiring == "manual"
     assert wired[0].reason is not None and "messaging:integration:edit" in wired[0].reason
@@ -255,13 +259,7 @@ async def test_bad_integrations_are_refused_and_nothing_is_saved(
     tenant_id = await new_tenant(setup)
     await connect(setup, tenant_id)
     with pytest.raises(FieldErrors) as caught:
-        await setup.onboarding.choose_integrations(
-            tenant_id=tenant_id,
-            actor_slack_user_id="U0ADMIN",
-            mentions_integration_id=mentions,
-            dms_integration_id=dms,
-            auto_wire=True,
-        )
+        await choose(setup, tenant_id, mentions=mentions, dms=dms)
     assert phrase in caught.value.errors[field]
     async with setup.sessions() as session:
         assert (await session.execute(select(GenesysIntegration))).first() is None
@@ -272,20 +270,12 @@ async def test_an_integration_of_another_tenant_is_refused(setup: Setup) -> None
     first, second = await new_tenant(setup), await new_tenant(setup)
     for tenant_id in (first, second):
         await connect(setup, tenant_id)
-    await setup.onboarding.choose_integrations(
-        tenant_id=first,
-        actor_slack_user_id="U0ADMIN",
-        mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        dms_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        auto_wire=True,
+    await choose(
+        setup, first, mentions=SANDBOX_MENTIONS_INTEGRATION_ID, dms=SANDBOX_MENTIONS_INTEGRATION_ID
     )
     with pytest.raises(FieldErrors) as caught:
-        await setup.onboarding.choose_integrations(
-            tenant_id=second,
-            actor_slack_user_id="U0ADMIN",
-            mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-            dms_integration_id=SANDBOX_DMS_INTEGRATION_ID,
-            auto_wire=True,
+        await choose(
+            setup, second, mentions=SANDBOX_MENTIONS_INTEGRATION_ID, dms=SANDBOX_DMS_INTEGRATION_ID
         )
     assert "another workspace" in caught.value.errors["mentions_integration_id"]
 
@@ -298,12 +288,11 @@ async def test_missing_receive_permission_is_named_by_the_test(setup: Setup) -> 
         client_id=SANDBOX_NO_RECEIVE_CLIENT_ID,
         client_secret=SANDBOX_NO_RECEIVE_CLIENT_SECRET,
     )
-    await setup.onboarding.choose_integrations(
-        tenant_id=tenant_id,
-        actor_slack_user_id="U0ADMIN",
-        mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        dms_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        auto_wire=True,
+    await choose(
+        setup,
+        tenant_id,
+        mentions=SANDBOX_MENTIONS_INTEGRATION_ID,
+        dms=SANDBOX_MENTIONS_INTEGRATION_ID,
     )
     checks = await setup.onboarding.test_connection(tenant_id=tenant_id, send_test_message=True)
     permissions = next(c for c in checks if c.name == "Permissions")
@@ -314,12 +303,11 @@ async def test_missing_receive_permission_is_named_by_the_test(setup: Setup) -> 
 async def test_webhook_pointing_elsewhere_fails_the_test(setup: Setup) -> None:
     tenant_id = await new_tenant(setup)
     await connect(setup, tenant_id)
-    await setup.onboarding.choose_integrations(
-        tenant_id=tenant_id,
-        actor_slack_user_id="U0ADMIN",
-        mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        dms_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-        auto_wire=True,
+    await choose(
+        setup,
+        tenant_id,
+        mentions=SANDBOX_MENTIONS_INTEGRATION_ID,
+        dms=SANDBOX_MENTIONS_INTEGRATION_ID,
     )
     setup.world.integrations[SANDBOX_MENTIONS_INTEGRATION_ID].webhook_url = "https://elsewhere"
     checks = await setup.onboarding.test_connection(tenant_id=tenant_id)
