@@ -84,7 +84,7 @@ class Ingest:
             )
             if found is None:
                 return "unknown_tenant"
-            tenant, installation = found
+            tenant, installation = found.tenant, found.installation
             parsed = routing.parse_slack_event(
                 envelope,
                 bot_user_id=installation.slack_bot_user_id or "",
@@ -105,7 +105,10 @@ class Ingest:
                 )
             if isinstance(parsed, Ignored):
                 return f"ignored:{parsed.reason}"
-            return await self._store_slack_message(session, tenant.id, parsed, envelope)
+            integration_id = found.integration_for(parsed.conversation.kind)
+            return await self._store_slack_message(
+                session, tenant.id, parsed, envelope, integration_id
+            )
 
     async def _is_live(self, session: AsyncSession, tenant_id: uuid.UUID, key: str | None) -> bool:
         if key is None:
@@ -123,9 +126,9 @@ class Ingest:
         tenant_id: uuid.UUID,
         msg: SlackMessage,
         envelope: dict[str, Any],
+        integration_id: str | None,
     ) -> str:
         ref = msg.conversation
-        integration = await store.integration_for(session, tenant_id=tenant_id, kind=ref.kind)
         conversation_id = await store.upsert_conversation(
             session,
             tenant_id=tenant_id,
@@ -135,9 +138,7 @@ class Ingest:
                 "slack_channel_id": msg.slack_channel_id,
                 "slack_thread_ts": ref.slack_thread_ts,
                 "slack_user_id": ref.slack_user_id,
-                "genesys_integration_id": integration.genesys_integration_id
-                if integration
-                else None,
+                "genesys_integration_id": integration_id,
             },
         )
         new_id = await store.insert_message(
@@ -175,6 +176,7 @@ class Ingest:
             )
         if found is None:
             return "unknown_tenant"
+        tenant_id = found.tenant.id
         outcomes = []
         for action in body.get("actions") or []:
             if not isinstance(action, dict):
@@ -190,7 +192,7 @@ class Ingest:
                 continue
             outcomes.append(
                 await self.button_click(
-                    tenant_id=found[0].id,
+                    tenant_id=tenant_id,
                     click=click,
                     slack_user_id=str((user or {}).get("id") or ""),
                     action_ts=str(action.get("action_ts") or "0"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,17 +15,43 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import BridgeMessage, Conversation, GenesysIntegration, SlackInstallation, Tenant
 
 
+@dataclass(frozen=True)
+class SlackTenant:
+    """What ingest needs about the tenant of an event, read in one query on the hot path."""
+
+    tenant: Tenant
+    installation: SlackInstallation
+    mentions_integration_id: str | None
+    dms_integration_id: str | None
+
+    def integration_for(self, kind: str) -> str | None:
+        return self.dms_integration_id if kind == "dm" else self.mentions_integration_id
+
+
+def _integration_subquery(flag: Any) -> Any:
+    return (
+        select(GenesysIntegration.genesys_integration_id)
+        .where(GenesysIntegration.tenant_id == Tenant.id, flag.is_(True))
+        .order_by(GenesysIntegration.genesys_integration_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def tenant_for_slack(
     session: AsyncSession,
     *,
     slack_enterprise_id: str | None,
     slack_team_id: str | None,
     is_enterprise_install: bool,
-) -> tuple[Tenant, SlackInstallation] | None:
-    """The active tenant and its installation for an event, in one query on the hot path."""
-    query = select(Tenant, SlackInstallation).join(
-        SlackInstallation, SlackInstallation.tenant_id == Tenant.id
-    )
+) -> SlackTenant | None:
+    """The active tenant of an event with its installation and chosen integrations."""
+    query = select(
+        Tenant,
+        SlackInstallation,
+        _integration_subquery(GenesysIntegration.for_mentions),
+        _integration_subquery(GenesysIntegration.for_dms),
+    ).join(SlackInstallation, SlackInstallation.tenant_id == Tenant.id)
     if is_enterprise_install or not slack_team_id:
         query = query.where(
             Tenant.is_enterprise_install.is_(True),
@@ -35,17 +62,9 @@ async def tenant_for_slack(
             Tenant.is_enterprise_install.is_(False), Tenant.slack_team_id == slack_team_id
         )
     row = (await session.execute(query.where(Tenant.status == "active"))).first()
-    return (row[0], row[1]) if row else None
-
-
-async def integration_for(
-    session: AsyncSession, *, tenant_id: uuid.UUID, kind: str
-) -> GenesysIntegration | None:
-    column = GenesysIntegration.for_dms if kind == "dm" else GenesysIntegration.for_mentions
-    query = select(GenesysIntegration).where(
-        GenesysIntegration.tenant_id == tenant_id, column.is_(True)
-    )
-    return (await session.execute(query)).scalars().first()
+    if row is None:
+        return None
+    return SlackTenant(row[0], row[1], row[2], row[3])
 
 
 async def get_conversation_by_key(

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import metrics
 from app.genesys import webhook
+from app.slack import events
 from app.web import auth, onboarding
 from app.web.auth import current_admin
 from app.web.views import HERE, page, state_of
@@ -30,8 +31,21 @@ async def landing(request: Request) -> Response:
 
 
 async def slack_endpoint(request: Request) -> Response:
-    """Events, the install redirect and the OAuth callback all go through Bolt's adapter."""
-    return await state_of(request).slack_handler.handle(request)
+    """Message events take the fast path (`app.slack.events`); events of every other kind,
+    interactivity, the install redirect and the OAuth callback go through Bolt's adapter."""
+    state = state_of(request)
+    if request.method == "POST":
+        body = await request.body()  # Starlette caches it, so Bolt can read it again
+        envelope = events.message_event(body, request.headers.get("content-type", ""))
+        if envelope is not None:
+            return await events.handle_message_event(
+                request,
+                body,
+                envelope,
+                signing_secret=state.settings.slack_signing_secret.get_secret_value(),
+                ingest=state.ingest,
+            )
+    return await state.slack_handler.handle(request)
 
 
 async def favicon(request: Request) -> Response:
