@@ -129,23 +129,18 @@ class Ingest:
         integration_id: str | None,
     ) -> str:
         ref = msg.conversation
-        conversation_id = await store.upsert_conversation(
+        stored = await queueing.store_and_defer(
             session,
             tenant_id=tenant_id,
-            conversation_key=routing.conversation_key(msg),
-            values={
-                "kind": ref.kind,
+            conversation={
+                "conversation_key": routing.conversation_key(msg),
+                "conversation_kind": ref.kind,
                 "slack_channel_id": msg.slack_channel_id,
                 "slack_thread_ts": ref.slack_thread_ts,
                 "slack_user_id": ref.slack_user_id,
                 "genesys_integration_id": integration_id,
             },
-        )
-        new_id = await store.insert_message(
-            session,
-            values={
-                "tenant_id": tenant_id,
-                "conversation_id": conversation_id,
+            message={
                 "direction": "to_genesys",
                 "kind": msg.kind,
                 "dedupe_key": routing.external_message_id(msg),
@@ -156,10 +151,7 @@ class Ingest:
                 "trace_id": trace_id.get(),
             },
         )
-        if new_id is None:
-            return "duplicate"
-        await queueing.defer_flush(session, tenant_id=tenant_id, conversation_id=conversation_id)
-        return "queued"
+        return "queued" if stored else "duplicate"
 
     async def slack_actions(self, body: dict[str, Any]) -> str:
         """Button clicks on agent messages. Link buttons need no answer beyond the ack."""

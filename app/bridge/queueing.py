@@ -64,3 +64,56 @@ async def locks_with_jobs(session: AsyncSession, locks: Sequence[str]) -> set[st
         {"locks": list(locks)},
     )
     return {lock for (lock,) in rows}
+
+
+# The hot path of ingest in one round trip: upsert the conversation, insert the message
+# unless a unique constraint says it is a duplicate, and queue the conversation's flush job
+# only if the message is new. No row comes back for a duplicate.
+_STORE_AND_DEFER = text(
+    """
+    WITH conv AS (
+        INSERT INTO conversation (id, tenant_id, conversation_key, kind, slack_channel_id,
+                                  slack_thread_ts, slack_user_id, genesys_integration_id)
+        VALUES (:new_conversation_id, :tenant_id, :conversation_key, :conversation_kind,
+                :slack_channel_id, :slack_thread_ts, :slack_user_id, :genesys_integration_id)
+        ON CONFLICT (tenant_id, conversation_key) DO UPDATE SET last_activity_at = now()
+        RETURNING id
+    ), msg AS (
+        INSERT INTO bridge_message (tenant_id, conversation_id, direction, kind, dedupe_key,
+                                    slack_event_id, slack_client_msg_id, status, payload,
+                                    source_ts, trace_id)
+        SELECT :tenant_id, conv.id, :direction, :kind, :dedupe_key, :slack_event_id,
+               :slack_client_msg_id, 'pending', CAST(:payload AS jsonb), :source_ts, :trace_id
+        FROM conv
+        ON CONFLICT DO NOTHING
+        RETURNING conversation_id
+    )
+    SELECT procrastinate_defer_jobs_v1(ARRAY[
+        ROW(:queue, :task, 0, 'conversation:' || msg.conversation_id::text, NULL,
+            jsonb_build_object('tenant_id', CAST(:tenant_id AS text),
+                               'conversation_id', msg.conversation_id::text),
+            NULL)::procrastinate_job_to_defer_v1
+    ]) FROM msg
+    """
+)
+
+
+async def store_and_defer(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    conversation: dict[str, object],
+    message: dict[str, object],
+) -> bool:
+    """True if the message was new (and is now queued), False for a duplicate."""
+    params: dict[str, object] = {
+        "new_conversation_id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "queue": QUEUE,
+        "task": FLUSH_TASK,
+        **conversation,
+        **message,
+        "payload": json.dumps(message["payload"]),
+    }
+    row = (await session.execute(_STORE_AND_DEFER, params)).first()
+    return row is not None
