@@ -209,6 +209,21 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.bench.runner import Options, run_bench
+
+    return run_bench(
+        Options(
+            quick=args.quick,
+            out=Path(args.out),
+            scenarios=tuple(args.scenario or ()),
+            write_docs=args.write_docs,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +266,38 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--all", action="store_true", help="every dead letter")
         sub.add_argument("--limit", type=int, default=100)
         sub.set_defaults(func=_cmd_deadletters)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark and fault harness (exits 1 on lost/duplicated/reordered messages)"
+    )
+    bench.add_argument("--quick", action="store_true", help="the short CI run (under 3 minutes)")
+    bench.add_argument(
+        "--out", default="bench-results", help="where results go (default: %(default)s/)"
+    )
+    bench.add_argument(
+        "--scenario",
+        action="append",
+        choices=[
+            "ack",
+            "steady",
+            "throughput",
+            "scale",
+            "kill_worker",
+            "restart_web",
+            "restart_postgres",
+            "genesys_errors",
+            "slack_429",
+            "slow_genesys",
+            "two_by_two",
+        ],
+        help="run only these parts (repeatable); the warm-up always runs",
+    )
+    bench.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also put the report into docs/benchmarks.md and the plot into docs/",
+    )
+    bench.set_defaults(func=_cmd_bench)
 
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True
