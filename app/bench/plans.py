@@ -204,7 +204,7 @@ def _probe_requests(system: System, count: int, *, host: str) -> list[bytes]:
 
 async def _saturate(system: System, plan: Plan, port: int) -> dict[str, Any]:
     host = f"127.0.0.1:{port}"
-    count = int(plan.probe_seconds * 6000)
+    count = int(plan.probe_seconds * 15000)
     requests = await asyncio.to_thread(_probe_requests, system, count, host=host)
     result = await saturate(
         "127.0.0.1", port, requests, concurrency=plan.probe_concurrency, seconds=plan.probe_seconds

@@ -288,6 +288,8 @@ def render_markdown(results: dict[str, Any]) -> str:
                 ],
             ],
         )
+        if results["floor"].get("exhausted_corpus") or ingest.get("exhausted_corpus"):
+            out += ["The pre-signed corpus ran out: that rate is a lower bound.", ""]
     if "throughput" in results:
         out += ["### Sustained rate search", ""]
         out += _table(
