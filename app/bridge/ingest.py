@@ -8,7 +8,6 @@ Nothing here calls Slack or Genesys; the worker does that.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from app.logs import trace_id
 from app.signing import verify_genesys
 from app.tenants import store as tenants_store
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from app.web.bodies import json_object
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +237,10 @@ class Ingest:
         """
         if len(raw) > MAX_WEBHOOK_BYTES:
             return WebhookAnswer(413, "body too large")
-        try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return WebhookAnswer(400, "body is not JSON")
-        channel = payload.get("channel") if isinstance(payload, dict) else None
+        payload = json_object(raw)
+        if payload is None:
+            return WebhookAnswer(400, "body is not a JSON object")
+        channel = payload.get("channel")
         integration_id = channel.get("id") if isinstance(channel, dict) else None
         if not isinstance(integration_id, str) or not integration_id:
             return WebhookAnswer(400, "channel.id is missing")
