@@ -8,6 +8,7 @@ delivery, or in a Failed receipt the agent can see, never in silence or endless 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -39,15 +40,16 @@ def only_receipt(system: System, report: DeliveryReport) -> dict[str, Any]:
     return found[0]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="NUL in JSONB is a DB error: ingest answers 500 on every retry"
-)
 async def test_text_postgres_cannot_store_is_cleaned_and_delivered(bridge: System) -> None:
     """NUL is dropped and a lone surrogate becomes U+FFFD, in both directions."""
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
     root = await slack.mention(acme, "Nul: before\u0000after")
-    await slack.reply(acme, thread_ts=root.ts, text="Surrogate: lone \ud800 half")
+    # Slack's JSON may carry a `\ud800` escape; the simulator cannot build such a message
+    # (its block ids hash the UTF-8 text), so the escape is put into the envelope by hand.
+    built = slack.thread_reply(acme, thread_ts=root.ts, text="Surrogate: lone LONEHALF half")
+    envelope = json.loads(json.dumps(slack.envelope(built)).replace("LONEHALF", "\\ud800"))
+    assert (await slack.post(envelope)).status_code == 200
     thread = thread_id(acme, acme.support_channel, root.ts)
     await bridge.drain()
     [report] = await agents.reply(acme.mentions_integration_id, thread, "Agent: nul\u0000inside")
@@ -62,9 +64,6 @@ async def test_text_postgres_cannot_store_is_cleaned_and_delivered(bridge: Syste
     assert only_receipt(bridge, report)["status"] == "Delivered"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cut by code points with a bare ellipsis; emoji exceed 4000 UTF-16 units"
-)
 @pytest.mark.parametrize("limit", [GENESYS_TEXT_LIMIT, None], ids=["sim-limit-4000", "no-limit"])
 async def test_over_long_customer_text_is_shortened_with_a_marker(
     bridge: System, limit: int | None
@@ -92,7 +91,6 @@ async def test_over_long_customer_text_is_shortened_with_a_marker(
     assert not [r for r in bridge.genesys.inbound if r.status >= 400]
 
 
-@pytest.mark.xfail(strict=True, reason="no marker; msg_too_long dead-letters the reply")
 async def test_over_long_agent_text_is_shortened_for_slack(bridge: System) -> None:
     """Slack's 40,000-character `text` limit, and `msg_too_long` if Slack counts otherwise."""
     slack, agents = SlackPeople(bridge), Agents(bridge)
@@ -123,9 +121,6 @@ async def test_over_long_agent_text_is_shortened_for_slack(bridge: System) -> No
         pytest.param(
             True,
             id="without-id",
-            marks=pytest.mark.xfail(
-                strict=True, reason="a 2xx without id is retried for 30 minutes"
-            ),
         ),
     ],
 )
@@ -153,7 +148,6 @@ async def test_a_2xx_answer_is_a_success_with_or_without_an_id(
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="a missing url makes the webhook answer 400")
 async def test_attachments_and_card_links_without_a_url_are_shown(bridge: System) -> None:
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
@@ -190,9 +184,6 @@ async def test_attachments_and_card_links_without_a_url_are_shown(bridge: System
         assert only_receipt(bridge, report)["status"] == "Delivered"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="an unknown recipient is acknowledged and dropped in silence"
-)
 async def test_an_agent_message_to_an_unresolvable_recipient_gets_a_failed_receipt(
     bridge: System,
 ) -> None:
