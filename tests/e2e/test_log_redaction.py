@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import text
 
 from app.sandbox.genesys_agent import AgentReply
@@ -54,11 +53,6 @@ def worker_logs(system: System) -> str:
     return "\n".join(p.log() for p in system.formation.processes if p.kind == "worker")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn logs the failed request's traceback in plain text, and the DB error's text "
-    "quotes the row and SQLAlchemy's the parameters",
-)
 async def test_database_errors_never_put_message_text_in_logs(bridge: System) -> None:
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
