@@ -163,7 +163,7 @@ def unresolved_conversation_key(to_id: str) -> str:
     """A conversation key for such an addressee; it can never parse as one of ours."""
     if len(to_id) <= 200 and to_id.count(":") not in (1, 2):
         return to_id
-    return "unresolved:" + hashlib.sha256(to_id.encode("utf-8", "replace")).hexdigest()
+    return "unresolved-" + hashlib.sha256(to_id.encode("utf-8", "replace")).hexdigest()
 
 
 def external_user_id(msg: SlackMessage) -> str:
