@@ -62,13 +62,19 @@ MAX_AGE = timedelta(minutes=30)
 BASE_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 60.0
 ACK_REACTION = "white_check_mark"
+# What the person sees in their thread or DM when a message cannot reach Genesys. A problem
+# that passes (Genesys down, rate limits, a refused message) is told apart from a set-up
+# problem, which only an admin can fix, and who is then told (`SETUP_ALERT_HEADLINE`).
 NOT_DELIVERED_NOTICE = (
-    ":warning: This message could not be delivered to support. Please try again later."
+    ":warning: This message could not be delivered to support right now. Please try again later."
 )
-NOT_CONNECTED_NOTICE = (
-    ":warning: Support is not connected yet, so this message did not reach anyone. "
-    "A workspace admin can finish setting up Switchboard."
+SETUP_PROBLEM_NOTICE = (
+    ":warning: This message did not reach support: Switchboard is not set up correctly "
+    "for this workspace. An admin has been told."
 )
+# The failure notice becomes this once a replayed dead letter is delivered after all.
+DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
+SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
 
 
 class RetryLater(Exception):
@@ -551,7 +557,7 @@ class Delivery:
             )
         elif row.direction == "to_genesys" and row.kind in ("message", "edit"):
             text = (
-                NOT_CONNECTED_NOTICE if reason == "genesys_not_connected" else NOT_DELIVERED_NOTICE
+                SETUP_PROBLEM_NOTICE if reason == "genesys_not_connected" else NOT_DELIVERED_NOTICE
             )
             await store.insert_message(
                 session,

@@ -23,6 +23,11 @@ MAX_TEXT_LENGTH = 4000
 # customAttributes size is undocumented (one middleware keeps the total under ~1.9 KB).
 MAX_ATTRIBUTE_LENGTH = 256
 EDIT_PREFIX = "✏️ Edited: "
+# The first message a conversation sends on a newly chosen integration starts with this, so
+# the agent knows it continues an earlier Slack conversation (reference §3.5: a conversation is
+# keyed on integration + `from.id`, so the new integration starts a new one).
+CONTINUATION_NOTE = "↪️ This continues an earlier Slack conversation with support."
+CONTINUATION_ATTRIBUTE = "slackContinuesConversation"
 DELETE_NOTE = "🗑️ The customer deleted a message."
 REASON_CODES = frozenset(
     {
