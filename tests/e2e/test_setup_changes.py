@@ -93,7 +93,6 @@ async def conversation_row(engine: AsyncEngine, key: str) -> tuple[str | None, s
     return row[0], row[1]
 
 
-@pytest.mark.xfail(strict=True, reason="a conversation keeps the integration it started with")
 async def test_a_person_who_wrote_before_genesys_was_connected_gets_through_once_it_is(
     bridge: System,
 ) -> None:
@@ -132,7 +131,6 @@ async def test_a_person_who_wrote_before_genesys_was_connected_gets_through_once
     assert "Early:" not in alert, "an alert names the problem, never a person's words"
 
 
-@pytest.mark.xfail(strict=True, reason="switching integrations leaves people on the old one")
 async def test_switching_integrations_moves_existing_conversations_with_a_note(
     bridge: System,
 ) -> None:
@@ -185,7 +183,6 @@ async def test_switching_integrations_moves_existing_conversations_with_a_note(
         await connect_genesys_as_admin(bridge.onboarding, bridge.acme)
 
 
-@pytest.mark.xfail(strict=True, reason="'support is not set up' notices never tell an admin")
 async def test_a_set_up_problem_says_so_and_the_admin_is_told_once_an_hour(
     bridge: System,
 ) -> None:
@@ -221,7 +218,6 @@ async def test_a_set_up_problem_says_so_and_the_admin_is_told_once_an_hour(
     assert "Setup:" not in alert
 
 
-@pytest.mark.xfail(strict=True, reason="a replayed dead letter leaves its failure notice as is")
 async def test_a_replayed_dead_letter_turns_its_notice_into_delivered(bridge: System) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec
