@@ -56,6 +56,8 @@ class Tenant(Base):
     forward_other_bots: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=text("false")
     )
+    # The last time the installing admin was DMed about a set-up problem (at most hourly).
+    setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         # Workspace IDs and org IDs are globally unique in Slack; one tenant each.
