@@ -43,3 +43,9 @@ class GenesysConfig(BaseModel):
     require_https_webhook: bool = False
     # UNCONFIRMED: outbound media download URLs need a bearer token.
     download_requires_auth: bool = False
+    # UNCONFIRMED: `GET /api/v2/authorization/subjects/me` lists a client-credentials client's
+    # roles and permissions (documented "for the currently authenticated user"); off = 400.
+    subjects_me_answers_client_credentials: bool = True
+    # UNCONFIRMED: inbound endpoints check the body before the permission, so a client lacking
+    # `conversation:message:receive` gets 400 (not 403) for an invalid body.
+    inbound_body_checked_before_permission: bool = False

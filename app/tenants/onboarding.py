@@ -30,12 +30,16 @@ from app.genesys.errors import (
     GenesysError,
     GenesysNotFound,
     GenesysPermissionError,
-    GenesysRateLimited,
-    GenesysUnavailable,
 )
 from app.genesys.messages import OpenIntegration
 from app.genesys.regions import hosts_for, region_by_key
 from app.tenants import store
+from app.tenants.connection_check import (
+    Check,
+    ChosenIntegration,
+    ConnectionCheck,
+    error_hint as _error_hint,
+)
 from app.tenants.purposes import GENESYS_CLIENT_SECRET, GENESYS_WEBHOOK_SECRET
 
 log = logging.getLogger(__name__)
@@ -43,7 +47,6 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/genesys/webhook"
 # Genesys requires more than 15 characters; 32 random bytes is far beyond guessing.
 WEBHOOK_SECRET_BYTES = 32
-TEST_MESSAGE_TEXT = "Switchboard connection test: you can ignore this message."
 
 
 class FieldErrors(Exception):
@@ -66,37 +69,10 @@ class WiredIntegration:
 
 
 @dataclass
-class Check:
-    name: str
-    status: str  # "pass" | "fail" | "skip"
-    detail: str
-    fix: str | None = None
-
-
-@dataclass
 class IntegrationChoices:
     integrations: list[OpenIntegration] = field(default_factory=list)
     listed: bool = False
     problem: str | None = None
-
-
-def _error_hint(exc: GenesysError) -> str:
-    if isinstance(exc, GenesysAuthError):
-        return (
-            "Genesys rejected the client ID or secret. In Genesys Cloud, open Admin > "
-            "Integrations > OAuth, check the client uses the Client Credentials grant, and "
-            "copy its ID and secret again."
-        )
-    if isinstance(exc, GenesysPermissionError):
-        missing = ", ".join(exc.missing_permissions) or "a permission"
-        return f"The OAuth client's roles lack {missing}. Add it to a role assigned to the client."
-    if isinstance(exc, GenesysRateLimited):
-        return "Genesys is rate-limiting this client right now. Try again in a minute."
-    if isinstance(exc, GenesysUnavailable):
-        return "Genesys Cloud did not answer. Check the region, then try again."
-    if isinstance(exc, GenesysNotFound):
-        return "Genesys did not find it. Check the region and the ID."
-    return "Genesys refused the request."
 
 
 class Onboarding:
@@ -377,12 +353,12 @@ class Onboarding:
     async def test_connection(
         self, *, tenant_id: uuid.UUID, send_test_message: bool = False
     ) -> list[Check]:
-        """Each step pass/fail with a concrete fix; later steps are skipped when one fails."""
-        checks: list[Check] = []
+        """Each row Pass, Fail, Warning or Skipped with a fix; see `connection_check`."""
         async with self._sessions() as session:
             connection = await store.get_connection(session, tenant_id=tenant_id)
-            chosen = list(await store.list_tenant_integrations(session, tenant_id=tenant_id))
-        if connection is None:
+            rows = list(await store.list_tenant_integrations(session, tenant_id=tenant_id))
+        client = await self.client_for(tenant_id)
+        if connection is None or client is None:
             return [
                 Check(
                     "Token grant",
@@ -391,110 +367,20 @@ class Onboarding:
                     "Save your region, client ID and secret first.",
                 )
             ]
-        client = await self.client_for(tenant_id)
-        assert client is not None
-        try:
-            await client.fetch_token()
-            checks.append(Check("Token grant", "pass", "Genesys issued an access token."))
-        except GenesysError as exc:
-            checks.append(Check("Token grant", "fail", "No token was issued.", _error_hint(exc)))
-            return checks
-
-        missing: list[str] = []
-        try:
-            await client.list_integrations()
-        except GenesysPermissionError as exc:
-            missing.extend(exc.missing_permissions or ["messaging:integration:view"])
-        except GenesysError as exc:
-            checks.append(Check("Permissions", "fail", "Could not check.", _error_hint(exc)))
-            return checks
-
-        if not chosen:
-            checks.append(
-                Check(
-                    "Integrations",
-                    "fail",
-                    "No integrations are chosen for mentions and DMs.",
-                    "Choose the Open Messaging integrations below and save.",
-                )
-            )
-        for row in chosen:
-            label = row.name or row.genesys_integration_id
-            try:
-                integration = await client.get_integration(row.genesys_integration_id)
-            except GenesysPermissionError as exc:
-                missing.extend(exc.missing_permissions or ["messaging:integration:view"])
-                continue
-            except GenesysError as exc:
-                checks.append(Check(f"Integration {label}", "fail", "Not found.", _error_hint(exc)))
-                continue
-            if integration.create_status != "Completed":
-                checks.append(
-                    Check(
-                        f"Integration {label}",
-                        "fail",
-                        f"Its status is {integration.create_status}.",
-                        "Wait until Genesys finishes creating it.",
-                    )
-                )
-                continue
-            checks.append(Check(f"Integration {label}", "pass", "Exists and is active."))
-            if integration.webhook_url == self.webhook_url:
-                checks.append(Check(f"Webhook of {label}", "pass", "Points at Switchboard."))
-            else:
-                checks.append(
-                    Check(
-                        f"Webhook of {label}",
-                        "fail",
-                        "Its Outbound Notification Webhook URL does not point at Switchboard.",
-                        f"Set it to {self.webhook_url} (Admin > Message > Platforms), or "
-                        "save the integrations again with automatic wiring.",
-                    )
-                )
-        if send_test_message and chosen:
-            try:
-                await client.send_inbound_message(
-                    chosen[0].genesys_integration_id,
-                    {
-                        "channel": {
-                            "messageId": f"switchboard-test-{uuid.uuid4()}",
-                            "time": datetime.now(UTC)
-                            .isoformat(timespec="milliseconds")
-                            .replace("+00:00", "Z"),
-                            "from": {
-                                "id": f"switchboard-test:{tenant_id}",
-                                "idType": "Opaque",
-                                "nickname": "Switchboard test",
-                            },
-                        },
-                        "text": TEST_MESSAGE_TEXT,
-                    },
-                )
-                checks.append(Check("Test message", "pass", "Genesys accepted a test message."))
-            except GenesysPermissionError as exc:
-                missing.extend(exc.missing_permissions or ["conversation:message:receive"])
-            except GenesysError as exc:
-                checks.append(Check("Test message", "fail", "Not accepted.", _error_hint(exc)))
-        if missing:
-            names = ", ".join(sorted(set(missing)))
-            checks.insert(
-                1,
-                Check(
-                    "Permissions",
-                    "fail",
-                    f"The OAuth client lacks: {names}.",
-                    "Add these permissions to a role assigned to the OAuth client.",
+        chosen = [
+            ChosenIntegration(
+                genesys_integration_id=row.genesys_integration_id,
+                label=row.name or row.genesys_integration_id,
+                wiring=row.webhook_wiring,
+                webhook_secret=self._box.decrypt(
+                    row.webhook_secret_enc, tenant_id=tenant_id, purpose=GENESYS_WEBHOOK_SECRET
                 ),
             )
-        else:
-            detail = (
-                "The client can view integrations and send messages."
-                if send_test_message
-                else "The client can view integrations; sending messages "
-                "(conversation:message:receive) is checked by the test message."
-            )
-            checks.insert(1, Check("Permissions", "pass", detail))
-        if all(check.status == "pass" for check in checks):
+            for row in rows
+        ]
+        check = ConnectionCheck(client, webhook_url=self.webhook_url, tenant_id=tenant_id)
+        checks = await check.run(chosen, send_test_message=send_test_message)
+        if all(c.status in ("pass", "skip") for c in checks):
             async with self._sessions.begin() as session:
                 verified = await store.get_connection(session, tenant_id=tenant_id)
                 if verified is not None:

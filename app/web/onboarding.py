@@ -15,7 +15,8 @@ from starlette.responses import RedirectResponse, Response
 
 from app.genesys.regions import REGIONS
 from app.tenants import store
-from app.tenants.onboarding import Check, FieldErrors, WiredIntegration
+from app.tenants.connection_check import Check
+from app.tenants.onboarding import FieldErrors, WiredIntegration
 from app.web.auth import csrf_ok, current_admin, refusal
 from app.web.session import AdminSession
 from app.web.views import page, state_of
