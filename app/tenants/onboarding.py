@@ -469,7 +469,11 @@ class Onboarding:
         return wired
 
     async def rotate_secret(
-        self, *, tenant_id: uuid.UUID, actor_slack_user_id: str, genesys_integration_id: str
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str | None,
+        genesys_integration_id: str,
     ) -> WiredIntegration:
         """Replace an integration's webhook secret on the admin's request.
 
@@ -575,7 +579,11 @@ class Onboarding:
         return outcome
 
     async def retire_integration(
-        self, *, tenant_id: uuid.UUID, actor_slack_user_id: str, genesys_integration_id: str
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str | None,
+        genesys_integration_id: str,
     ) -> None:
         """Forget a previous integration: its webhooks are refused from now on."""
         async with self._sessions.begin() as session:
