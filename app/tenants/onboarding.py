@@ -90,6 +90,8 @@ class WiredIntegration:
     kept_secret: bool = False
     # Genesys accepted our PATCH of the webhook URL and secret just now.
     patched: bool = False
+    # Made by a rotation: the secret before it still verifies for a while.
+    rotated: bool = False
 
 
 @dataclass
@@ -531,6 +533,7 @@ class Onboarding:
             name=row.name,
             purposes=["mentions"] * row.for_mentions + ["dms"] * row.for_dms,
             wiring=row.webhook_wiring,
+            rotated=True,
         )
         if client is None:
             outcome.secret_to_paste = secret

@@ -14,6 +14,8 @@ from app.db.models import GenesysIntegration
 from app.sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
+    SANDBOX_NO_EDIT_CLIENT_ID,
+    SANDBOX_NO_EDIT_CLIENT_SECRET,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
@@ -30,7 +32,12 @@ def csrf_of(page: httpx.Response) -> str:
     return match.group(1)
 
 
-async def wired(client: httpx.AsyncClient, *, dms: str = DMS) -> str:
+async def wired(
+    client: httpx.AsyncClient,
+    *,
+    client_id: str = SANDBOX_ORG_CLIENT_ID,
+    client_secret: str = SANDBOX_ORG_CLIENT_SECRET,
+) -> str:
     callback = await install(client, target=ACME_TEAM_ID, slack_user_id="U0ACME0001")
     assert callback.status_code == 303
     csrf = csrf_of(await client.get("/onboarding"))
@@ -39,8 +46,8 @@ async def wired(client: httpx.AsyncClient, *, dms: str = DMS) -> str:
         data={
             "csrf": csrf,
             "region": "us_east_1",
-            "client_id": SANDBOX_ORG_CLIENT_ID,
-            "client_secret": SANDBOX_ORG_CLIENT_SECRET,
+            "client_id": client_id,
+            "client_secret": client_secret,
         },
     )
     assert saved.status_code == 303
@@ -49,11 +56,11 @@ async def wired(client: httpx.AsyncClient, *, dms: str = DMS) -> str:
         data={
             "csrf": csrf,
             "mentions_integration_id": MENTIONS,
-            "dms_integration_id": dms,
+            "dms_integration_id": DMS,
             "auto_wire": "on",
         },
     )
-    assert chosen.status_code == 303, chosen.text
+    assert chosen.status_code in (200, 303), chosen.text
     return csrf
 
 
@@ -144,3 +151,26 @@ async def test_previous_integrations_are_listed_and_retired_with_csrf(
     assert 'id="previous"' not in page.text
     assert "genesys.integration_retired" in page.text
     assert set(await secrets_of(engine)) == {MENTIONS}
+
+
+async def test_manual_rotation_shows_the_new_secret_once_then_refuses_a_second(
+    app_settings: Settings, genesys_transport: httpx.AsyncBaseTransport
+) -> None:
+    async with in_process(app_settings, genesys_transport=genesys_transport) as client:
+        csrf = await wired(
+            client, client_id=SANDBOX_NO_EDIT_CLIENT_ID, client_secret=SANDBOX_NO_EDIT_CLIENT_SECRET
+        )
+        rotated = await client.post(
+            f"/onboarding/integrations/{MENTIONS}/rotate", data={"csrf": csrf}
+        )
+        assert rotated.status_code == 200
+        shown = re.findall(r'<code class="secret">([^<]+)</code>', rotated.text)
+        assert len(shown) == 1 and len(shown[0]) > 15
+        assert "the old secret keeps working, for 24 hours at most" in rotated.text
+        later = await client.get("/onboarding")
+        assert shown[0] not in later.text
+        again = await client.post(
+            f"/onboarding/integrations/{MENTIONS}/rotate", data={"csrf": csrf}
+        )
+    assert again.status_code == 409
+    assert "The last rotation is not finished" in again.text
