@@ -372,12 +372,17 @@ class GenesysClient:
         self,
         integration_id: str,
         *,
+        name: str,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         webhook_headers: dict[str, str] | None = None,
     ) -> OpenIntegration:
         """Point an integration at our webhook. Genesys wants the secret longer than 15
-        characters and may never show it again, so the caller keeps its own copy."""
+        characters and may never show it again, so the caller keeps its own copy.
+
+        The update model requires `name` even when only the webhook changes; pass the name
+        just read from Genesys, so an admin's rename there is not undone.
+        """
         body: dict[str, Any] = {}
         if webhook_url is not None:
             body["outboundNotificationWebhookUrl"] = webhook_url
@@ -387,6 +392,7 @@ class GenesysClient:
             body["webhookHeaders"] = webhook_headers
         if not body:
             raise ValueError("patch_integration needs at least one field to change")
+        body["name"] = name
         response = await self._request(
             "PATCH",
             f"{_INTEGRATIONS_PATH}/{_segment(integration_id)}",
