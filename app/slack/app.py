@@ -187,6 +187,11 @@ def build_bolt_app(
         installation_store_bot_only=True,
         oauth_settings=oauth_settings,
         before_authorize=before_authorize,
+        # The ack waits for the listener. Message events and clicks never reach a listener
+        # (`durable_ingest` answers them), so this governs the uninstall purge: Slack does not
+        # redeliver an event it got a 200 for, so the purge must commit first, and a failed
+        # purge answers 500, which Slack retries.
+        process_before_response=True,
         logger=logging.getLogger("app.slack.bolt"),
     )
     # Bolt does not register these by default; without them tokens outlive an uninstall.

@@ -87,9 +87,6 @@ async def restore_webs(system: System, count: int = 2) -> None:
     await system.formation.readyz()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Bolt acks app_uninstalled first and purges in a task afterwards"
-)
 async def test_the_purge_is_committed_before_the_ack(system: System) -> None:
     """Deliver `app_uninstalled`, kill -9 every web process the moment the 200 arrives, and
     find the tokens and credentials already gone."""
@@ -123,6 +120,7 @@ async def test_the_purge_is_committed_before_the_ack(system: System) -> None:
         await restore_webs(system)
 
 
+@pytest.mark.xfail(strict=True, reason="concurrent purges each write an audit row")
 async def test_concurrent_uninstall_events_write_one_audit_row(system: System) -> None:
     """`app_uninstalled` twice (Slack's retry) and `tokens_revoked`, all at once."""
     tenant_id = system.globex.tenant_id
