@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -120,7 +119,6 @@ async def test_the_purge_is_committed_before_the_ack(system: System) -> None:
         await restore_webs(system)
 
 
-@pytest.mark.xfail(strict=True, reason="concurrent purges each write an audit row")
 async def test_concurrent_uninstall_events_write_one_audit_row(system: System) -> None:
     """`app_uninstalled` twice (Slack's retry) and `tokens_revoked`, all at once."""
     tenant_id = system.globex.tenant_id
