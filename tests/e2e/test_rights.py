@@ -9,7 +9,6 @@ owner; anyone else completes the install and is told to have an admin sign in.
 from __future__ import annotations
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,9 +46,6 @@ async def stored_genesys_client(system: System) -> str:
         return connection.client_id
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a plain member's reinstall gets an admin session and the settings page"
-)
 async def test_a_plain_member_who_reinstalls_cannot_reach_the_settings(bridge: System) -> None:
     callback, cookies = await reinstall(bridge, ACME, user=PLAIN_MEMBER)
     assert callback.status_code == 200, (
