@@ -82,6 +82,11 @@ FAILURE_MESSAGES = {
         "Slack refused the authorization code",
         "The code expired or was already used. Start again from the Add to Slack button.",
     ),
+    "invalid_scope": (
+        "Slack refused the permissions Switchboard asks for",
+        "The Slack app's configuration does not declare every scope Switchboard requests. "
+        "Whoever runs Switchboard must update the Slack app from infra/slack/manifest.yml.",
+    ),
     "storage_error": (
         "We could not save the installation",
         "Nothing was stored. Please try again in a minute.",

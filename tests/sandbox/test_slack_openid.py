@@ -17,8 +17,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.sandbox.runner import ServerThread
+from app.sandbox.slack_manifest import DeclaredScopes
 from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SlackWorld
+from app.sandbox.slack_world import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SlackWorld,
+    UndeclaredScopeResponse,
+)
 from tests.sandbox.simulators import client
 
 with warnings.catch_warnings():
@@ -40,6 +46,11 @@ CLAIMS = {
     "picture",
     "https://slack.com/team_name",
 }
+
+# Removed by the commit that declares the user scopes.
+MANIFEST_BUG = (
+    "infra/slack/manifest.yml declares no user scopes, so Slack refuses Sign in with Slack"
+)
 
 
 async def sign_in(http: httpx.AsyncClient, *, nonce: str, user: str = "U0ACME0002") -> Any:
@@ -82,6 +93,7 @@ async def test_discovery_document_points_at_the_simulator(http: httpx.AsyncClien
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
 
 
+@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_id_token_verifies_against_jwks_and_carries_nonce(http: httpx.AsyncClient) -> None:
     token = await sign_in(http, nonce="n-42")
     keys = KeySet.import_key_set((await http.get("/openid/connect/keys")).json())
@@ -104,6 +116,7 @@ async def test_id_token_verifies_against_jwks_and_carries_nonce(http: httpx.Asyn
         jwt.decode(forged, keys, algorithms=["RS256"])
 
 
+@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_userinfo_claims_and_code_single_use(base: str, http: httpx.AsyncClient) -> None:
     token = await sign_in(http, nonce="n-1", user="U0ACME0003")
     userinfo = await client(base, token["access_token"]).openid_connect_userInfo()
@@ -165,6 +178,7 @@ def relying_party(sim_url: str) -> Starlette:
     )
 
 
+@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_authlib_starlette_client_signs_in_against_the_simulator(
     world: SlackWorld, base: str
 ) -> None:
@@ -177,3 +191,31 @@ async def test_authlib_starlette_client_signs_in_against_the_simulator(
     assert userinfo["email"] == "ada.lovelace@acme.example"
     assert userinfo["iss"] == base
     assert [c.method for c in world.calls] == ["openid.connect.token"]
+
+
+@pytest.mark.parametrize("mode", ["redirect", "page"])
+async def test_sign_in_asking_for_undeclared_user_scopes_is_refused(
+    world: SlackWorld, http: httpx.AsyncClient, mode: UndeclaredScopeResponse
+) -> None:
+    """An app that declares no user scopes cannot run Sign in with Slack at all."""
+    world.declared = DeclaredScopes(bot=world.declared.bot, user=frozenset())
+    world.undeclared_scope_response = mode
+    refused = await http.get(
+        "/openid/connect/authorize",
+        params={
+            "response_type": "code",
+            "scope": "openid email profile",
+            "client_id": SANDBOX_CLIENT_ID,
+            "state": "s1",
+            "redirect_uri": REDIRECT,
+            "sandbox_auto": "allow",
+        },
+    )
+    if mode == "redirect":
+        assert refused.status_code == 302
+        query = parse_qs(urlsplit(refused.headers["location"]).query)
+        assert query == {"error": ["invalid_scope"], "state": ["s1"]}
+    else:
+        assert refused.status_code == 400
+        assert "Invalid permissions requested" in refused.text
+    assert world.grants == {}
