@@ -9,7 +9,6 @@ owner; anyone else completes the install and is told to have an admin sign in.
 from __future__ import annotations
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +21,6 @@ from tests.harness import approve
 
 PLAIN_MEMBER = "U0ACME0003"  # Alan Turing: neither admin nor owner, not the installer
 WORKSPACE_ADMIN = "U0ACME0002"  # Grace Hopper: admin, not the installer
-
-# Removed by the commit that declares the user scopes.
-MANIFEST_BUG = (
-    "infra/slack/manifest.yml declares no user scopes, so Slack refuses Sign in with Slack"
-)
 
 
 def _cookies(response: httpx.Response, carried: str = "") -> str:
@@ -131,7 +125,6 @@ async def sign_in_with_slack(bridge: System, *, user: str) -> tuple[httpx.Respon
     return callback, _cookies(callback, cookies)
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_an_admin_signs_in_with_slack_against_the_declared_scopes(bridge: System) -> None:
     """The simulator refuses any scope `infra/slack/manifest.yml` does not declare."""
     callback, cookies = await sign_in_with_slack(bridge, user=WORKSPACE_ADMIN)

@@ -346,7 +346,6 @@ def test_the_default_world_declares_what_infra_slack_manifest_declares(world: Sl
             "bot",
             "files:write",
             id="bot-scope",
-            marks=pytest.mark.xfail(strict=True, reason="the manifest still declares files:write"),
         ),
         pytest.param({"user_scope": "users:read"}, "user", "users:read", id="user-scope"),
     ],

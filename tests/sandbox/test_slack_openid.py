@@ -47,11 +47,6 @@ CLAIMS = {
     "https://slack.com/team_name",
 }
 
-# Removed by the commit that declares the user scopes.
-MANIFEST_BUG = (
-    "infra/slack/manifest.yml declares no user scopes, so Slack refuses Sign in with Slack"
-)
-
 
 async def sign_in(http: httpx.AsyncClient, *, nonce: str, user: str = "U0ACME0002") -> Any:
     authorized = await http.get(
@@ -93,7 +88,6 @@ async def test_discovery_document_points_at_the_simulator(http: httpx.AsyncClien
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_id_token_verifies_against_jwks_and_carries_nonce(http: httpx.AsyncClient) -> None:
     token = await sign_in(http, nonce="n-42")
     keys = KeySet.import_key_set((await http.get("/openid/connect/keys")).json())
@@ -116,7 +110,6 @@ async def test_id_token_verifies_against_jwks_and_carries_nonce(http: httpx.Asyn
         jwt.decode(forged, keys, algorithms=["RS256"])
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_userinfo_claims_and_code_single_use(base: str, http: httpx.AsyncClient) -> None:
     token = await sign_in(http, nonce="n-1", user="U0ACME0003")
     userinfo = await client(base, token["access_token"]).openid_connect_userInfo()
@@ -178,7 +171,6 @@ def relying_party(sim_url: str) -> Starlette:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_authlib_starlette_client_signs_in_against_the_simulator(
     world: SlackWorld, base: str
 ) -> None:

@@ -24,11 +24,6 @@ from app.sandbox.genesys_world import (
 from app.sandbox.slack_seed import ACME_TEAM_ID
 from tests.harness import approve, in_process, install, local_part
 
-# Removed by the commit that declares the user scopes.
-MANIFEST_BUG = (
-    "infra/slack/manifest.yml declares no user scopes, so Slack refuses Sign in with Slack"
-)
-
 
 def csrf_of(page: httpx.Response) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -220,7 +215,6 @@ async def sign_in(client: httpx.AsyncClient, user: str) -> httpx.Response:
     return await client.get(local_part(consent.headers["location"]))
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_returning_installer_signs_in_with_slack(
     app_settings: Settings, genesys_transport: httpx.AsyncBaseTransport
 ) -> None:
@@ -236,7 +230,6 @@ async def test_returning_installer_signs_in_with_slack(
     assert saved.status_code == 303
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_a_workspace_admin_who_did_not_install_may_sign_in(app_settings: Settings) -> None:
     async with in_process(app_settings) as first:
         await installed(first)
@@ -245,7 +238,6 @@ async def test_a_workspace_admin_who_did_not_install_may_sign_in(app_settings: S
     assert signed_in.status_code == 303
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_a_non_admin_is_refused_clearly(app_settings: Settings) -> None:
     async with in_process(app_settings) as first:
         await installed(first)
@@ -258,7 +250,6 @@ async def test_a_non_admin_is_refused_clearly(app_settings: Settings) -> None:
     assert page.status_code == 401
 
 
-@pytest.mark.xfail(strict=True, reason=MANIFEST_BUG)
 async def test_sign_in_to_a_workspace_without_the_app_is_refused(app_settings: Settings) -> None:
     async with in_process(app_settings) as client:
         refused = await sign_in(client, "U0ACME0001")
