@@ -213,7 +213,6 @@ async def test_a_non_admin_signing_in_is_refused_clearly(
     await expect(page.locator("body")).not_to_contain_text("Acme")
 
 
-@pytest.mark.xfail(strict=True, reason="the landing page has no Sign in link for returning admins")
 async def test_a_returning_admin_signs_in_from_the_landing_page(
     stack: Stack, open_page: OpenPage, screenshot: Screenshot
 ) -> None:
