@@ -28,13 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
 
 
-def _dev_secrets() -> dict[str, str]:
+def _dev_secrets(data: Path) -> dict[str, str]:
     """Keys for local use only, created once and kept in `.data/` so restarts can decrypt."""
-    path = DATA / "dev-secrets.json"
+    path = data / "dev-secrets.json"
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
         return loaded
-    DATA.mkdir(exist_ok=True)
+    data.mkdir(exist_ok=True)
     values = {
         "ENCRYPTION_KEYS": f"dev1:{generate_key()}",
         "SESSION_SECRET": secrets.token_urlsafe(48),
@@ -103,14 +103,16 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def run_dev(launcher: LauncherSettings) -> int:
+def run_dev(launcher: LauncherSettings, *, data: Path | None = None) -> int:
+    """`data` is the folder of this checkout's private state; `.data/` unless a test says."""
+    data = (data or DATA).resolve()
     _interrupt_on_sigterm()
     env: dict[str, str] = {"BASE_URL": f"http://localhost:{launcher.port}"}
-    env.update(_dev_secrets())
+    env.update(_dev_secrets(data))
     cluster: LocalCluster | None = None
     if launcher.database_url is None:
         try:
-            cluster = prepare_cluster(DATA / "postgres", pg_bin_hint=launcher.pg_bin)
+            cluster = prepare_cluster(data / "postgres", pg_bin_hint=launcher.pg_bin)
         except PostgresNotInstalled as exc:
             print(exc, file=sys.stderr)  # noqa: T201  (the launcher talks to a person)
             return 2
