@@ -161,7 +161,7 @@ async def test_reinstall_with_rotation_keeps_the_tenant_and_takes_the_new_tokens
     assert tenants[0].status == "active"
     assert_sealed(second, dump)
     assert second.tenant_id == first.tenant_id
-    assert second.installer_slack_user_id == "U0ACME0002"
+    assert second.installer_slack_user_id == "U0ACME0001"  # the original installer stays
     first_token, first_refresh = opened(app_settings, first)
     second_token, second_refresh = opened(app_settings, second)
     assert second_token != first_token and second_refresh != first_refresh
