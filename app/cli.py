@@ -11,6 +11,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +32,7 @@ def _settings_or_exit() -> Settings:
 def _cmd_dev(args: argparse.Namespace) -> int:
     from app.devserver import run_dev
 
-    return run_dev(LauncherSettings())
+    return run_dev(LauncherSettings(), data=args.data_dir)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -295,7 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("dev", help="run the whole product locally").set_defaults(func=_cmd_dev)
+    dev = commands.add_parser("dev", help="run the whole product locally")
+    dev.add_argument(
+        "--data-dir", type=Path, default=None, help="where the private Postgres lives (.data/)"
+    )
+    dev.set_defaults(func=_cmd_dev)
     commands.add_parser("worker", help="run the queue worker").set_defaults(func=_cmd_worker)
     commands.add_parser(
         "doctor", help="check settings, database, migrations, and reachability of Slack/Genesys"

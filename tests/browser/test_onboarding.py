@@ -212,3 +212,21 @@ async def test_a_non_admin_signing_in_is_refused_clearly(
     await page.goto(f"{stack.app_url}/onboarding")
     await expect(page.locator("#sign-in-with-slack")).to_be_visible()
     await expect(page.locator("body")).not_to_contain_text("Acme")
+
+
+async def test_a_returning_admin_signs_in_from_the_landing_page(
+    stack: Stack, open_page: OpenPage, screenshot: Screenshot
+) -> None:
+    installer = await open_page()
+    await install(installer, stack)
+
+    page = await open_page()  # a new browser: no session cookie
+    await page.goto(f"{stack.app_url}/")
+    sign_in = page.locator("#sign-in")
+    await expect(sign_in).to_be_visible(timeout=2000)
+    await screenshot(page, "09-landing-sign-in")
+    await sign_in.click()
+    await expect(page.locator("#consent-title")).to_contain_text("sign you in with Slack")
+    await approve_on_slack(page, stack, user=ADA)
+    await expect(page).to_have_url(f"{stack.app_url}/onboarding")
+    await expect(page.locator("#installed")).to_contain_text("Acme Corp")
