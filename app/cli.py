@@ -11,6 +11,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +32,7 @@ def _settings_or_exit() -> Settings:
 def _cmd_dev(args: argparse.Namespace) -> int:
     from app.devserver import run_dev
 
-    return run_dev(LauncherSettings())
+    return run_dev(LauncherSettings(), data=args.data_dir)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -110,7 +111,9 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
             async with sessions() as session:
                 tenant = await store.get_tenant(session, tenant_id=tenant_id)
                 connection = await store.get_connection(session, tenant_id=tenant_id)
-                integrations = await store.list_tenant_integrations(session, tenant_id=tenant_id)
+                integrations = await store.list_tenant_integrations(
+                    session, tenant_id=tenant_id, include_previous=True
+                )
             if tenant is None:
                 print(f"no tenant {tenant_id}", file=sys.stderr)  # noqa: T201
                 return 1
@@ -125,6 +128,7 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
             lines += [
                 f"integration:   {i.genesys_integration_id} mentions={i.for_mentions} "
                 f"dms={i.for_dms} wiring={i.webhook_wiring}"
+                + ("" if i.for_mentions or i.for_dms else " (previous: retire when unused)")
                 for i in integrations
             ]
             print("\n".join(lines))  # noqa: T201
@@ -194,6 +198,70 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
     return asyncio.run(_in_session(settings, work))
 
 
+def _cmd_integrations(args: argparse.Namespace) -> int:
+    """Rotate or retire like the settings page, for operators (audited with no Slack actor)."""
+    from app.crypto import SecretBox
+    from app.genesys.clients import GenesysClients
+    from app.tenants.onboarding import (
+        IntegrationNotFound,
+        Onboarding,
+        RotationFailed,
+        RotationUnfinished,
+    )
+
+    settings = _settings_or_exit()
+    tenant_id = _uuid_or_exit(args.tenant_id)
+
+    async def work(sessions: Any) -> int:
+        clients = GenesysClients()
+        onboarding = Onboarding(
+            settings, sessions=sessions, box=SecretBox(settings.keys), clients=clients
+        )
+        try:
+            if args.integrations_command == "retire":
+                await onboarding.retire_integration(
+                    tenant_id=tenant_id,
+                    actor_slack_user_id=None,
+                    genesys_integration_id=args.integration_id,
+                )
+                print(f"retired {args.integration_id}: its webhooks are now refused")  # noqa: T201
+                return 0
+            outcome = await onboarding.rotate_secret(
+                tenant_id=tenant_id,
+                actor_slack_user_id=None,
+                genesys_integration_id=args.integration_id,
+            )
+        except IntegrationNotFound:
+            kind = (
+                "previous integration" if args.integrations_command == "retire" else "integration"
+            )
+            print(f"tenant {tenant_id} has no {kind} {args.integration_id}", file=sys.stderr)  # noqa: T201
+            return 1
+        except RotationUnfinished as exc:
+            print(  # noqa: T201
+                "the last rotation is not finished (Genesys has not used the new secret); "
+                f"wait until {exc.previous_until:%Y-%m-%d %H:%M} UTC",
+                file=sys.stderr,
+            )
+            return 1
+        except RotationFailed as exc:
+            print(f"not rotated: {exc.hint}", file=sys.stderr)  # noqa: T201
+            return 1
+        finally:
+            await clients.aclose()
+        if outcome.secret_to_paste is not None:
+            # Manual wiring: the operator pastes this into Genesys; it is never shown again.
+            print(  # noqa: T201
+                f"rotated; set this Outbound Notification Webhook Signature Secret Token on "
+                f"{args.integration_id} in Genesys Cloud:\n{outcome.secret_to_paste}"
+            )
+        else:
+            print(f"rotated; the new secret is set on {args.integration_id}")  # noqa: T201
+        return 0
+
+    return asyncio.run(_in_session(settings, work))
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from app.doctor import run_checks
 
@@ -228,7 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("dev", help="run the whole product locally").set_defaults(func=_cmd_dev)
+    dev = commands.add_parser("dev", help="run the whole product locally")
+    dev.add_argument(
+        "--data-dir", type=Path, default=None, help="where the private Postgres lives (.data/)"
+    )
+    dev.set_defaults(func=_cmd_dev)
     commands.add_parser("worker", help="run the queue worker").set_defaults(func=_cmd_worker)
     commands.add_parser(
         "doctor", help="check settings, database, migrations, and reachability of Slack/Genesys"
@@ -252,6 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub = tenants.add_parser(name, help=text)
         sub.add_argument("tenant_id")
         sub.set_defaults(func=_cmd_tenants)
+
+    integrations = commands.add_parser(
+        "integrations", help="a tenant's Genesys integrations: rotate a secret, retire"
+    ).add_subparsers(dest="integrations_command", required=True)
+    for name, text in (
+        ("rotate", "make a new webhook secret (the old one works until the new one is seen)"),
+        ("retire", "forget an integration the tenant switched away from"),
+    ):
+        sub = integrations.add_parser(name, help=text)
+        sub.add_argument("tenant_id")
+        sub.add_argument("integration_id")
+        sub.set_defaults(func=_cmd_integrations)
 
     dead = commands.add_parser("deadletters", help="messages that could not be delivered")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True)

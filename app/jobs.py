@@ -198,6 +198,7 @@ async def worker_app(
                 client_secret=settings.slack_client_secret.get_secret_value(),
                 client=build_web_client(settings),
             ),
+            setup_url=f"{settings.public_url}/onboarding",
         ),
     )
     queue = build_queue(settings)

@@ -26,7 +26,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import routing, store
+from app.bridge import queueing, routing, store
 from app.bridge.inbound import (
     SlackContext,
     slack_error_to_reason,
@@ -36,7 +36,7 @@ from app.bridge.inbound import (
 )
 from app.bridge.outbound import AgentMessage, AgentStructured, ButtonClick, parse_webhook
 from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
-from app.bridge.routing import SlackMessage
+from app.bridge.routing import SlackConversationRef, SlackMessage
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, Conversation, SlackInstallation, Tenant
 from app.genesys.errors import (
@@ -62,13 +62,47 @@ MAX_AGE = timedelta(minutes=30)
 BASE_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 60.0
 ACK_REACTION = "white_check_mark"
+# What the person sees in their thread or DM when a message cannot reach Genesys. A problem
+# that passes (Genesys down, rate limits, a refused message) is told apart from a set-up
+# problem, which only an admin can fix, and who is then told (`SETUP_ALERT_HEADLINE`).
 NOT_DELIVERED_NOTICE = (
-    ":warning: This message could not be delivered to support. Please try again later."
+    ":warning: This message could not be delivered to support right now. Please try again later."
 )
-NOT_CONNECTED_NOTICE = (
-    ":warning: Support is not connected yet, so this message did not reach anyone. "
-    "A workspace admin can finish setting up Switchboard."
+SETUP_PROBLEM_NOTICE = (
+    ":warning: This message did not reach support: Switchboard is not set up correctly "
+    "for this workspace. An admin has been told."
 )
+# The failure notice becomes this once a replayed dead letter is delivered after all.
+DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
+SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
+SETUP_ALERT_INTERVAL = timedelta(hours=1)
+# Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").
+_SETUP_PROBLEMS = {
+    "genesys_not_connected": "no Genesys Cloud org is connected to Switchboard, or no Open "
+    "Messaging integration is chosen for {purpose}.",
+    "GenesysAuthError": "Genesys Cloud refuses Switchboard's OAuth client ID or secret.",
+    "GenesysPermissionError": "the OAuth client's role lacks a permission Switchboard needs "
+    "(conversation:message:receive).",
+    "GenesysNotFound": "Genesys Cloud does not know the Open Messaging integration chosen for "
+    "{purpose} (it may have been deleted).",
+}
+
+
+def is_setup_problem(reason: str) -> bool:
+    return reason.split(":", 1)[0] in _SETUP_PROBLEMS
+
+
+def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | None) -> str:
+    """The DM to the installing admin: what is wrong and where to fix it. IDs and causes
+    only, never what anyone wrote."""
+    purpose = "DMs" if conversation_kind == "dm" else "channel mentions"
+    problem = _SETUP_PROBLEMS[reason.split(":", 1)[0]].format(purpose=purpose)
+    fix = f"Fix it on the set-up page: {setup_url}" if setup_url else "Fix it on the set-up page."
+    return (
+        f"{SETUP_ALERT_HEADLINE} The cause: {problem} People who write to support are told "
+        f"that it is not set up correctly and that an admin has been told. {fix} "
+        "(This alert is sent at most once an hour.)"
+    )
 
 
 class RetryLater(Exception):
@@ -125,6 +159,8 @@ class _Context:
     installation: SlackInstallation
     conversation: Conversation
     token: str
+    # What the tenant has chosen for this kind of conversation now (None: nothing chosen).
+    integration_id: str | None = None
 
     @property
     def team_id(self) -> str | None:
@@ -142,8 +178,10 @@ class Delivery:
         slack: SlackSender,
         installation_store: PostgresInstallationStore,
         rotator: AsyncTokenRotator | None = None,
+        setup_url: str | None = None,
     ) -> None:
         self._sessions = sessions
+        self._setup_url = setup_url
         self._box = box
         self._onboarding = onboarding
         self._slack = slack
@@ -218,7 +256,10 @@ class Delivery:
         token = self._box.decrypt(
             installation.bot_token_enc, tenant_id=tenant_id, purpose=SLACK_BOT_TOKEN
         )
-        return _Context(tenant, installation, conversation, token)
+        integration_id = await store.chosen_integration(
+            session, tenant_id=tenant_id, kind=conversation.kind
+        )
+        return _Context(tenant, installation, conversation, token, integration_id)
 
     async def _refresh_if_expiring(self, context: _Context) -> _Context:
         """With Slack token rotation on, tokens last 12 h; messages alone never pass through
@@ -312,19 +353,43 @@ class Delivery:
             raise _Permanent(f"unparseable:{parsed.reason}")
         return parsed
 
-    async def _to_genesys(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
-        integration_id = context.conversation.genesys_integration_id
+    async def _answering_integration(
+        self, context: _Context, genesys_message_id: str, known: object = None
+    ) -> str:
+        """Receipts and button answers concern one agent message, so they go back through
+        the integration that message came from, even after the tenant chose another."""
+        origin = known if isinstance(known, str) and known else None
+        if origin is None:
+            async with self._sessions() as session:
+                offered = await store.find_by_genesys_message_id(
+                    session, tenant_id=context.tenant.id, genesys_message_id=genesys_message_id
+                )
+            channel = offered.payload.get("channel") if offered is not None else None
+            found = channel.get("id") if isinstance(channel, dict) else None
+            origin = found if isinstance(found, str) and found else None
+        integration_id = (
+            origin or context.conversation.genesys_integration_id or context.integration_id
+        )
         if integration_id is None:
             raise _Permanent("genesys_not_connected")
+        return integration_id
+
+    async def _to_genesys(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
         external_id = context.conversation.conversation_key
         if row.kind == "receipt":
-            body = row.payload["body"]
+            body: Any = row.payload["body"]
+            integration_id = await self._answering_integration(
+                context, str(body["id"]), row.payload.get("genesys_integration_id")
+            )
             result = await self._genesys_call(
                 context, lambda client: client.send_receipt(integration_id, body)
             )
             return {"receipt_failed": bool(result.failed)}
         if row.kind == "structured_response":
             raw: Any = row.payload["click"]
+            integration_id = await self._answering_integration(
+                context, str(raw["genesys_message_id"])
+            )
             click = ButtonClick(
                 genesys_message_id=raw["genesys_message_id"],
                 kind=raw["kind"],
@@ -341,6 +406,19 @@ class Delivery:
                 context, lambda client: client.send_structured_response(integration_id, body)
             )
             return {"genesys_message_id": accepted.genesys_message_id}
+        # Customer messages follow the tenant's current choice. Genesys keys a conversation
+        # on integration + `from.id`, so on a new integration it starts afresh; the agent is
+        # told it continues an earlier one if anything crossed before.
+        chosen = context.integration_id
+        if chosen is None:
+            raise _Permanent("genesys_not_connected")
+        previous = context.conversation.genesys_integration_id
+        continues = False
+        if previous is not None and previous != chosen:
+            async with self._sessions() as session:
+                continues = await store.has_delivered(
+                    session, conversation_id=context.conversation.id
+                )
         msg = self._slack_message(row, context)
         body = to_open_message(
             msg,
@@ -350,19 +428,31 @@ class Delivery:
                 scope=msg.conversation.slack_scope_id,
                 slack_user_id=msg.slack_user_id,
             ),
-            context=await self._slack_context(context, msg),
+            context=await self._slack_context(context, msg, continues=continues),
             message_id=row.dedupe_key,
         )
         accepted = await self._genesys_call(
-            context, lambda client: client.send_inbound_message(integration_id, body)
+            context, lambda client: client.send_inbound_message(chosen, body)
         )
+        if continues:
+            log.info(
+                "conversation moved to another integration",
+                extra={
+                    "tenant_id": str(context.tenant.id),
+                    "conversation_id": str(context.conversation.id),
+                    "genesys_integration_id": chosen,
+                },
+            )
         return {
             "genesys_message_id": accepted.genesys_message_id,
             "genesys_conversation_id": accepted.genesys_conversation_id,
+            "genesys_integration_id": chosen,
             "react_to": (msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
         }
 
-    async def _slack_context(self, context: _Context, msg: SlackMessage) -> SlackContext:
+    async def _slack_context(
+        self, context: _Context, msg: SlackMessage, *, continues: bool = False
+    ) -> SlackContext:
         conversation = context.conversation
         scope = msg.conversation.slack_scope_id
         info = await self._slack.channel_info(
@@ -388,6 +478,7 @@ class Delivery:
             channel_name=info.name,
             permalink=permalink,
             is_shared=info.is_shared,
+            continues=continues,
         )
 
     async def _to_slack(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
@@ -414,6 +505,16 @@ class Delivery:
                     )
             if channel is None:
                 raise _Permanent("no_slack_channel")
+            if row.kind == "notice_update":
+                notice_ts = str(row.payload["slack_ts"])
+                await self._slack.update_message(
+                    context.token,
+                    team_id=context.team_id,
+                    channel=channel,
+                    ts=notice_ts,
+                    text=str(row.payload["text"]),
+                )
+                return {"slack_ts": notice_ts}
             if row.kind == "notice":
                 text, blocks = str(row.payload["text"]), None
             else:
@@ -474,13 +575,19 @@ class Delivery:
             async with self._sessions.begin() as session:
                 # Conversation first, then message: the same lock order as ingest, which
                 # upserts the conversation before inserting a message (no deadlock).
-                if outcome.get("genesys_conversation_id"):
+                moved = values_for_conversation(context.conversation, outcome)
+                if moved:
                     await store.touch_conversation(
-                        session,
-                        conversation_id=context.conversation.id,
-                        values={"genesys_conversation_id": outcome["genesys_conversation_id"]},
+                        session, conversation_id=context.conversation.id, values=moved
                     )
                 await store.mark(session, message_id=row.id, values=values)
+                # A replayed dead letter keeps its last error: it may have left a notice.
+                if (
+                    row.direction == "to_genesys"
+                    and row.kind in ("message", "edit")
+                    and row.last_error is not None
+                ):
+                    await self._retract_notice(session, row, context)
                 if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
                     await self._queue_receipt(session, row, context, delivered=True)
 
@@ -554,7 +661,7 @@ class Delivery:
                 "direction": "to_genesys",
                 "kind": "receipt",
                 "dedupe_key": f"receipt:{row.genesys_message_id}",
-                "payload": {"body": body},
+                "payload": {"body": body, "genesys_integration_id": _origin(row.payload)},
                 "source_ts": datetime.now(UTC),
             },
         )
@@ -605,9 +712,10 @@ class Delivery:
                 receipt_reason=receipt_reason,
             )
         elif row.direction == "to_genesys" and row.kind in ("message", "edit"):
-            text = (
-                NOT_CONNECTED_NOTICE if reason == "genesys_not_connected" else NOT_DELIVERED_NOTICE
-            )
+            setup_problem = is_setup_problem(reason)
+            text = SETUP_PROBLEM_NOTICE if setup_problem else NOT_DELIVERED_NOTICE
+            if setup_problem:
+                await self._alert_admin(session, context, reason)
             await store.insert_message(
                 session,
                 values={
@@ -620,3 +728,105 @@ class Delivery:
                     "source_ts": datetime.now(UTC),
                 },
             )
+
+    async def _alert_admin(self, session: AsyncSession, context: _Context, reason: str) -> None:
+        """Make "an admin has been told" true: a DM from the bot to the admin who installed
+        the app, queued in the same transaction as the notice, at most once an hour per tenant.
+        It rides the admin's own DM conversation, so it is retried like any other post."""
+        tenant, installer = context.tenant, context.installation.installer_slack_user_id
+        scope = tenant.slack_enterprise_id if tenant.is_enterprise_install else tenant.slack_team_id
+        if not scope or not installer:
+            return
+        if not await store.claim_setup_alert(
+            session, tenant_id=tenant.id, every=SETUP_ALERT_INTERVAL
+        ):
+            return
+        ref = SlackConversationRef.dm(slack_scope_id=scope, slack_user_id=installer)
+        conversation_id = await store.upsert_conversation(
+            session,
+            tenant_id=tenant.id,
+            conversation_key=ref.external_user_id,
+            values={"kind": "dm", "slack_user_id": installer},
+        )
+        text = setup_alert_text(
+            reason, conversation_kind=context.conversation.kind, setup_url=self._setup_url
+        )
+        await store.insert_message(
+            session,
+            values={
+                "tenant_id": tenant.id,
+                "conversation_id": conversation_id,
+                "direction": "to_slack",
+                "kind": "notice",
+                "dedupe_key": f"setup_alert:{uuid.uuid4()}",
+                "payload": {"text": text},
+                "source_ts": datetime.now(UTC),
+            },
+        )
+        if conversation_id != context.conversation.id:
+            await queueing.defer_flush(
+                session, tenant_id=tenant.id, conversation_id=conversation_id
+            )
+        log.warning(
+            "admin alerted about a set-up problem",
+            extra={"tenant_id": str(tenant.id), "reason": reason.split(":", 1)[0]},
+        )
+
+    async def _retract_notice(
+        self, session: AsyncSession, row: BridgeMessage, context: _Context
+    ) -> None:
+        """A message delivered after it was dead-lettered: its failure notice must not stand.
+
+        A notice not posted yet is dropped; a posted one is rewritten in place (`chat.update`)
+        by a `notice_update` queued behind this message in the same conversation.
+        """
+        notice = await store.find_message(
+            session,
+            tenant_id=context.tenant.id,
+            direction="to_slack",
+            dedupe_key=f"notice:{row.id}",
+        )
+        if notice is None:
+            return
+        if notice.status == "pending":
+            await store.mark(
+                session,
+                message_id=notice.id,
+                values={"status": "recorded", "last_error": "superseded_by_delivery"},
+            )
+        elif notice.status == "delivered" and notice.slack_ts:
+            await store.insert_message(
+                session,
+                values={
+                    "tenant_id": context.tenant.id,
+                    "conversation_id": context.conversation.id,
+                    "direction": "to_slack",
+                    "kind": "notice_update",
+                    "dedupe_key": f"notice_update:{row.id}",
+                    "payload": {"text": DELIVERED_LATER_NOTICE, "slack_ts": notice.slack_ts},
+                    "source_ts": datetime.now(UTC),
+                },
+            )
+
+
+def _origin(payload: dict[str, object]) -> str | None:
+    """The integration an agent's webhook came through (`channel.id`)."""
+    channel = payload.get("channel")
+    found = channel.get("id") if isinstance(channel, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def values_for_conversation(conversation: Conversation, outcome: dict[str, Any]) -> dict[str, Any]:
+    """What a delivery changes on its conversation. A customer message accepted on another
+    integration than the recorded one moves the conversation there, and the old Genesys
+    conversation ID is forgotten (the new one, if Genesys said it, replaces it)."""
+    integration_id = outcome.get("genesys_integration_id")
+    genesys_conversation_id = outcome.get("genesys_conversation_id")
+    if integration_id and integration_id != conversation.genesys_integration_id:
+        return {
+            "genesys_integration_id": integration_id,
+            "genesys_conversation_id": genesys_conversation_id,
+        }
+    if genesys_conversation_id:
+        return {"genesys_conversation_id": genesys_conversation_id}
+    return {}

@@ -26,6 +26,11 @@ SHORTENED_MARK = "… [message shortened]"
 # customAttributes size is undocumented (one middleware keeps the total under ~1.9 KB).
 MAX_ATTRIBUTE_LENGTH = 256
 EDIT_PREFIX = "✏️ Edited: "
+# The first message a conversation sends on a newly chosen integration starts with this, so
+# the agent knows it continues an earlier Slack conversation (reference §3.5: a conversation is
+# keyed on integration + `from.id`, so the new integration starts a new one).
+CONTINUATION_NOTE = "↪️ This continues an earlier Slack conversation with support."
+CONTINUATION_ATTRIBUTE = "slackContinuesConversation"
 DELETE_NOTE = "🗑️ The customer deleted a message."
 REASON_CODES = frozenset(
     {
@@ -69,6 +74,8 @@ class SlackContext:
     channel_name: str | None = None
     permalink: str | None = None
     is_shared: bool | None = None
+    # The conversation moved to another integration after earlier traffic: say so once.
+    continues: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ def _custom_attributes(msg: SlackMessage, context: SlackContext) -> dict[str, st
         "slackUserId": msg.slack_user_id,
         "slackSharedChannel": "true" if shared else "false",
         "slackConversationKind": msg.conversation.kind,
+        CONTINUATION_ATTRIBUTE: "true" if context.continues else None,
     }
     return {
         key: _capped(value.strip(), MAX_ATTRIBUTE_LENGTH)
@@ -221,6 +229,10 @@ def to_open_message(
         )
         note = f"📎 The customer attached {listed}, which could not be passed on."
     head = {"edit": EDIT_PREFIX, "delete": DELETE_NOTE, "message": ""}[msg.kind]
+    if context.continues:
+        permalink = context.permalink or ""
+        link = permalink if _is_web_url(permalink) and len(permalink) <= 500 else None
+        head = f"{CONTINUATION_NOTE} {link}\n{head}" if link else f"{CONTINUATION_NOTE}\n{head}"
     words = slack_mrkdwn_to_text(msg.text, user_names=user_names) if msg.kind != "delete" else ""
     room = MAX_TEXT_LENGTH - utf16_length(head) - (utf16_length(note) + 1 if note else 0)
     text = "\n".join(part for part in (head + shorten(words, room), note) if part.strip())

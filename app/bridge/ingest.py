@@ -28,6 +28,7 @@ from app.bridge.outbound import (
 from app.bridge.rendering import InvalidButtonValue, parse_button_value
 from app.bridge.routing import Ignored, SlackMessage
 from app.crypto import SecretBox
+from app.db.models import GenesysIntegration
 from app.db.text import storable
 from app.logs import trace_id
 from app.signing import verify_genesys
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 # Genesys groups a customer's messages for about 72 hours (reference §3.5).
 LIVE_THREAD_WINDOW = timedelta(hours=72)
 MAX_WEBHOOK_BYTES = 256 * 1024
+# An integration's last verified / last refused webhook time is rewritten at most this often.
+WEBHOOK_SEEN_INTERVAL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ def _parse_time(value: str | None) -> datetime:
         except ValueError:
             pass
     return datetime.now(UTC)
+
+
+def _older(moment: datetime | None, than: datetime) -> bool:
+    return moment is None or moment < than
 
 
 def _event_tenant_keys(envelope: dict[str, Any]) -> tuple[str | None, str | None, bool]:
@@ -254,12 +261,7 @@ class Ingest:
         if integration is None:
             log.info("webhook for unknown integration", extra={"integration_id": integration_id})
             return WebhookAnswer(401, "unknown integration or bad signature")
-        secret = self._box.decrypt(
-            integration.webhook_secret_enc,
-            tenant_id=integration.tenant_id,
-            purpose=GENESYS_WEBHOOK_SECRET,
-        )
-        if not verify_genesys(secret, signature=signature, body=raw):
+        if not await self._verify_webhook(integration, signature=signature, body=raw):
             log.info("webhook signature mismatch", extra={"integration_id": integration_id})
             return WebhookAnswer(401, "unknown integration or bad signature")
         payload = storable(payload)
@@ -287,6 +289,59 @@ class Ingest:
             )
         log.info("webhook recorded", extra={"tenant_id": str(tenant_id), "kind": kind})
         return WebhookAnswer(200, "recorded")
+
+    async def _verify_webhook(
+        self, integration: GenesysIntegration, *, signature: str | None, body: bytes
+    ) -> bool:
+        """The current secret, then the previous one while a rotation is unfinished.
+
+        The integration row notes when it last verified or refused a webhook, but only when
+        that note is older than `WEBHOOK_SEEN_INTERVAL`, so busy traffic (or a flood of
+        forgeries) writes at most once a minute per integration. The first webhook signed
+        with the current secret while a previous one is kept finishes the rotation.
+        """
+        tenant_id, now = integration.tenant_id, datetime.now(UTC)
+        not_since = now - WEBHOOK_SEEN_INTERVAL
+        current = self._box.decrypt(
+            integration.webhook_secret_enc, tenant_id=tenant_id, purpose=GENESYS_WEBHOOK_SECRET
+        )
+        if verify_genesys(current, signature=signature, body=body):
+            rotation_done = integration.previous_webhook_secret_enc is not None
+            if rotation_done or _older(integration.last_verified_at, not_since):
+                async with self._sessions.begin() as session:
+                    await tenants_store.record_webhook_verified(
+                        session,
+                        genesys_integration_id=integration.genesys_integration_id,
+                        not_since=not_since,
+                        verified_secret_enc=integration.webhook_secret_enc
+                        if rotation_done
+                        else None,
+                    )
+            return True
+        expires = integration.previous_secret_expires_at
+        if integration.previous_webhook_secret_enc is not None and expires and expires > now:
+            previous = self._box.decrypt(
+                integration.previous_webhook_secret_enc,
+                tenant_id=tenant_id,
+                purpose=GENESYS_WEBHOOK_SECRET,
+            )
+            if verify_genesys(previous, signature=signature, body=body):
+                if _older(integration.last_verified_at, not_since):
+                    async with self._sessions.begin() as session:
+                        await tenants_store.record_webhook_verified(
+                            session,
+                            genesys_integration_id=integration.genesys_integration_id,
+                            not_since=not_since,
+                        )
+                return True
+        if _older(integration.last_refused_at, not_since):
+            async with self._sessions.begin() as session:
+                await tenants_store.record_webhook_refused(
+                    session,
+                    genesys_integration_id=integration.genesys_integration_id,
+                    not_since=not_since,
+                )
+        return False
 
     async def _store_agent_message(
         self,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,6 +65,66 @@ async def tenant_for_slack(
     if row is None:
         return None
     return SlackTenant(row[0], row[1], row[2], row[3])
+
+
+async def chosen_integration(
+    session: AsyncSession, *, tenant_id: uuid.UUID, kind: str
+) -> str | None:
+    """The integration the tenant has chosen right now for DMs or for mentions (threads).
+
+    The same choice as `tenant_for_slack`, read again at delivery: a conversation follows the
+    tenant's current set-up, not the one it started under.
+    """
+    flag = GenesysIntegration.for_dms if kind == "dm" else GenesysIntegration.for_mentions
+    query = (
+        select(GenesysIntegration.genesys_integration_id)
+        .where(GenesysIntegration.tenant_id == tenant_id, flag.is_(True))
+        .order_by(GenesysIntegration.genesys_integration_id)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def has_delivered(session: AsyncSession, *, conversation_id: uuid.UUID) -> bool:
+    """Whether anything of this conversation ever crossed to or from Genesys."""
+    query = (
+        select(BridgeMessage.id)
+        .where(
+            BridgeMessage.conversation_id == conversation_id,
+            BridgeMessage.status == "delivered",
+            BridgeMessage.kind.in_(("message", "edit", "delete", "agent_text", "agent_structured")),
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def find_message(
+    session: AsyncSession, *, tenant_id: uuid.UUID, direction: str, dedupe_key: str
+) -> BridgeMessage | None:
+    query = select(BridgeMessage).where(
+        BridgeMessage.tenant_id == tenant_id,
+        BridgeMessage.direction == direction,
+        BridgeMessage.dedupe_key == dedupe_key,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def claim_setup_alert(
+    session: AsyncSession, *, tenant_id: uuid.UUID, every: timedelta
+) -> bool:
+    """True for the one caller allowed to alert the tenant's admin now (at most once per
+    `every`); one conditional UPDATE, so parallel workers cannot both win."""
+    statement = (
+        update(Tenant)
+        .where(
+            Tenant.id == tenant_id,
+            or_(Tenant.setup_alert_at.is_(None), Tenant.setup_alert_at < func.now() - every),
+        )
+        .values(setup_alert_at=func.now())
+        .returning(Tenant.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def get_conversation_by_key(

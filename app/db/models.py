@@ -56,6 +56,8 @@ class Tenant(Base):
     forward_other_bots: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=text("false")
     )
+    # The last time the installing admin was DMed about a set-up problem (at most hourly).
+    setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         # Workspace IDs and org IDs are globally unique in Slack; one tenant each.
@@ -157,6 +159,8 @@ class GenesysIntegration(Base):
 
     The integration ID is unique across all tenants: the webhook finds its tenant and the
     signing secret by `channel.id`, so one integration can never belong to two tenants.
+    A row with neither flag is a *previous* integration the admin switched away from: agent
+    replies through it are still verified and delivered until the admin retires it.
     """
 
     __tablename__ = "genesys_integration"
@@ -172,8 +176,17 @@ class GenesysIntegration(Base):
     webhook_secret_set_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    # During a rotation the secret before it keeps verifying until a webhook signed with the
+    # new one arrives, or until `previous_secret_expires_at`.
+    previous_webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # "auto": we PATCHed the integration; "manual": the admin was shown the values to paste.
     webhook_wiring: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Written at most about once a minute each (see `app.bridge.ingest`), never per webhook.
+    last_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_refused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the admin chose another integration instead of this one; None while in use.
+    replaced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -23,7 +23,14 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from app.genesys.errors import GenesysUnavailable, error_for_response, error_for_token_response
-from app.genesys.messages import InboundAccepted, IntegrationPage, OpenIntegration, ReceiptResult
+from app.genesys.messages import (
+    AuthzSubject,
+    InboundAccepted,
+    IntegrationPage,
+    MessageRecipient,
+    OpenIntegration,
+    ReceiptResult,
+)
 from app.genesys.regions import GenesysHosts
 
 # authlib 1.9 prefers the `httpx2` fork and warns once, at import, when it falls back to
@@ -47,6 +54,8 @@ INTEGRATIONS_PAGE_SIZE = 100
 
 _MESSAGES_PATH = "/api/v2/conversations/messages"
 _INTEGRATIONS_PATH = "/api/v2/conversations/messaging/integrations/open"
+_RECIPIENTS_PATH = "/api/v2/routing/message/recipients"
+_SUBJECTS_ME_PATH = "/api/v2/authorization/subjects/me"
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -376,12 +385,17 @@ class GenesysClient:
         self,
         integration_id: str,
         *,
+        name: str,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         webhook_headers: dict[str, str] | None = None,
     ) -> OpenIntegration:
         """Point an integration at our webhook. Genesys wants the secret longer than 15
-        characters and may never show it again, so the caller keeps its own copy."""
+        characters and may never show it again, so the caller keeps its own copy.
+
+        The update model requires `name` even when only the webhook changes; pass the name
+        just read from Genesys, so an admin's rename there is not undone.
+        """
         body: dict[str, Any] = {}
         if webhook_url is not None:
             body["outboundNotificationWebhookUrl"] = webhook_url
@@ -391,6 +405,7 @@ class GenesysClient:
             body["webhookHeaders"] = webhook_headers
         if not body:
             raise ValueError("patch_integration needs at least one field to change")
+        body["name"] = name
         response = await self._request(
             "PATCH",
             f"{_INTEGRATIONS_PATH}/{_segment(integration_id)}",
@@ -399,3 +414,20 @@ class GenesysClient:
             json=body,
         )
         return _parse(OpenIntegration, response, operation="patch integration")
+
+    # --- what the OAuth client may do and where messages go (connection check) ---------------
+
+    async def get_own_permissions(self) -> AuthzSubject:
+        """The client's roles and their policies; documented to need no permission, while
+        whether it answers a client-credentials token is UNCONFIRMED (docs/decisions.md)."""
+        response = await self._request("GET", _SUBJECTS_ME_PATH, operation="get own permissions")
+        return _parse(AuthzSubject, response, operation="get own permissions")
+
+    async def get_message_recipient(self, recipient_id: str) -> MessageRecipient:
+        """Needs `routing:message:manage`; `flow` says which inbound message flow routes it."""
+        response = await self._request(
+            "GET",
+            f"{_RECIPIENTS_PATH}/{_segment(recipient_id)}",
+            operation="get message recipient",
+        )
+        return _parse(MessageRecipient, response, operation="get message recipient")

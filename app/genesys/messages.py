@@ -4,12 +4,13 @@ Request bodies stay plain dicts built by the bridge: the SDK's models drop
 `channel.metadata.customAttributes` and `content[].contentType`, and a typed copy here would
 drift the same way. The models below ignore fields they do not name, because Genesys adds
 fields over time and an unknown one must never fail a message that was already accepted.
-The integration's webhook secret is deliberately not modelled: it is write-only for us.
+The integration's webhook secret is read only to compare it with ours, as a `SecretStr`, and
+only when Genesys returns it at all (UNCONFIRMED).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class _GenesysModel(BaseModel):
@@ -49,6 +50,9 @@ class OpenIntegration(_GenesysModel):
     webhook_url: str | None = Field(default=None, alias="outboundNotificationWebhookUrl")
     webhook_headers: dict[str, str] = Field(default_factory=dict, alias="webhookHeaders")
     recipient: EntityRef | None = None
+    webhook_secret: SecretStr | None = Field(
+        default=None, alias="outboundNotificationWebhookSignatureSecretToken"
+    )
     supported_content: EntityRef | None = Field(default=None, alias="supportedContent")
     messaging_setting: EntityRef | None = Field(default=None, alias="messagingSetting")
 
@@ -60,6 +64,55 @@ class OpenIntegration(_GenesysModel):
     @property
     def has_recipient(self) -> bool:
         return self.recipient is not None
+
+
+class MessageRecipient(_GenesysModel):
+    """An integration's message routing recipient; without a `flow` bound to it, Genesys
+    accepts inbound messages and never routes them to an agent."""
+
+    id: str
+    name: str | None = None
+    flow: EntityRef | None = None
+
+
+class PermissionPolicy(_GenesysModel):
+    domain: str
+    entity_name: str = Field(alias="entityName")
+    actions: list[str] = Field(default_factory=list)
+
+    def allows(self, permission: str) -> bool:
+        """`domain:entity:action`; Genesys roles may grant `*` for the entity or the action."""
+        domain, _, rest = permission.partition(":")
+        entity, _, action = rest.partition(":")
+        return (
+            self.domain == domain
+            and self.entity_name in (entity, "*")
+            and any(granted in (action, "*") for granted in self.actions)
+        )
+
+
+class GrantedRole(_GenesysModel):
+    id: str | None = None
+    name: str | None = None
+    policies: list[PermissionPolicy] = Field(default_factory=list)
+
+
+class Grant(_GenesysModel):
+    role: GrantedRole | None = None
+
+
+class AuthzSubject(_GenesysModel):
+    """`GET /api/v2/authorization/subjects/me`: the caller's roles and their policies."""
+
+    grants: list[Grant] = Field(default_factory=list)
+
+    def allows(self, permission: str) -> bool:
+        return any(
+            policy.allows(permission)
+            for grant in self.grants
+            if grant.role is not None
+            for policy in grant.role.policies
+        )
 
 
 class IntegrationPage(_GenesysModel):

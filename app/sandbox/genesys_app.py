@@ -15,7 +15,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ExceptionHandler
 
-from app.sandbox import genesys_control, genesys_inbound, genesys_integrations, genesys_pages
+from app.sandbox import (
+    genesys_authorization,
+    genesys_control,
+    genesys_inbound,
+    genesys_integrations,
+    genesys_pages,
+    genesys_routing,
+)
 from app.sandbox.genesys_agent import Agent
 from app.sandbox.genesys_auth import authorize, token_endpoint, world_of
 from app.sandbox.genesys_errors import GenesysApiError
@@ -59,6 +66,8 @@ def create_genesys_sandbox(world: GenesysWorld) -> Starlette:
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             *genesys_inbound.routes,
             *genesys_integrations.routes,
+            *genesys_routing.routes,
+            *genesys_authorization.routes,
             Route("/api/v2/downloads/{download_id}", download, methods=["GET"]),
             *genesys_control.routes,
             *genesys_pages.routes,

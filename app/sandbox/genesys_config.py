@@ -43,6 +43,12 @@ class GenesysConfig(BaseModel):
     require_https_webhook: bool = False
     # UNCONFIRMED: outbound media download URLs need a bearer token.
     download_requires_auth: bool = False
+    # UNCONFIRMED: `GET /api/v2/authorization/subjects/me` lists a client-credentials client's
+    # roles and permissions (documented "for the currently authenticated user"); off = 400.
+    subjects_me_answers_client_credentials: bool = True
+    # UNCONFIRMED: inbound endpoints check the body before the permission, so a client lacking
+    # `conversation:message:receive` gets 400 (not 403) for an invalid body.
+    inbound_body_checked_before_permission: bool = False
     # UNCONFIRMED: the longest inbound `text` (reference §5 documents 4000 for agent text on
     # this channel). Counted in UTF-16 code units, as Java's String.length() counts, so an
     # emoji counts twice: the strictest reading. None: no limit.

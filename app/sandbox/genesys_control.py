@@ -1,5 +1,6 @@
 """`/_sandbox/*`: the JSON control API tests, the benchmark and the dev launcher drive the
-Genesys sim with (faults, reset, recorded traffic, agent replies, config switches, counters).
+Genesys sim with (faults, reset, recorded traffic, agent replies, config switches, counters,
+and an org admin's edits: a client's permissions, an integration's flow binding and webhook).
 
 Not part of Genesys; nothing here needs a token.
 """
@@ -10,7 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,7 +20,7 @@ from app.sandbox.faults import FaultSpec
 from app.sandbox.genesys_agent import Agent, AgentReply
 from app.sandbox.genesys_auth import world_of
 from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import GenesysWorld
+from app.sandbox.genesys_world import ALL_PERMISSIONS, Flow, GenesysWorld
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -177,6 +178,73 @@ async def credentials(request: Request) -> Response:
     return JSONResponse({"orgs": credentials_json(world_of(request))})
 
 
+class ClientPatch(BaseModel):
+    """What an org admin changes on an OAuth client's roles: the permissions it holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    permissions: list[str] | None = None
+    remove_permissions: list[str] = Field(default_factory=list)
+    add_permissions: list[str] = Field(default_factory=list)
+
+
+class FlowRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class IntegrationPatch(BaseModel):
+    """What an org admin changes in Genesys behind the bridge's back: the flow bound under
+    Admin > Message Routing (`null` unbinds it), or the webhook URL and secret by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow: FlowRef | None = None
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_secret: str | None = Field(default=None, max_length=200)
+
+
+async def patch_client(request: Request) -> Response:
+    world = world_of(request)
+    client = world.clients.get(request.path_params["client_id"])
+    if client is None:
+        return JSONResponse({"error": "no such client"}, status_code=404)
+    patch = await _parse(request, ClientPatch)
+    named = {*(patch.permissions or []), *patch.remove_permissions, *patch.add_permissions}
+    unknown = sorted(named - ALL_PERMISSIONS)
+    if unknown:
+        raise BadInput(f"unknown permissions: {', '.join(unknown)}")
+    held = set(client.permissions if patch.permissions is None else patch.permissions)
+    client.permissions = frozenset(
+        (held - set(patch.remove_permissions)) | set(patch.add_permissions)
+    )
+    return JSONResponse({"client_id": client.client_id, "permissions": sorted(client.permissions)})
+
+
+async def patch_integration(request: Request) -> Response:
+    world = world_of(request)
+    integration = world.get_integration(request.path_params["integration_id"])
+    if integration is None:
+        return JSONResponse({"error": "no such integration"}, status_code=404)
+    patch = await _parse(request, IntegrationPatch)
+    if "flow" in patch.model_fields_set:
+        integration.flow = None if patch.flow is None else Flow(patch.flow.id, patch.flow.name)
+    if "webhook_url" in patch.model_fields_set:
+        integration.webhook_url = patch.webhook_url
+    if "webhook_secret" in patch.model_fields_set:
+        integration.webhook_secret = patch.webhook_secret
+    integration.date_modified = world.now()
+    return JSONResponse(
+        {
+            "id": integration.id,
+            "flow": None if integration.flow is None else asdict(integration.flow),
+            "outboundNotificationWebhookUrl": integration.webhook_url,
+        }
+    )
+
+
 async def bad_input(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadInput)
     return JSONResponse({"error": "invalid request", "detail": exc.detail}, status_code=422)
@@ -195,4 +263,6 @@ routes = [
     Route("/_sandbox/config", patch_config, methods=["PATCH"]),
     Route("/_sandbox/stats", stats, methods=["GET"]),
     Route("/_sandbox/credentials", credentials, methods=["GET"]),
+    Route("/_sandbox/clients/{client_id}", patch_client, methods=["PATCH"]),
+    Route("/_sandbox/integrations/{integration_id}", patch_integration, methods=["PATCH"]),
 ]

@@ -3,7 +3,8 @@
 Every call is recorded (accepted or not, with the endpoint and status) so tests can assert
 order, duplicates and that the deprecated `/inbound/open` endpoint is never used. A call runs:
 fault, token and `conversation:message:receive`, JSON schema, integration lookup, then the
-effect on the conversation.
+effect on the conversation (schema before permission with
+`GenesysConfig.inbound_body_checked_before_permission`, as that order is UNCONFIRMED).
 
 An integration whose creation is still `Initiated` (or ended in `Error`) cannot take messages.
 Which status Genesys answers then is not documented; the sim answers
@@ -268,11 +269,17 @@ async def _handle(
     )
     try:
         await apply_fault(request, route)
+        if world.config.inbound_body_checked_before_permission:
+            record.client_id = authorize(request).client_id
+            if body is _UNPARSEABLE:
+                raise bad_request()
+            checked = check(body)
         client = authorize(request, PERMISSION_RECEIVE)
         record.client_id = client.client_id
-        if body is _UNPARSEABLE:
-            raise bad_request()
-        checked = check(body)
+        if not world.config.inbound_body_checked_before_permission:
+            if body is _UNPARSEABLE:
+                raise bad_request()
+            checked = check(body)
         integration_id = path_integration_id or checked["channel"]["to"]["id"]
         record.integration_id = integration_id
         integration = _resolve(world, client, integration_id)

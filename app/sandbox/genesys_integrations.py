@@ -3,9 +3,11 @@ integration at the bridge's webhook.
 
 Creation is asynchronous (`createStatus` Initiated, then Completed or Error after
 `GenesysConfig.integration_create_delay_seconds`), and the webhook secret must be longer than
-15 characters. Whether GET returns the secret is UNCONFIRMED; `return_secret_on_get` decides,
-default off, so the bridge must keep its own copy. An integration only exists for clients of
-its own org: another org's id answers 404, as an unknown one does.
+15 characters. A PATCH must carry `name`, the one field the update model requires, even
+when only the webhook changes. Whether GET returns the secret is UNCONFIRMED;
+`return_secret_on_get` decides, default off, so the bridge must keep its own copy. An
+integration only exists for clients of its own org: another org's id answers 404, as an
+unknown one does.
 """
 
 from __future__ import annotations
@@ -229,7 +231,11 @@ async def patch_integration(request: Request) -> Response:
     client = authorize(request, PERMISSION_EDIT)
     world = world_of(request)
     integration = _own(world, client, request.path_params["integration_id"])
-    _apply_fields(world, integration, await _json_object(request))
+    body = await _json_object(request)
+    # OpenIntegrationUpdateRequest marks `name` required (every other field is optional).
+    if body.get("name") is None:
+        raise bad_request("should have required property 'name'", field_name="name")
+    _apply_fields(world, integration, body)
     integration.date_modified = world.now()
     integration.modified_by = client.client_id
     log.info("genesys sim integration patched", extra={"genesys_integration_id": integration.id})

@@ -26,7 +26,11 @@ PERMISSION_RECEIVE = "conversation:message:receive"
 PERMISSION_VIEW = "messaging:integration:view"
 PERMISSION_ADD = "messaging:integration:add"
 PERMISSION_EDIT = "messaging:integration:edit"
-ALL_PERMISSIONS = frozenset({PERMISSION_RECEIVE, PERMISSION_VIEW, PERMISSION_ADD, PERMISSION_EDIT})
+# Reading a message routing recipient (is a flow bound?), `GET /api/v2/routing/message/recipients`.
+PERMISSION_ROUTING = "routing:message:manage"
+ALL_PERMISSIONS = frozenset(
+    {PERMISSION_RECEIVE, PERMISSION_VIEW, PERMISSION_ADD, PERMISSION_EDIT, PERMISSION_ROUTING}
+)
 
 DEFAULT_TOKEN_TTL_SECONDS = 86400
 
@@ -41,6 +45,9 @@ SANDBOX_NO_RECEIVE_CLIENT_SECRET = "sbx-acme-norecv-7Yc1Nf5Dj9Wp3Gt8Ks2Qm6Rv"
 SANDBOX_MENTIONS_INTEGRATION_ID = "e6b352de-ecd0-49c7-94de-7787418869bc"
 SANDBOX_DMS_INTEGRATION_ID = "2c9f7a31-6d4e-4b58-8a1c-5e0b9d3f7a84"
 SANDBOX_PENDING_INTEGRATION_ID = "9b4e1d7c-3a62-4f85-b0d9-6c2a8e5f1b95"
+# The Architect inbound message flow the seeded, completed integrations route to.
+SANDBOX_FLOW_ID = "7d3b9f15-2c8e-4a61-9e07-4b5f1c8a2d96"
+SANDBOX_FLOW_NAME = "Slack inbound messages"
 
 SANDBOX_OTHER_ORG_ID = "b3e8f1a2-7d5c-4e91-8f6b-0a4c2d9e5f17"
 SANDBOX_OTHER_ORG_NAME = "Globex Support (sandbox)"
@@ -91,6 +98,12 @@ class Token:
 
 
 @dataclass
+class Flow:
+    id: str
+    name: str
+
+
+@dataclass
 class Integration:
     id: str
     org_id: str
@@ -108,6 +121,9 @@ class Integration:
     create_status: Literal["Initiated", "Completed", "Error"] = "Completed"
     completes_at: float | None = None
     pending_result: Literal["Completed", "Error"] = "Completed"
+    # The inbound message flow bound to the integration's message routing recipient; a new
+    # integration has none until an admin binds one (Admin > Message Routing).
+    flow: Flow | None = None
 
     def settle(self, now: float) -> None:
         """Creation is asynchronous in Genesys; the sim finishes it lazily when next looked at."""
@@ -255,6 +271,7 @@ class GenesysWorld:
                 integration.completes_at = None
                 integration.webhook_url = self.seed_webhook_url
                 integration.webhook_secret = self.seed_webhook_secret
+                integration.flow = Flow(SANDBOX_FLOW_ID, SANDBOX_FLOW_NAME)
 
     def now(self) -> float:
         return self.clock()

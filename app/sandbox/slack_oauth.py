@@ -4,7 +4,8 @@ The consent page answers both `/oauth/v2/authorize` (install) and `/openid/conne
 (Sign in with Slack). A person picks a workspace (or, for installs, a whole Grid org) and who
 they are; Allow redirects with `code` and `state`, Cancel with `error=access_denied`. Automation
 may skip the page with `sandbox_auto=allow|deny`. Codes are single-use and bound to the
-`redirect_uri` they were issued for.
+`redirect_uri` they were issued for. A request for a scope the app's manifest does not declare
+is refused before any page is shown (`world.undeclared_scope_response` says how).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.sandbox.slack_api import (
     basic_credentials,
     sit_out,
 )
+from app.sandbox.slack_manifest import DeclaredScopes
 from app.sandbox.slack_pages import TEMPLATES
 from app.sandbox.slack_records import (
     GrantFlow,
@@ -63,6 +65,12 @@ class ConsentRequest:
     @property
     def state(self) -> str | None:
         return self.params.get("state") or None
+
+    def undeclared(self, declared: DeclaredScopes) -> list[str]:
+        """Requested scopes the app's configuration does not declare, which Slack refuses."""
+        return sorted(set(self.scopes) - declared.bot) + sorted(
+            set(self.user_scopes) - declared.user
+        )
 
 
 def _split_scopes(value: str | None) -> tuple[str, ...]:
@@ -179,6 +187,10 @@ def consent_routes(world: SlackWorld) -> list[Route]:
             consent = parse_consent(flow, params)
             if isinstance(consent, str):
                 return error_page(request, consent)
+            if consent.undeclared(world.declared):
+                if world.undeclared_scope_response == "page":
+                    return error_page(request, "Invalid permissions requested")
+                return redirect_to(consent.redirect_uri, error="invalid_scope", state=consent.state)
             decision = params.get("decision") or params.get("sandbox_auto")
             if decision is None:
                 return _render(request, world, consent)

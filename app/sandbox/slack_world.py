@@ -10,11 +10,13 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.sandbox.faults import FaultPlan
+from app.sandbox.slack_manifest import DEFAULT_MANIFEST, declared_scopes
 from app.sandbox.slack_records import (
     GrantFlow,
     RecordedCall,
@@ -49,10 +51,15 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8010"
 TOKEN_LIFETIME_SECONDS = 12 * 60 * 60
 GRANT_LIFETIME_SECONDS = 10 * 60
 _ID_ALPHABET = string.ascii_uppercase + string.digits
+# How Slack answers an authorize request for a scope the app does not declare. Two projects
+# report a refusal; whether it is an `error=invalid_scope` redirect or Slack's own error page
+# is not settled, so both can be chosen (reference: api-fidelity-review W1).
+UndeclaredScopeResponse = Literal["redirect", "page"]
 
 
 class SlackWorld:
-    def __init__(self, directory: SlackDirectory) -> None:
+    def __init__(self, directory: SlackDirectory, *, manifest: Path = DEFAULT_MANIFEST) -> None:
+        self.manifest = manifest
         # One RSA key for the world's lifetime, so relying parties may cache the JWKS.
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.key_id = secrets.token_hex(8)
@@ -63,8 +70,8 @@ class SlackWorld:
         self._load(directory)
 
     @classmethod
-    def seeded(cls) -> SlackWorld:
-        return cls(build_directory())
+    def seeded(cls, *, manifest: Path = DEFAULT_MANIFEST) -> SlackWorld:
+        return cls(build_directory(), manifest=manifest)
 
     def reset(self) -> None:
         """Back to the seed; where our app listens (`events_url`, `public_url`) is kept."""
@@ -80,6 +87,8 @@ class SlackWorld:
         self.max_text_length = MAX_TEXT_LENGTH
         self.enforce_scopes = True
         self.retry_time_scale = 1.0
+        self.declared = declared_scopes(self.manifest)
+        self.undeclared_scope_response: UndeclaredScopeResponse = "redirect"
 
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}

@@ -20,6 +20,7 @@ from slack_bolt.oauth.async_callback_options import (
 )
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -34,7 +35,8 @@ from app.web.session import SessionCodec, set_cookie_header
 
 log = logging.getLogger(__name__)
 
-# The least a support bridge needs; docs/slack-app.md justifies each one.
+# The least a support bridge needs; docs/slack-app.md justifies each one, and the manifest
+# (infra/slack/manifest.yml) must declare each, or Slack refuses the install.
 BOT_SCOPES = (
     "app_mentions:read",
     "channels:read",
@@ -42,14 +44,11 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "chat:write",
-    "chat:write.customize",
     "im:history",
     "im:read",
     "im:write",
     "users:read",
     "users:read.email",
-    "files:read",
-    "files:write",
     "reactions:write",
 )
 
@@ -81,6 +80,11 @@ FAILURE_MESSAGES = {
         "Slack refused the authorization code",
         "The code expired or was already used. Start again from the Add to Slack button.",
     ),
+    "invalid_scope": (
+        "Slack refused the permissions Switchboard asks for",
+        "The Slack app's configuration does not declare every scope Switchboard requests. "
+        "Whoever runs Switchboard must update the Slack app from infra/slack/manifest.yml.",
+    ),
     "storage_error": (
         "We could not save the installation",
         "Nothing was stored. Please try again in a minute.",
@@ -100,9 +104,48 @@ def failure_page(title: str, detail: str) -> str:
     )
 
 
+def installed_for_member_page() -> str:
+    """After a reinstall by someone who may not change the settings: Slack did install."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Switchboard is installed · Switchboard</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<link rel='stylesheet' href='/static/app.css'></head><body><main class='card'>"
+        "<h1>Switchboard is installed</h1>"
+        "<p>Slack completed the install. Its settings are open only to the person who first "
+        "installed Switchboard and to the workspace's admins and owners, so an admin must "
+        "sign in to change them.</p>"
+        "<p><a class='button' id='sign-in-with-slack' href='/signin'>Sign in with Slack</a> "
+        "<a href='/'>Home</a></p></main></body></html>"
+    )
+
+
+async def is_workspace_admin(settings: Settings, *, bot_token: str, slack_user_id: str) -> bool:
+    """Slack's word (`users.info`, scope `users:read`) on whether the user administers it."""
+    client = build_web_client(settings, token=bot_token)
+    result = await client.users_info(user=slack_user_id)
+    user = result.get("user") or {}
+    return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+
 def _callbacks(
-    sessions: async_sessionmaker[AsyncSession], codec: SessionCodec
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], codec: SessionCodec
 ) -> AsyncCallbackOptions:
+    async def may_administer(installer_slack_user_id: str | None, args: AsyncSuccessArgs) -> bool:
+        """The original installer, or a workspace admin or owner; nobody else."""
+        installation = args.installation
+        if installation.user_id == installer_slack_user_id:
+            return True
+        if not installation.bot_token:
+            return False
+        try:
+            return await is_workspace_admin(
+                settings, bot_token=installation.bot_token, slack_user_id=installation.user_id
+            )
+        except SlackApiError as exc:  # unknown is not an admin; they can still sign in later
+            log.warning("users.info failed after install", extra={"error": exc.response["error"]})
+            return False
+
     async def on_success(args: AsyncSuccessArgs) -> BoltResponse:
         installation = args.installation
         async with sessions() as session:
@@ -112,12 +155,28 @@ def _callbacks(
                 slack_team_id=installation.team_id,
                 is_enterprise_install=bool(installation.is_enterprise_install),
             )
-        if tenant is None:  # the store just wrote it; only a concurrent uninstall gets here
+            row = (
+                None
+                if tenant is None
+                else await store.get_installation(session, tenant_id=tenant.id)
+            )
+        if tenant is None or row is None:  # only a concurrent uninstall gets here
             return BoltResponse(status=500, body=failure_page(*FAILURE_MESSAGES["storage_error"]))
+        state_cookie = args.settings.state_utils.build_set_cookie_for_deletion()
+        if not await may_administer(row.installer_slack_user_id, args):
+            log.info("install by a non-admin: no session", extra={"tenant_id": str(tenant.id)})
+            return BoltResponse(
+                status=200,
+                body=installed_for_member_page(),
+                headers={
+                    "Content-Type": "text/html; charset=utf-8",
+                    "Set-Cookie": [state_cookie],
+                    "Cache-Control": "no-store",
+                },
+            )
         value, admin = codec.issue(
             tenant_id=tenant.id, slack_user_id=installation.user_id, via="install"
         )
-        state_cookie = args.settings.state_utils.build_set_cookie_for_deletion()
         return BoltResponse(
             status=303,
             body="",
@@ -178,7 +237,7 @@ def build_bolt_app(
         installation_store_bot_only=True,
         state_store=PostgresOAuthStateStore(sessions, expiration_seconds=STATE_TTL_SECONDS),
         state_expiration_seconds=STATE_TTL_SECONDS,
-        callback_options=_callbacks(sessions, codec),
+        callback_options=_callbacks(settings, sessions, codec),
     )
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -187,6 +246,11 @@ def build_bolt_app(
         installation_store_bot_only=True,
         oauth_settings=oauth_settings,
         before_authorize=before_authorize,
+        # The ack waits for the listener. Message events and clicks never reach a listener
+        # (`durable_ingest` answers them), so this governs the uninstall purge: Slack does not
+        # redeliver an event it got a 200 for, so the purge must commit first, and a failed
+        # purge answers 500, which Slack retries.
+        process_before_response=True,
         logger=logging.getLogger("app.slack.bolt"),
     )
     # Bolt does not register these by default; without them tokens outlive an uninstall.

@@ -60,6 +60,10 @@ class PostgresInstallationStore(AsyncInstallationStore):
             )
             previous = await store.get_installation(session, tenant_id=tenant.id)
             values = self._values(tenant, installation)
+            if previous is not None:
+                # Whoever reinstalls, the original installer keeps the installer's rights;
+                # the newcomer is an admin only if Slack says so (`app.slack.app`).
+                values["installer_slack_user_id"] = previous.installer_slack_user_id
             await store.save_installation(session, tenant_id=tenant.id, values=values)
             await store.record_audit(
                 session,

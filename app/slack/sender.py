@@ -118,6 +118,13 @@ class SlackSender:
         data = await self._call(token, team_id, "chat_postMessage", **params)
         return str(data.get("ts"))
 
+    async def update_message(
+        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+    ) -> None:
+        """Rewrite one of the bot's own messages in place (`chat.update`); Slack answers
+        `cant_update_message` for anyone else's and `message_not_found` for a deleted one."""
+        await self._call(token, team_id, "chat_update", channel=channel, ts=ts, text=text)
+
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
         data = await self._call(token, team_id, "conversations_open", users=slack_user_id)
         return str(data["channel"]["id"])

@@ -28,6 +28,12 @@ ENCRYPTED_COLUMNS: list[tuple[type[Base], str, str, str]] = [
     (SlackInstallation, "tenant_id", "bot_refresh_token_enc", SLACK_BOT_REFRESH_TOKEN),
     (GenesysConnection, "tenant_id", "client_secret_enc", GENESYS_CLIENT_SECRET),
     (GenesysIntegration, "genesys_integration_id", "webhook_secret_enc", GENESYS_WEBHOOK_SECRET),
+    (
+        GenesysIntegration,
+        "genesys_integration_id",
+        "previous_webhook_secret_enc",
+        GENESYS_WEBHOOK_SECRET,
+    ),
 ]
 
 

@@ -7,9 +7,8 @@ redelivered, so the purge is idempotent: the second run finds nothing left and r
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import Base
@@ -38,21 +37,28 @@ PURGED_TABLES: tuple[type[Base], ...] = (
 async def purge_tenant(session: AsyncSession, *, tenant_id: uuid.UUID, reason: str) -> bool:
     """Delete the tenant's tokens, credentials and conversations; keep an audit record.
 
-    Returns False when there was nothing left to purge (a redelivered event).
+    Returns False when there was nothing left to purge (a redelivered or concurrent event).
+    The status change comes first and is conditional: concurrent purges queue on the tenant
+    row, and only the one that finds it still installed (or finds rows left) records a purge.
     """
-    tenant = await session.get(Tenant, tenant_id, with_for_update=True)
-    if tenant is None:
-        return False
+    closed = await session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id, Tenant.status != "uninstalled")
+        .values(
+            status="uninstalled",
+            uninstalled_at=func.coalesce(Tenant.uninstalled_at, func.now()),
+        )
+        .returning(Tenant.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    newly_uninstalled = closed.scalar_one_or_none() is not None
     purged: list[str] = []
     for model in PURGED_TABLES:
         tenant_column = model.__table__.c.tenant_id
         result = await session.execute(delete(model).where(tenant_column == tenant_id))
         if result.rowcount:  # type: ignore[attr-defined]
             purged.append(model.__tablename__)
-    already_gone = tenant.status == "uninstalled" and not purged
-    tenant.status = "uninstalled"
-    tenant.uninstalled_at = tenant.uninstalled_at or datetime.now(UTC)
-    if already_gone:
+    if not newly_uninstalled and not purged:
         return False
     await store.record_audit(
         session, tenant_id=tenant_id, action=f"tenant.purged.{reason}", fields=purged

@@ -14,10 +14,9 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -29,13 +28,16 @@ from app.genesys.errors import (
     GenesysAuthError,
     GenesysError,
     GenesysNotFound,
-    GenesysPermissionError,
-    GenesysRateLimited,
-    GenesysUnavailable,
 )
 from app.genesys.messages import OpenIntegration
 from app.genesys.regions import hosts_for, region_by_key
 from app.tenants import store
+from app.tenants.connection_check import (
+    Check,
+    ChosenIntegration,
+    ConnectionCheck,
+    error_hint as _error_hint,
+)
 from app.tenants.purposes import GENESYS_CLIENT_SECRET, GENESYS_WEBHOOK_SECRET
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,10 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/genesys/webhook"
 # Genesys requires more than 15 characters; 32 random bytes is far beyond guessing.
 WEBHOOK_SECRET_BYTES = 32
-TEST_MESSAGE_TEXT = "Switchboard connection test: you can ignore this message."
+# After a rotation the old secret keeps verifying this long at most, so a manually wired
+# integration gives the admin a working day to paste the new one; the first webhook signed
+# with the new secret ends it sooner.
+PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 
 
 class FieldErrors(Exception):
@@ -52,6 +57,26 @@ class FieldErrors(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(", ".join(sorted(errors)))
         self.errors = errors
+
+
+class IntegrationNotFound(Exception):
+    """No such integration for this tenant (or, to retire, it is still in use)."""
+
+
+class RotationFailed(Exception):
+    """Genesys did not take the new secret; the stored secrets are as they were."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__(hint)
+        self.hint = hint
+
+
+class RotationUnfinished(Exception):
+    """The previous rotation of a manually wired integration has not been seen in use."""
+
+    def __init__(self, previous_until: datetime) -> None:
+        super().__init__(previous_until.isoformat())
+        self.previous_until = previous_until
 
 
 @dataclass
@@ -63,14 +88,12 @@ class WiredIntegration:
     # Present only right after generation, for manual wiring; never stored in clear.
     secret_to_paste: str | None = None
     reason: str | None = None
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # "pass" | "fail" | "skip"
-    detail: str
-    fix: str | None = None
+    # Already wired before this save: its secret was kept, not replaced.
+    kept_secret: bool = False
+    # Genesys accepted our PATCH of the webhook URL and secret just now.
+    patched: bool = False
+    # Made by a rotation: the secret before it still verifies for a while.
+    rotated: bool = False
 
 
 @dataclass
@@ -78,25 +101,6 @@ class IntegrationChoices:
     integrations: list[OpenIntegration] = field(default_factory=list)
     listed: bool = False
     problem: str | None = None
-
-
-def _error_hint(exc: GenesysError) -> str:
-    if isinstance(exc, GenesysAuthError):
-        return (
-            "Genesys rejected the client ID or secret. In Genesys Cloud, open Admin > "
-            "Integrations > OAuth, check the client uses the Client Credentials grant, and "
-            "copy its ID and secret again."
-        )
-    if isinstance(exc, GenesysPermissionError):
-        missing = ", ".join(exc.missing_permissions) or "a permission"
-        return f"The OAuth client's roles lack {missing}. Add it to a role assigned to the client."
-    if isinstance(exc, GenesysRateLimited):
-        return "Genesys is rate-limiting this client right now. Try again in a minute."
-    if isinstance(exc, GenesysUnavailable):
-        return "Genesys Cloud did not answer. Check the region, then try again."
-    if isinstance(exc, GenesysNotFound):
-        return "Genesys did not find it. Check the region and the ID."
-    return "Genesys refused the request."
 
 
 class Onboarding:
@@ -257,7 +261,8 @@ class Onboarding:
         dms_integration_id: str,
         auto_wire: bool,
     ) -> list[WiredIntegration]:
-        """Validate both integrations live, then store them with fresh webhook secrets.
+        """Validate both integrations live, then store them; only a newly wired one gets a
+        fresh webhook secret.
 
         With consent, the webhook URL and secret are PATCHed onto each integration; where the
         client lacks `messaging:integration:edit`, the admin gets the values to paste instead.
@@ -313,76 +318,278 @@ class Onboarding:
         if errors:
             raise FieldErrors(errors)
 
-        wired: list[WiredIntegration] = []
-        generated: dict[str, str] = {}
-        for integration_id, integration in found.items():
-            purposes = [
-                label
-                for label, chosen in (
-                    ("mentions", choices["mentions_integration_id"]),
-                    ("dms", choices["dms_integration_id"]),
-                )
-                if chosen == integration_id
-            ]
-            secret = secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
-            generated[integration_id] = secret
-            outcome = WiredIntegration(
-                genesys_integration_id=integration_id,
-                name=integration.name,
-                purposes=purposes,
-                wiring="manual",
-                secret_to_paste=secret,
-            )
-            if auto_wire:
-                try:
-                    await client.patch_integration(
-                        integration_id, webhook_url=self.webhook_url, webhook_secret=secret
-                    )
-                    outcome.wiring, outcome.secret_to_paste = "auto", None
-                except GenesysPermissionError as exc:
-                    outcome.reason = _error_hint(exc)
-                except GenesysError as exc:
-                    outcome.reason = _error_hint(exc)
-            wired.append(outcome)
+        return await self._store_and_wire(
+            tenant_id=tenant_id,
+            actor_slack_user_id=actor_slack_user_id,
+            client=client,
+            found=found,
+            choices=choices,
+            auto_wire=auto_wire,
+        )
 
+    async def _store_and_wire(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str,
+        client: GenesysClient,
+        found: dict[str, OpenIntegration],
+        choices: dict[str, str],
+        auto_wire: bool,
+    ) -> list[WiredIntegration]:
+        """Store first, then PATCH, so Genesys never signs with a secret we do not hold yet.
+
+        An integration already wired keeps its secret (only `rotate_secret` changes it); an
+        integration no longer chosen stays, unflagged, until the admin retires it.
+        """
+        now = datetime.now(UTC)
+        wired: list[WiredIntegration] = []
+        secrets_to_patch: dict[str, str] = {}
         async with self._sessions.begin() as session:
-            await session.execute(
-                delete(GenesysIntegration).where(GenesysIntegration.tenant_id == tenant_id)
-            )
-            for outcome in wired:
-                session.add(
-                    GenesysIntegration(
-                        genesys_integration_id=outcome.genesys_integration_id,
-                        tenant_id=tenant_id,
-                        name=outcome.name,
-                        for_mentions="mentions" in outcome.purposes,
-                        for_dms="dms" in outcome.purposes,
-                        webhook_secret_enc=self._box.encrypt(
-                            generated[outcome.genesys_integration_id],
-                            tenant_id=tenant_id,
-                            purpose=GENESYS_WEBHOOK_SECRET,
-                        ),
-                        webhook_wiring=outcome.wiring,
-                    )
+            rows = {
+                row.genesys_integration_id: row
+                for row in await store.list_tenant_integrations(
+                    session, tenant_id=tenant_id, include_previous=True
                 )
+            }
+            before = (
+                next((i for i, r in rows.items() if r.for_mentions), None),
+                next((i for i, r in rows.items() if r.for_dms), None),
+            )
+            for integration_id, unchosen in rows.items():
+                if integration_id not in found and (unchosen.for_mentions or unchosen.for_dms):
+                    unchosen.for_mentions = unchosen.for_dms = False
+                    unchosen.replaced_at = now
+            new_secrets = False
+            for integration_id, integration in found.items():
+                purposes = [
+                    label
+                    for label, chosen in (
+                        ("mentions", choices["mentions_integration_id"]),
+                        ("dms", choices["dms_integration_id"]),
+                    )
+                    if chosen == integration_id
+                ]
+                row = rows.get(integration_id)
+                outcome = WiredIntegration(
+                    genesys_integration_id=integration_id,
+                    name=integration.name,
+                    purposes=purposes,
+                    wiring="manual" if row is None else row.webhook_wiring,
+                    kept_secret=row is not None,
+                )
+                if row is None:
+                    secret = secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+                    outcome.secret_to_paste = secret
+                    new_secrets = True
+                    row = GenesysIntegration(
+                        genesys_integration_id=integration_id,
+                        tenant_id=tenant_id,
+                        webhook_secret_enc=self._box.encrypt(
+                            secret, tenant_id=tenant_id, purpose=GENESYS_WEBHOOK_SECRET
+                        ),
+                        webhook_wiring="manual",
+                    )
+                    session.add(row)
+                else:
+                    secret = self._box.decrypt(
+                        row.webhook_secret_enc, tenant_id=tenant_id, purpose=GENESYS_WEBHOOK_SECRET
+                    )
+                row.name = integration.name
+                row.for_mentions = "mentions" in purposes
+                row.for_dms = "dms" in purposes
+                row.replaced_at = None
+                secrets_to_patch[integration_id] = secret
+                wired.append(outcome)
+            after = (choices["mentions_integration_id"], choices["dms_integration_id"])
+            changed = [
+                name
+                for name, old, new in zip(
+                    ("mentions_integration_id", "dms_integration_id"), before, after, strict=True
+                )
+                if old != new
+            ] + (["webhook_secret"] if new_secrets else [])
+            if changed:
+                await store.record_audit(
+                    session,
+                    tenant_id=tenant_id,
+                    action="genesys.integrations_changed",
+                    actor_slack_user_id=actor_slack_user_id,
+                    fields=changed,
+                )
+        if not auto_wire:
+            return wired
+
+        patched: list[str] = []
+        for outcome in wired:
+            integration_id = outcome.genesys_integration_id
+            try:
+                await client.patch_integration(
+                    integration_id,
+                    name=found[integration_id].name,
+                    webhook_url=self.webhook_url,
+                    webhook_secret=secrets_to_patch[integration_id],
+                )
+            except GenesysError as exc:
+                outcome.reason = _error_hint(exc)
+                continue
+            outcome.wiring, outcome.secret_to_paste, outcome.patched = "auto", None, True
+            patched.append(integration_id)
+        if patched:
+            async with self._sessions.begin() as session:
+                for integration_id in patched:
+                    wired_row = await store.get_tenant_integration(
+                        session, tenant_id=tenant_id, genesys_integration_id=integration_id
+                    )
+                    if wired_row is not None:
+                        wired_row.webhook_wiring = "auto"
+        return wired
+
+    async def rotate_secret(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str | None,
+        genesys_integration_id: str,
+    ) -> WiredIntegration:
+        """Replace an integration's webhook secret on the admin's request.
+
+        The old secret keeps verifying until a webhook signed with the new one arrives, or for
+        `PREVIOUS_SECRET_GRACE`. An automatically wired integration gets the new secret by
+        PATCH; if that fails nothing changes. A manually wired one shows the new secret to
+        paste, once. While an earlier rotation of a manually wired integration is unfinished,
+        another is refused: it would end the secret Genesys may still be using.
+        """
+        async with self._sessions() as session:
+            row = await store.get_tenant_integration(
+                session, tenant_id=tenant_id, genesys_integration_id=genesys_integration_id
+            )
+        if row is None:
+            raise IntegrationNotFound(genesys_integration_id)
+        now = datetime.now(UTC)
+        pending = (
+            row.previous_webhook_secret_enc is not None
+            and row.previous_secret_expires_at is not None
+            and row.previous_secret_expires_at > now
+        )
+        if row.webhook_wiring != "auto" and pending:
+            assert row.previous_secret_expires_at is not None
+            raise RotationUnfinished(row.previous_secret_expires_at)
+        name: str | None = None
+        client: GenesysClient | None = None
+        if row.webhook_wiring == "auto":
+            client = await self.client_for(tenant_id)
+            if client is None:
+                raise RotationFailed("Connect your Genesys Cloud org first.")
+            try:
+                name = (await client.get_integration(genesys_integration_id)).name
+            except GenesysError as exc:
+                raise RotationFailed(_error_hint(exc)) from None
+        secret = secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+        new_enc = self._box.encrypt(secret, tenant_id=tenant_id, purpose=GENESYS_WEBHOOK_SECRET)
+        async with self._sessions.begin() as session:
+            locked = await store.get_tenant_integration(
+                session, tenant_id=tenant_id, genesys_integration_id=genesys_integration_id
+            )
+            if locked is None:
+                raise IntegrationNotFound(genesys_integration_id)
+            undo = (
+                locked.webhook_secret_enc,
+                locked.webhook_secret_set_at,
+                locked.previous_webhook_secret_enc,
+                locked.previous_secret_expires_at,
+            )
+            locked.previous_webhook_secret_enc = locked.webhook_secret_enc
+            locked.previous_secret_expires_at = now + PREVIOUS_SECRET_GRACE
+            locked.webhook_secret_enc = new_enc
+            locked.webhook_secret_set_at = now
+        outcome = WiredIntegration(
+            genesys_integration_id=genesys_integration_id,
+            name=row.name,
+            purposes=["mentions"] * row.for_mentions + ["dms"] * row.for_dms,
+            wiring=row.webhook_wiring,
+            rotated=True,
+        )
+        if client is None:
+            outcome.secret_to_paste = secret
+        else:
+            try:
+                await client.patch_integration(
+                    genesys_integration_id,
+                    name=name or row.name or genesys_integration_id,
+                    webhook_url=self.webhook_url,
+                    webhook_secret=secret,
+                )
+                outcome.patched = True
+            except GenesysError as exc:
+                async with self._sessions.begin() as session:
+                    await store.restore_webhook_secret(
+                        session,
+                        tenant_id=tenant_id,
+                        genesys_integration_id=genesys_integration_id,
+                        only_if_secret_enc=new_enc,
+                        values=dict(
+                            zip(
+                                (
+                                    "webhook_secret_enc",
+                                    "webhook_secret_set_at",
+                                    "previous_webhook_secret_enc",
+                                    "previous_secret_expires_at",
+                                ),
+                                undo,
+                                strict=True,
+                            )
+                        ),
+                    )
+                raise RotationFailed(_error_hint(exc)) from None
+        async with self._sessions.begin() as session:
             await store.record_audit(
                 session,
                 tenant_id=tenant_id,
-                action="genesys.integrations_changed",
+                action="genesys.webhook_secret_rotated",
                 actor_slack_user_id=actor_slack_user_id,
-                fields=["mentions_integration_id", "dms_integration_id", "webhook_secret"],
+                fields=["webhook_secret"],
             )
-        return wired
+        log.info(
+            "webhook secret rotated",
+            extra={"tenant_id": str(tenant_id), "genesys_integration_id": genesys_integration_id},
+        )
+        return outcome
+
+    async def retire_integration(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        actor_slack_user_id: str | None,
+        genesys_integration_id: str,
+    ) -> None:
+        """Forget a previous integration: its webhooks are refused from now on."""
+        async with self._sessions.begin() as session:
+            if not await store.delete_previous_integration(
+                session, tenant_id=tenant_id, genesys_integration_id=genesys_integration_id
+            ):
+                raise IntegrationNotFound(genesys_integration_id)
+            await store.record_audit(
+                session,
+                tenant_id=tenant_id,
+                action="genesys.integration_retired",
+                actor_slack_user_id=actor_slack_user_id,
+                fields=["genesys_integration_id"],
+            )
+        log.info(
+            "integration retired",
+            extra={"tenant_id": str(tenant_id), "genesys_integration_id": genesys_integration_id},
+        )
 
     async def test_connection(
         self, *, tenant_id: uuid.UUID, send_test_message: bool = False
     ) -> list[Check]:
-        """Each step pass/fail with a concrete fix; later steps are skipped when one fails."""
-        checks: list[Check] = []
+        """Each row Pass, Fail, Warning or Skipped with a fix; see `connection_check`."""
         async with self._sessions() as session:
             connection = await store.get_connection(session, tenant_id=tenant_id)
-            chosen = list(await store.list_tenant_integrations(session, tenant_id=tenant_id))
-        if connection is None:
+            rows = list(await store.list_tenant_integrations(session, tenant_id=tenant_id))
+        client = await self.client_for(tenant_id)
+        if connection is None or client is None:
             return [
                 Check(
                     "Token grant",
@@ -391,110 +598,20 @@ class Onboarding:
                     "Save your region, client ID and secret first.",
                 )
             ]
-        client = await self.client_for(tenant_id)
-        assert client is not None
-        try:
-            await client.fetch_token()
-            checks.append(Check("Token grant", "pass", "Genesys issued an access token."))
-        except GenesysError as exc:
-            checks.append(Check("Token grant", "fail", "No token was issued.", _error_hint(exc)))
-            return checks
-
-        missing: list[str] = []
-        try:
-            await client.list_integrations()
-        except GenesysPermissionError as exc:
-            missing.extend(exc.missing_permissions or ["messaging:integration:view"])
-        except GenesysError as exc:
-            checks.append(Check("Permissions", "fail", "Could not check.", _error_hint(exc)))
-            return checks
-
-        if not chosen:
-            checks.append(
-                Check(
-                    "Integrations",
-                    "fail",
-                    "No integrations are chosen for mentions and DMs.",
-                    "Choose the Open Messaging integrations below and save.",
-                )
-            )
-        for row in chosen:
-            label = row.name or row.genesys_integration_id
-            try:
-                integration = await client.get_integration(row.genesys_integration_id)
-            except GenesysPermissionError as exc:
-                missing.extend(exc.missing_permissions or ["messaging:integration:view"])
-                continue
-            except GenesysError as exc:
-                checks.append(Check(f"Integration {label}", "fail", "Not found.", _error_hint(exc)))
-                continue
-            if integration.create_status != "Completed":
-                checks.append(
-                    Check(
-                        f"Integration {label}",
-                        "fail",
-                        f"Its status is {integration.create_status}.",
-                        "Wait until Genesys finishes creating it.",
-                    )
-                )
-                continue
-            checks.append(Check(f"Integration {label}", "pass", "Exists and is active."))
-            if integration.webhook_url == self.webhook_url:
-                checks.append(Check(f"Webhook of {label}", "pass", "Points at Switchboard."))
-            else:
-                checks.append(
-                    Check(
-                        f"Webhook of {label}",
-                        "fail",
-                        "Its Outbound Notification Webhook URL does not point at Switchboard.",
-                        f"Set it to {self.webhook_url} (Admin > Message > Platforms), or "
-                        "save the integrations again with automatic wiring.",
-                    )
-                )
-        if send_test_message and chosen:
-            try:
-                await client.send_inbound_message(
-                    chosen[0].genesys_integration_id,
-                    {
-                        "channel": {
-                            "messageId": f"switchboard-test-{uuid.uuid4()}",
-                            "time": datetime.now(UTC)
-                            .isoformat(timespec="milliseconds")
-                            .replace("+00:00", "Z"),
-                            "from": {
-                                "id": f"switchboard-test:{tenant_id}",
-                                "idType": "Opaque",
-                                "nickname": "Switchboard test",
-                            },
-                        },
-                        "text": TEST_MESSAGE_TEXT,
-                    },
-                )
-                checks.append(Check("Test message", "pass", "Genesys accepted a test message."))
-            except GenesysPermissionError as exc:
-                missing.extend(exc.missing_permissions or ["conversation:message:receive"])
-            except GenesysError as exc:
-                checks.append(Check("Test message", "fail", "Not accepted.", _error_hint(exc)))
-        if missing:
-            names = ", ".join(sorted(set(missing)))
-            checks.insert(
-                1,
-                Check(
-                    "Permissions",
-                    "fail",
-                    f"The OAuth client lacks: {names}.",
-                    "Add these permissions to a role assigned to the OAuth client.",
+        chosen = [
+            ChosenIntegration(
+                genesys_integration_id=row.genesys_integration_id,
+                label=row.name or row.genesys_integration_id,
+                wiring=row.webhook_wiring,
+                webhook_secret=self._box.decrypt(
+                    row.webhook_secret_enc, tenant_id=tenant_id, purpose=GENESYS_WEBHOOK_SECRET
                 ),
             )
-        else:
-            detail = (
-                "The client can view integrations and send messages."
-                if send_test_message
-                else "The client can view integrations; sending messages "
-                "(conversation:message:receive) is checked by the test message."
-            )
-            checks.insert(1, Check("Permissions", "pass", detail))
-        if all(check.status == "pass" for check in checks):
+            for row in rows
+        ]
+        check = ConnectionCheck(client, webhook_url=self.webhook_url, tenant_id=tenant_id)
+        checks = await check.run(chosen, send_test_message=send_test_message)
+        if all(c.status in ("pass", "skip") for c in checks):
             async with self._sessions.begin() as session:
                 verified = await store.get_connection(session, tenant_id=tenant_id)
                 if verified is not None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,14 +176,124 @@ async def get_connection(
 
 
 async def list_tenant_integrations(
-    session: AsyncSession, *, tenant_id: uuid.UUID
+    session: AsyncSession, *, tenant_id: uuid.UUID, include_previous: bool = False
 ) -> Sequence[GenesysIntegration]:
+    """The integrations chosen for mentions or DMs; with `include_previous`, also those the
+    admin switched away from and has not retired yet."""
     query = (
         select(GenesysIntegration)
         .where(GenesysIntegration.tenant_id == tenant_id)
         .order_by(GenesysIntegration.created_at)
     )
+    if not include_previous:
+        query = query.where(or_(GenesysIntegration.for_mentions, GenesysIntegration.for_dms))
     return (await session.execute(query)).scalars().all()
+
+
+async def list_previous_integrations(
+    session: AsyncSession, *, tenant_id: uuid.UUID
+) -> Sequence[GenesysIntegration]:
+    query = (
+        select(GenesysIntegration)
+        .where(
+            GenesysIntegration.tenant_id == tenant_id,
+            GenesysIntegration.for_mentions.is_(False),
+            GenesysIntegration.for_dms.is_(False),
+        )
+        .order_by(GenesysIntegration.replaced_at)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_tenant_integration(
+    session: AsyncSession, *, tenant_id: uuid.UUID, genesys_integration_id: str
+) -> GenesysIntegration | None:
+    query = select(GenesysIntegration).where(
+        GenesysIntegration.tenant_id == tenant_id,
+        GenesysIntegration.genesys_integration_id == genesys_integration_id,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def delete_previous_integration(
+    session: AsyncSession, *, tenant_id: uuid.UUID, genesys_integration_id: str
+) -> bool:
+    """Retire an integration no longer chosen for anything; one still in use is kept."""
+    statement = (
+        delete(GenesysIntegration)
+        .where(
+            GenesysIntegration.tenant_id == tenant_id,
+            GenesysIntegration.genesys_integration_id == genesys_integration_id,
+            GenesysIntegration.for_mentions.is_(False),
+            GenesysIntegration.for_dms.is_(False),
+        )
+        .returning(GenesysIntegration.genesys_integration_id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def restore_webhook_secret(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    genesys_integration_id: str,
+    only_if_secret_enc: str,
+    values: dict[str, object],
+) -> None:
+    """Undo a rotation Genesys refused, unless another change came in since."""
+    statement = (
+        update(GenesysIntegration)
+        .where(
+            GenesysIntegration.tenant_id == tenant_id,
+            GenesysIntegration.genesys_integration_id == genesys_integration_id,
+            GenesysIntegration.webhook_secret_enc == only_if_secret_enc,
+        )
+        .values(**values)
+    )
+    await session.execute(statement)
+
+
+async def record_webhook_verified(
+    session: AsyncSession,
+    *,
+    genesys_integration_id: str,
+    not_since: datetime,
+    verified_secret_enc: str | None = None,
+) -> None:
+    """Note a verified webhook unless one was noted after `not_since` (so at most one write
+    per interval, however busy the integration). With `verified_secret_enc`, the webhook was
+    signed with the current secret: the previous one is finished, provided the current one
+    is still the secret that verified (a rotation in between keeps its own previous)."""
+    row = GenesysIntegration
+    statement = update(row).where(row.genesys_integration_id == genesys_integration_id)
+    if verified_secret_enc is None:
+        statement = statement.where(
+            or_(row.last_verified_at.is_(None), row.last_verified_at < not_since)
+        ).values(last_verified_at=func.now())
+    else:
+        statement = statement.where(row.webhook_secret_enc == verified_secret_enc).values(
+            last_verified_at=func.now(),
+            previous_webhook_secret_enc=None,
+            previous_secret_expires_at=None,
+        )
+    await session.execute(statement)
+
+
+async def record_webhook_refused(
+    session: AsyncSession, *, genesys_integration_id: str, not_since: datetime
+) -> None:
+    """Note a refused webhook at most once per interval, so a flood of forgeries for a known
+    integration costs one write a minute, not one each."""
+    row = GenesysIntegration
+    statement = (
+        update(row)
+        .where(
+            row.genesys_integration_id == genesys_integration_id,
+            or_(row.last_refused_at.is_(None), row.last_refused_at < not_since),
+        )
+        .values(last_refused_at=func.now())
+    )
+    await session.execute(statement)
 
 
 async def find_integration(

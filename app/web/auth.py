@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.config import Settings
-from app.slack.app import build_web_client
+from app.slack.app import is_workspace_admin
 from app.tenants import store
 from app.web.session import COOKIE_NAME, AdminSession, set_cookie_header
 from app.web.views import page, state_of
@@ -95,10 +95,9 @@ async def _is_admin(request: Request, *, tenant_id: Any, slack_user_id: str) -> 
     )
     if bot is None:
         return False
-    client = build_web_client(state.settings, token=bot.bot_token)
-    result = await client.users_info(user=slack_user_id)
-    user = result.get("user") or {}
-    return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+    return await is_workspace_admin(
+        state.settings, bot_token=bot.bot_token, slack_user_id=slack_user_id
+    )
 
 
 async def sign_in_callback(request: Request) -> Response:

@@ -8,6 +8,7 @@ field and the entries kept, except secrets, which are never echoed back.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -15,7 +16,15 @@ from starlette.responses import RedirectResponse, Response
 
 from app.genesys.regions import REGIONS
 from app.tenants import store
-from app.tenants.onboarding import Check, FieldErrors, WiredIntegration
+from app.tenants.connection_check import Check
+from app.tenants.onboarding import (
+    PREVIOUS_SECRET_GRACE,
+    FieldErrors,
+    IntegrationNotFound,
+    RotationFailed,
+    RotationUnfinished,
+    WiredIntegration,
+)
 from app.web.auth import csrf_ok, current_admin, refusal
 from app.web.session import AdminSession
 from app.web.views import page, state_of
@@ -24,6 +33,9 @@ SAVED_MESSAGES = {
     "credentials": "Genesys Cloud credentials verified and saved.",
     "integrations": "Integrations saved and wired to Switchboard.",
     "behaviour": "Behaviour saved.",
+    "rotated": "Webhook secret rotated and set on the integration. The old secret keeps "
+    "working until Genesys signs with the new one.",
+    "retired": "Previous integration retired: Switchboard now refuses its webhooks.",
 }
 
 
@@ -34,6 +46,7 @@ async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | No
         installation = await store.get_installation(session, tenant_id=admin.tenant_id)
         connection = await store.get_connection(session, tenant_id=admin.tenant_id)
         chosen = list(await store.list_tenant_integrations(session, tenant_id=admin.tenant_id))
+        previous = list(await store.list_previous_integrations(session, tenant_id=admin.tenant_id))
         audit = list(await store.list_audit(session, tenant_id=admin.tenant_id))
     if tenant is None or installation is None or tenant.status != "active":
         return None
@@ -42,6 +55,9 @@ async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | No
         "installation": installation,
         "connection": connection,
         "chosen": chosen,
+        "previous": previous,
+        "now": datetime.now(UTC),
+        "grace_hours": int(PREVIOUS_SECRET_GRACE.total_seconds() // 3600),
         "mentions_id": next((i.genesys_integration_id for i in chosen if i.for_mentions), ""),
         "dms_id": next((i.genesys_integration_id for i in chosen if i.for_dms), ""),
         "audit": audit,
@@ -152,9 +168,10 @@ async def save_integrations(request: Request) -> Response:
     except FieldErrors as exc:
         context.update(errors=exc.errors, form=entered)
         return page(request, "onboarding.html", await _with_choices(request, context), status=400)
-    if all(w.wiring == "auto" for w in wired):
+    if all(w.patched for w in wired):
         return RedirectResponse("/onboarding?saved=integrations#test", status_code=303)
-    # Manual wiring: the freshly generated secrets are shown this once, never again.
+    # Manual wiring: the freshly generated secrets are shown this once, never again; a kept
+    # secret is never shown.
     refreshed = await _context(request, admin)
     assert refreshed is not None
     refreshed["wired"] = wired
@@ -185,3 +202,63 @@ async def save_behaviour(request: Request) -> Response:
         forward_other_bots=form.get("forward_other_bots") == "on",
     )
     return RedirectResponse("/onboarding?saved=behaviour#behaviour", status_code=303)
+
+
+def _no_such_integration(request: Request) -> Response:
+    return refusal(
+        request,
+        "No such integration",
+        "This workspace has no such integration (or it is still chosen for mentions or DMs, "
+        "so it cannot be retired). Reload the settings page and try again.",
+        status=404,
+    )
+
+
+async def rotate_secret(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, context, _ = guarded
+    try:
+        outcome = await state_of(request).onboarding.rotate_secret(
+            tenant_id=admin.tenant_id,
+            actor_slack_user_id=admin.slack_user_id,
+            genesys_integration_id=request.path_params["genesys_integration_id"],
+        )
+    except IntegrationNotFound:
+        return _no_such_integration(request)
+    except RotationUnfinished as exc:
+        until = exc.previous_until.strftime("%Y-%m-%d %H:%M UTC")
+        context["errors"] = {
+            "rotate": "The last rotation is not finished: Genesys has not signed a webhook "
+            f"with the new secret yet. Paste it into Genesys, or wait until {until}; "
+            "rotating again now could lock out the secret Genesys is using."
+        }
+        return page(request, "onboarding.html", await _with_choices(request, context), status=409)
+    except RotationFailed as exc:
+        context["errors"] = {
+            "rotate": f"The secret was not rotated: {exc.hint} The current secret still works."
+        }
+        return page(request, "onboarding.html", await _with_choices(request, context), status=502)
+    if outcome.patched:
+        return RedirectResponse("/onboarding?saved=rotated#integrations", status_code=303)
+    refreshed = await _context(request, admin)
+    assert refreshed is not None
+    refreshed["wired"] = [outcome]
+    return page(request, "onboarding.html", await _with_choices(request, refreshed))
+
+
+async def retire_integration(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, _, _ = guarded
+    try:
+        await state_of(request).onboarding.retire_integration(
+            tenant_id=admin.tenant_id,
+            actor_slack_user_id=admin.slack_user_id,
+            genesys_integration_id=request.path_params["genesys_integration_id"],
+        )
+    except IntegrationNotFound:
+        return _no_such_integration(request)
+    return RedirectResponse("/onboarding?saved=retired#integrations", status_code=303)

@@ -83,6 +83,16 @@ def routes() -> list[BaseRoute]:
         Route("/onboarding", onboarding.show, methods=["GET"]),
         Route("/onboarding/credentials", onboarding.save_credentials, methods=["POST"]),
         Route("/onboarding/integrations", onboarding.save_integrations, methods=["POST"]),
+        Route(
+            "/onboarding/integrations/{genesys_integration_id}/rotate",
+            onboarding.rotate_secret,
+            methods=["POST"],
+        ),
+        Route(
+            "/onboarding/integrations/{genesys_integration_id}/retire",
+            onboarding.retire_integration,
+            methods=["POST"],
+        ),
         Route("/onboarding/test", onboarding.run_test, methods=["POST"]),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),

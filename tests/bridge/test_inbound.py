@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from app.bridge.inbound import (
+    CONTINUATION_ATTRIBUTE,
+    CONTINUATION_NOTE,
     DELETE_NOTE,
     MAX_TEXT_LENGTH,
     SHORTENED_MARK,
@@ -342,6 +344,30 @@ def test_cap_keeps_the_missing_file_note() -> None:
     assert len(body["text"]) <= MAX_TEXT_LENGTH
     assert body["text"].endswith("a.pdf, which could not be passed on.")
     assert "y" + SHORTENED_MARK + "\n📎" in body["text"]
+
+
+def test_a_moved_conversation_tells_the_agent_once_with_the_permalink() -> None:
+    link = "https://acme.slack.com/archives/C0/p1"
+    moved = SlackContext(team_name="Acme", permalink=link, continues=True)
+
+    body = open_message(message(), context=moved)
+
+    assert body["text"] == f"{CONTINUATION_NOTE} {link}\nHello, I need help with my order"
+    assert body["channel"]["metadata"]["customAttributes"][CONTINUATION_ATTRIBUTE] == "true"
+    plain = open_message(message())
+    assert plain["text"] == "Hello, I need help with my order"
+    assert CONTINUATION_ATTRIBUTE not in plain["channel"]["metadata"]["customAttributes"]
+
+
+def test_the_continuation_note_skips_a_link_that_is_not_a_web_url_and_keeps_the_cap() -> None:
+    moved = SlackContext(permalink="javascript:alert(1)", continues=True)
+
+    body = open_message(message(text="z" * 10_000), context=moved)
+
+    assert body["text"].startswith(f"{CONTINUATION_NOTE}\nzzz")
+    assert len(body["text"]) == MAX_TEXT_LENGTH
+    deleted = open_message(message(kind="delete", text=""), context=moved)
+    assert deleted["text"] == f"{CONTINUATION_NOTE}\n{DELETE_NOTE}"
 
 
 def test_structured_response_answers_the_originating_message() -> None:

@@ -135,6 +135,8 @@ class System:
     settings: Settings
     http: httpx.AsyncClient
     tenants: dict[str, Tenant]
+    # The admin's side of the onboarding page, for scenarios that change a tenant's setup.
+    onboarding: Onboarding
 
     @property
     def app_url(self) -> str:
@@ -189,7 +191,10 @@ async def onboard(
     onboarding: Onboarding,
     engine: AsyncEngine,
     spec: TenantSpec,
+    *,
+    connect_genesys: bool = True,
 ) -> Tenant:
+    """Add to Slack, then (unless told not to) connect Genesys as the admin would."""
     await install_slack(http, app_url, spec)
     async with create_sessions(engine)() as session:
         found = await tenants_store.find_tenant_for_slack(
@@ -199,29 +204,44 @@ async def onboard(
             is_enterprise_install=False,
         )
     assert found is not None, f"the install of {spec.name} stored no tenant"
+    if connect_genesys:
+        await connect_genesys_as_admin(onboarding, Tenant(spec, found.id))
+    return Tenant(spec, found.id)
+
+
+async def connect_genesys_as_admin(onboarding: Onboarding, tenant: Tenant) -> None:
+    """What the admin does on the onboarding page: credentials, then the integrations."""
+    spec = tenant.spec
     await onboarding.connect(
-        tenant_id=found.id,
+        tenant_id=tenant.tenant_id,
         actor_slack_user_id=spec.installer,
         region="us_east_1",
         client_id=spec.genesys_client_id,
         client_secret=spec.genesys_client_secret,
     )
     wired = await onboarding.choose_integrations(
-        tenant_id=found.id,
+        tenant_id=tenant.tenant_id,
         actor_slack_user_id=spec.installer,
         mentions_integration_id=spec.mentions_integration_id,
         dms_integration_id=spec.dms_integration_id,
         auto_wire=True,
     )
     assert [w.wiring for w in wired] == ["auto"] * len(wired)
-    return Tenant(spec, found.id)
 
 
 @asynccontextmanager
 async def running_system(
-    database_url: str, log_dir: Path, *, webs: int = 1, workers: int = 1
+    database_url: str,
+    log_dir: Path,
+    *,
+    webs: int = 1,
+    workers: int = 1,
+    slack_only: frozenset[str] = frozenset(),
 ) -> AsyncIterator[System]:
-    """Simulators, `webs` + `workers` app processes on `database_url`, Acme and Globex."""
+    """Simulators, `webs` + `workers` app processes on `database_url`, Acme and Globex.
+
+    Tenants named in `slack_only` are installed in Slack but not connected to Genesys yet
+    (`System.onboarding` connects them later, as their admin would)."""
     with running_simulators() as sims:
         listener, app_url = Formation.bind(log_dir)
         env = app_environment(
@@ -255,8 +275,15 @@ async def running_system(
             async with httpx.AsyncClient(timeout=10) as http:
                 tenants = {}
                 for spec in (ACME, GLOBEX):
-                    tenants[spec.name] = await onboard(http, app_url, onboarding, engine, spec)
-                yield System(sims, formation, engine, settings, http, tenants)
+                    tenants[spec.name] = await onboard(
+                        http,
+                        app_url,
+                        onboarding,
+                        engine,
+                        spec,
+                        connect_genesys=spec.name not in slack_only,
+                    )
+                yield System(sims, formation, engine, settings, http, tenants, onboarding)
         finally:
             if supervisor is not None:
                 supervisor.cancel()

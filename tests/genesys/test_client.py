@@ -253,7 +253,9 @@ async def test_missing_receive_permission_is_named(make_client: MakeClient) -> N
 async def test_missing_edit_permission_is_named(make_client: MakeClient) -> None:
     client = make_client(SANDBOX_NO_EDIT_CLIENT_ID, SANDBOX_NO_EDIT_CLIENT_SECRET)
     with pytest.raises(GenesysPermissionError) as caught:
-        await client.patch_integration(INTEGRATION, webhook_url="https://bridge.test/hook")
+        await client.patch_integration(
+            INTEGRATION, name="Slack DMs", webhook_url="https://bridge.test/hook"
+        )
     assert caught.value.missing_permissions == ["messaging:integration:edit"]
 
 
@@ -520,11 +522,13 @@ async def test_patch_points_the_webhook_and_keeps_the_secret_out(
     client = make_client()
     patched = await client.patch_integration(
         INTEGRATION,
+        name="Slack DMs (Acme)",
         webhook_url="https://bridge.test/genesys/webhook",
         webhook_secret=secret,
         webhook_headers={"X-Switchboard-Tenant": "acme"},
     )
     assert patched.webhook_url == "https://bridge.test/genesys/webhook"
+    assert patched.name == "Slack DMs (Acme)"
     assert patched.webhook_headers == {"X-Switchboard-Tenant": "acme"}
     assert secret not in patched.model_dump_json()
     stored = world.integrations[INTEGRATION]
@@ -534,11 +538,11 @@ async def test_patch_points_the_webhook_and_keeps_the_secret_out(
 async def test_patch_with_a_short_secret_is_rejected(make_client: MakeClient) -> None:
     client = make_client()
     with pytest.raises(GenesysRejected) as caught:
-        await client.patch_integration(INTEGRATION, webhook_secret="too-short")
+        await client.patch_integration(INTEGRATION, name="Slack DMs", webhook_secret="too-short")
     assert caught.value.status == 400
     assert "too-short" not in str(caught.value)
 
 
 async def test_patch_needs_a_field(make_client: MakeClient) -> None:
     with pytest.raises(ValueError, match="at least one field"):
-        await make_client().patch_integration(INTEGRATION)
+        await make_client().patch_integration(INTEGRATION, name="Slack DMs")

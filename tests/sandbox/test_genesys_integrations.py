@@ -94,6 +94,28 @@ async def test_patch_sets_webhook_url_secret_headers_and_name() -> None:
     assert world.integrations[SANDBOX_DMS_INTEGRATION_ID].webhook_secret == SECRET
 
 
+async def test_patch_without_name_is_refused_as_genesys_does() -> None:
+    """OpenIntegrationUpdateRequest requires `name`; the body is left untouched on a 400."""
+    world = GenesysWorld.seeded(webhook_secret=SECRET)
+    async with genesys_session(world) as (http, auth):
+        response = await http.patch(
+            f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
+            headers=auth,
+            json={
+                "outboundNotificationWebhookUrl": "https://bridge.test/new",
+                "outboundNotificationWebhookSignatureSecretToken": "y" * 32,
+            },
+        )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["status"]) == ("bad.request", 400)
+    assert body["message"] == "should have required property 'name'"
+    assert body["details"] == [{"errorCode": "bad.request", "fieldName": "name"}]
+    assert body["contextId"]
+    integration = world.integrations[SANDBOX_DMS_INTEGRATION_ID]
+    assert (integration.webhook_secret, integration.webhook_url) == (SECRET, None)
+
+
 @pytest.mark.parametrize("secret", ["", "short", "exactly-15-chars"[:15]])
 async def test_patch_refuses_a_secret_of_15_characters_or_fewer(secret: str) -> None:
     world = GenesysWorld.seeded(webhook_secret=SECRET)
@@ -102,6 +124,7 @@ async def test_patch_refuses_a_secret_of_15_characters_or_fewer(secret: str) -> 
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
             json={
+                "name": "Slack DMs",
                 "outboundNotificationWebhookUrl": "https://bridge.test/new",
                 "outboundNotificationWebhookSignatureSecretToken": secret,
             },
@@ -117,7 +140,7 @@ async def test_patch_accepts_a_secret_of_16_characters() -> None:
         response = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
-            json={"outboundNotificationWebhookSignatureSecretToken": "x" * 16},
+            json={"name": "Slack DMs", "outboundNotificationWebhookSignatureSecretToken": "x" * 16},
         )
     assert response.status_code == 200
 
@@ -128,12 +151,18 @@ async def test_https_only_webhook_is_a_switch() -> None:
         plain = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
-            json={"outboundNotificationWebhookUrl": "http://127.0.0.1:8000/genesys"},
+            json={
+                "name": "Slack DMs",
+                "outboundNotificationWebhookUrl": "http://127.0.0.1:8000/genesys",
+            },
         )
         https = await http.patch(
             f"{OPEN}/{SANDBOX_DMS_INTEGRATION_ID}",
             headers=auth,
-            json={"outboundNotificationWebhookUrl": "https://bridge.test/genesys"},
+            json={
+                "name": "Slack DMs",
+                "outboundNotificationWebhookUrl": "https://bridge.test/genesys",
+            },
         )
     assert (plain.status_code, https.status_code) == (400, 200)
 

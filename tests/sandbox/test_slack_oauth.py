@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -10,12 +12,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from app.sandbox.faults import FaultSpec
+from app.sandbox.slack_manifest import DEFAULT_MANIFEST, DeclaredScopes, declared_scopes
 from app.sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID
 from app.sandbox.slack_world import (
     SANDBOX_APP_ID,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SlackWorld,
+    UndeclaredScopeResponse,
 )
 from tests.sandbox.simulators import client
 
@@ -248,6 +252,7 @@ async def test_reinstall_issues_new_token_and_old_one_still_works(
 async def test_user_scopes_give_a_user_token(
     world: SlackWorld, http: httpx.AsyncClient, slack: AsyncWebClient
 ) -> None:
+    world.declared = replace(world.declared, user=world.declared.user | {"users:read"})
     code = await approve(http, ACME_TEAM_ID, "U0ACME0002", user_scope="users:read")
     authed_user = (await exchange(slack, code))["authed_user"]
     assert authed_user["id"] == "U0ACME0002"
@@ -296,6 +301,7 @@ async def test_token_rotation_refresh_and_expiry(
 async def test_incoming_webhook_scope_returns_a_working_webhook(
     world: SlackWorld, http: httpx.AsyncClient, slack: AsyncWebClient
 ) -> None:
+    world.declared = replace(world.declared, bot=world.declared.bot | {"incoming-webhook"})
     code = await approve(http, ACME_TEAM_ID, "U0ACME0001", scope="chat:write,incoming-webhook")
     hook = (await exchange(slack, code))["incoming_webhook"]
     posted = await http.post(hook["url"], json={"text": "from the webhook"})
@@ -310,3 +316,59 @@ async def test_fault_on_consent_page(world: SlackWorld, http: httpx.AsyncClient)
     recovered = await http.get("/oauth/v2/authorize", params=authorize_params())
     assert failed.status_code == 503
     assert recovered.status_code == 200
+
+
+def test_declared_scopes_are_read_from_the_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.yml"
+    manifest.write_text(
+        "oauth_config:\n  scopes:\n    bot:\n      - chat:write\n    user:\n      - openid\n"
+    )
+    assert declared_scopes(manifest) == DeclaredScopes(
+        bot=frozenset({"chat:write"}), user=frozenset({"openid"})
+    )
+    assert SlackWorld.seeded(manifest=manifest).declared.bot == {"chat:write"}
+    manifest.write_text("display_information:\n  name: x\n")
+    with pytest.raises(ValueError, match=r"no oauth_config\.scopes"):
+        declared_scopes(manifest)
+
+
+def test_the_default_world_declares_what_infra_slack_manifest_declares(world: SlackWorld) -> None:
+    assert world.manifest == DEFAULT_MANIFEST
+    assert world.declared == declared_scopes(DEFAULT_MANIFEST)
+    assert "app_mentions:read" in world.declared.bot
+
+
+@pytest.mark.parametrize(
+    ("extra", "kind", "undeclared"),
+    [
+        pytest.param(
+            {"scope": SCOPES + ",files:write"},
+            "bot",
+            "files:write",
+            id="bot-scope",
+        ),
+        pytest.param({"user_scope": "users:read"}, "user", "users:read", id="user-scope"),
+    ],
+)
+async def test_a_scope_the_manifest_does_not_declare_is_refused(
+    world: SlackWorld, http: httpx.AsyncClient, extra: dict[str, str], kind: str, undeclared: str
+) -> None:
+    assert undeclared not in getattr(world.declared, kind)
+    params = {**authorize_params(**extra), "sandbox_auto": "allow"}
+    refused = await http.get("/oauth/v2/authorize", params=params)
+    assert refused.status_code == 302
+    assert query_of(refused) == {"error": ["invalid_scope"], "state": ["st-123"]}
+    assert world.grants == {}
+
+    world.undeclared_scope_response = "page"
+    page = await http.get("/oauth/v2/authorize", params=params)
+    assert page.status_code == 400
+    assert "Invalid permissions requested" in page.text
+    assert world.grants == {}
+
+
+async def test_declared_scopes_still_install(world: SlackWorld, http: httpx.AsyncClient) -> None:
+    modes: tuple[UndeclaredScopeResponse, ...] = ("redirect", "page")
+    for mode in modes:
+        world.undeclared_scope_response = mode
+        assert await approve(http, ACME_TEAM_ID, "U0ACME0001")

@@ -17,8 +17,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.sandbox.runner import ServerThread
+from app.sandbox.slack_manifest import DeclaredScopes
 from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SlackWorld
+from app.sandbox.slack_world import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SlackWorld,
+    UndeclaredScopeResponse,
+)
 from tests.sandbox.simulators import client
 
 with warnings.catch_warnings():
@@ -177,3 +183,31 @@ async def test_authlib_starlette_client_signs_in_against_the_simulator(
     assert userinfo["email"] == "ada.lovelace@acme.example"
     assert userinfo["iss"] == base
     assert [c.method for c in world.calls] == ["openid.connect.token"]
+
+
+@pytest.mark.parametrize("mode", ["redirect", "page"])
+async def test_sign_in_asking_for_undeclared_user_scopes_is_refused(
+    world: SlackWorld, http: httpx.AsyncClient, mode: UndeclaredScopeResponse
+) -> None:
+    """An app that declares no user scopes cannot run Sign in with Slack at all."""
+    world.declared = DeclaredScopes(bot=world.declared.bot, user=frozenset())
+    world.undeclared_scope_response = mode
+    refused = await http.get(
+        "/openid/connect/authorize",
+        params={
+            "response_type": "code",
+            "scope": "openid email profile",
+            "client_id": SANDBOX_CLIENT_ID,
+            "state": "s1",
+            "redirect_uri": REDIRECT,
+            "sandbox_auto": "allow",
+        },
+    )
+    if mode == "redirect":
+        assert refused.status_code == 302
+        query = parse_qs(urlsplit(refused.headers["location"]).query)
+        assert query == {"error": ["invalid_scope"], "state": ["s1"]}
+    else:
+        assert refused.status_code == 400
+        assert "Invalid permissions requested" in refused.text
+    assert world.grants == {}

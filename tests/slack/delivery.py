@@ -1,9 +1,9 @@
 """Delivering simulated Slack events to our app in-process, and waiting for Bolt to finish.
 
 The simulator's `EventSender` signs and POSTs envelopes as Slack does; here it posts through
-the in-process client from `tests.harness.in_process`. Bolt acks an event first and runs
-its listener afterwards in a task nobody keeps, so `settle()` waits for those tasks before a
-test looks at the database.
+the in-process client from `tests.harness.in_process`. Our Bolt app runs its listeners before
+it acks (`process_before_response`), so `settle()` should find no listener task left; it waits
+for any it finds, and says how many, so a test can prove there were none.
 """
 
 from __future__ import annotations

@@ -184,7 +184,11 @@ async def test_integrations_are_wired_automatically_with_a_strong_secret(setup: 
     assert secret == sim.webhook_secret
     assert sim.webhook_secret not in stored[SANDBOX_MENTIONS_INTEGRATION_ID].webhook_secret_enc
     checks = await setup.onboarding.test_connection(tenant_id=tenant_id, send_test_message=True)
-    assert [(c.name, c.status) for c in checks if c.status != "pass"] == []
+    # Genesys does not show the secret by default, so it is not compared: Skipped, never Pass.
+    assert [(c.name, c.status) for c in checks if c.status != "pass"] == [
+        ("Webhook secret of Slack mentions", "skip"),
+        ("Webhook secret of Slack DMs", "skip"),
+    ]
     assert any(c.name == "Test message" for c in checks)
 
 
@@ -311,7 +315,7 @@ async def test_webhook_pointing_elsewhere_fails_the_test(setup: Setup) -> None:
     )
     setup.world.integrations[SANDBOX_MENTIONS_INTEGRATION_ID].webhook_url = "https://elsewhere"
     checks = await setup.onboarding.test_connection(tenant_id=tenant_id)
-    assert [c.status for c in checks if c.name.startswith("Webhook")] == ["fail"]
+    assert [c.status for c in checks if c.name.startswith("Webhook of")] == ["fail"]
 
 
 async def test_test_connection_without_a_connection_says_what_to_do(setup: Setup) -> None:

@@ -8,8 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db.models import AuditEvent, SlackInstallation, Tenant
+from app.sandbox.slack_manifest import DEFAULT_MANIFEST, declared_scopes
 from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
 from app.sandbox.slack_world import SlackWorld
+from app.slack.app import BOT_SCOPES
+from app.web.auth import OIDC_SCOPES
 from tests.harness import approve, in_process, install, local_part
 
 
@@ -133,8 +136,32 @@ async def test_reinstall_updates_tokens_and_keeps_settings(
         )
     assert len(tenants) == 1 and len(rows) == 1
     assert rows[0].bot_token_enc != first.bot_token_enc
-    assert rows[0].installer_slack_user_id == "U0ACME0002"
+    # The original installer keeps the installer's rights; the audit names who reinstalled.
+    assert rows[0].installer_slack_user_id == "U0ACME0001"
     assert actions == ["slack.installed", "slack.reinstalled"]
+    async with engine.connect() as connection:
+        actor = await connection.scalar(
+            select(AuditEvent.actor_slack_user_id).where(AuditEvent.action == "slack.reinstalled")
+        )
+    assert actor == "U0ACME0002"
+
+
+async def test_a_plain_member_reinstalling_completes_the_install_without_a_session(
+    app_settings: Settings, engine: AsyncEngine
+) -> None:
+    async with in_process(app_settings) as client:
+        await install(client, target=ACME_TEAM_ID, slack_user_id="U0ACME0001")
+        client.cookies.clear()
+        again = await install(client, target=ACME_TEAM_ID, slack_user_id="U0ACME0003")
+        assert again.status_code == 200
+        assert "an admin must sign in" in again.text and 'href="/signin"' in again.text.replace(
+            "'", '"'
+        )
+        assert "sb_session" not in again.headers.get("set-cookie", "")
+        assert (await client.get("/onboarding")).status_code == 401
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(SlackInstallation))).one()
+    assert row.installer_slack_user_id == "U0ACME0001"
 
 
 async def test_org_wide_install_is_keyed_on_the_enterprise(
@@ -162,3 +189,11 @@ async def test_each_session_only_sees_its_own_tenant(
         globex_page = (await globex.get("/onboarding")).text
     assert "Acme Corp" in acme_page and "Globex" not in acme_page
     assert "Globex" in globex_page and "Acme Corp" not in globex_page
+
+
+def test_the_app_requests_exactly_the_scopes_the_manifest_declares() -> None:
+    """Each requested scope must be declared (Slack refuses the rest), and each declared
+    scope must be requested by shipped code (docs/slack-app.md justifies each one)."""
+    declared = declared_scopes(DEFAULT_MANIFEST)
+    assert set(BOT_SCOPES) == declared.bot
+    assert set(OIDC_SCOPES.split()) == declared.user

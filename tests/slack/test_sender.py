@@ -1,0 +1,49 @@
+"""`SlackSender.update_message` against the simulated Slack, which refuses what Slack refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import Settings
+from app.sandbox.runner import ServerThread
+from app.sandbox.slack_world import SlackWorld
+from app.slack.sender import SlackCallFailed, SlackSender
+from tests.factories import make_settings
+from tests.sandbox.simulators import SUPPORT, install
+
+
+@pytest.fixture
+def sender_settings(database_url: str, slack_sim: ServerThread) -> Settings:
+    return make_settings(database_url, slack_api_url=f"{slack_sim.url}/api/")
+
+
+async def test_update_message_rewrites_the_bots_own_post_and_refuses_others(
+    sender_settings: Settings, slack_world: SlackWorld
+) -> None:
+    token = install(slack_world)
+    sender = SlackSender(sender_settings)
+    try:
+        ts = await sender.post_message(token, team_id=None, channel=SUPPORT, text="failed")
+        await sender.update_message(
+            token, team_id=None, channel=SUPPORT, ts=ts, text="delivered after all"
+        )
+        updated = slack_world.find_message(SUPPORT, ts)
+        assert updated is not None
+        assert updated.text == "delivered after all"
+        assert updated.edited is not None
+
+        updated.user = "U0ACME0002"  # someone else's message now
+        with pytest.raises(SlackCallFailed) as refused:
+            await sender.update_message(token, team_id=None, channel=SUPPORT, ts=ts, text="x")
+        assert (refused.value.error, refused.value.retryable) == ("cant_update_message", False)
+        with pytest.raises(SlackCallFailed) as missing:
+            await sender.update_message(
+                token, team_id=None, channel=SUPPORT, ts="1.000001", text="x"
+            )
+        assert missing.value.error == "message_not_found"
+        unscoped = install(slack_world, scopes=("users:read",))
+        with pytest.raises(SlackCallFailed) as scope:
+            await sender.update_message(unscoped, team_id=None, channel=SUPPORT, ts=ts, text="x")
+        assert scope.value.error == "missing_scope"
+    finally:
+        await sender.aclose()
