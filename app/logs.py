@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -81,12 +82,39 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = _clean(key, value)
-        if record.exc_info:
-            # Exception types and where they came from; their messages may quote inputs.
-            kind = record.exc_info[0].__name__ if record.exc_info[0] else "Exception"
-            entry["exc_type"] = kind
-            entry["exc"] = scrub(self.formatException(record.exc_info))
+        if record.exc_info and record.exc_info[1] is not None:
+            # Exception types and where they came from, never their messages: a database
+            # error quotes the row and the statement's parameters, others quote their input.
+            entry["exc_type"] = type(record.exc_info[1]).__name__
+            entry["exc"] = scrub("".join(exception_outline(record.exc_info[1])))
         return json.dumps(entry, ensure_ascii=False)
+
+
+def exception_outline(exc: BaseException) -> list[str]:
+    """A traceback, causes first, with each exception's type and frames and none of its
+    message or source lines."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    for position, item in enumerate(reversed(chain)):
+        if position:
+            lines.append("\nwhich led to:\n")
+        lines.append("Traceback (most recent call last):\n")
+        # Where, not what: no source lines either (a literal there would be logged too).
+        lines.extend(
+            f'  File "{frame.f_code.co_filename}", line {lineno}, in {frame.f_code.co_name}\n'
+            for frame, lineno in traceback.walk_tb(item.__traceback__)
+        )
+        kind = type(item)
+        lines.append(f"{kind.__module__}.{kind.__qualname__} (message withheld)\n")
+    return lines
 
 
 def configure_logging(level: str) -> None:
@@ -106,6 +134,12 @@ def configure_logging(level: str) -> None:
         "asyncio",
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # uvicorn installs its own plain-text handlers before it builds the app; its error log
+    # holds the traceback of a failed request, so it must go through the formatter too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_log = logging.getLogger(name)
+        server_log.handlers[:] = []
+        server_log.propagate = True
 
 
 class RequestTrace:

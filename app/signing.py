@@ -43,14 +43,15 @@ def verify_slack(
     """True only for a fresh timestamp and a matching signature."""
     if not secret or not timestamp or not signature:
         return False
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
+    # ASCII digits only: int() would also take "١٢" or " 12 ", and huge values cost time.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         return False
     current = time.time() if now is None else now
-    if abs(current - sent_at) > SLACK_MAX_SKEW_SECONDS:
+    if abs(current - int(timestamp)) > SLACK_MAX_SKEW_SECONDS:
         return False
-    return hmac.compare_digest(slack_signature(secret, timestamp, body), signature)
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text (headers are Latin-1).
+    expected = slack_signature(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
 
 
 def genesys_signature(secret: str, body: bytes) -> str:
@@ -62,4 +63,5 @@ def verify_genesys(secret: str, *, signature: str | None, body: bytes) -> bool:
     """Check `X-Hub-Signature-256` over the raw bytes, never over re-serialised JSON."""
     if not secret or not signature:
         return False
-    return hmac.compare_digest(genesys_signature(secret, body).encode(), signature.encode())
+    expected = genesys_signature(secret, body).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.logs import REDACTED, JsonFormatter, scrub, trace_id
+from app.logs import REDACTED, JsonFormatter, configure_logging, scrub, trace_id
 from app.sandbox.faults import FaultSpec
 from app.sandbox.genesys_agent import Agent, AgentReply
 from app.sandbox.genesys_world import (
@@ -131,3 +131,34 @@ async def test_a_whole_flow_logs_no_secret_and_no_message_text(
         assert secret not in dump, f"a secret leaked into the logs: {secret[:6]}…"
     for line in dump.splitlines():
         json.loads(line)  # every record is one JSON object
+
+
+def test_exceptions_are_logged_without_their_messages(captured: io.StringIO) -> None:
+    log = logging.getLogger("app.test")
+    try:
+        try:
+            raise KeyError("customer said: MESSAGE-TEXT-1")
+        except KeyError as inner:
+            raise RuntimeError("[parameters: ('MESSAGE-TEXT-2',)]") from inner
+    except RuntimeError:
+        log.exception("failed")
+    line = json.loads(captured.getvalue().splitlines()[-1])
+    assert "MESSAGE-TEXT" not in captured.getvalue()
+    assert line["exc_type"] == "RuntimeError"
+    assert "builtins.KeyError (message withheld)" in line["exc"]
+    assert line["exc"].index("KeyError") < line["exc"].index("RuntimeError")
+    assert "test_exceptions_are_logged_without_their_messages" in line["exc"]
+
+
+def test_uvicorn_logs_go_through_the_json_formatter() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            assert logging.getLogger(name).handlers == []
+            assert logging.getLogger(name).propagate
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -35,7 +35,7 @@ from app.bridge.inbound import (
     to_structured_response,
 )
 from app.bridge.outbound import AgentMessage, AgentStructured, ButtonClick, parse_webhook
-from app.bridge.rendering import to_slack_post
+from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
 from app.bridge.routing import SlackConversationRef, SlackMessage
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, Conversation, SlackInstallation, Tenant
@@ -125,10 +125,25 @@ class _Retryable(Exception):
 
 
 class _Permanent(Exception):
-    def __init__(self, reason: str, *, slack_error: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        slack_error: str | None = None,
+        receipt_reason: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.slack_error = slack_error
+        self.receipt_reason = receipt_reason
+
+
+def _agent_addressee(row: BridgeMessage) -> str | None:
+    """The `channel.to.id` the agent's message was sent to, which its receipt must name."""
+    channel = row.payload.get("channel")
+    to = channel.get("to") if isinstance(channel, dict) else None
+    to_id = to.get("id") if isinstance(to, dict) else None
+    return to_id if isinstance(to_id, str) and to_id else None
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
@@ -210,7 +225,13 @@ class Delivery:
                 )
                 raise RetryLater(delay, exc.reason) from None
             except _Permanent as exc:
-                await self._dead_letter(row, context, exc.reason, slack_error=exc.slack_error)
+                await self._dead_letter(
+                    row,
+                    context,
+                    exc.reason,
+                    slack_error=exc.slack_error,
+                    receipt_reason=exc.receipt_reason,
+                )
                 settled += 1
                 continue
             await self._delivered(row, context, outcome)
@@ -462,6 +483,14 @@ class Delivery:
 
     async def _to_slack(self, row: BridgeMessage, context: _Context) -> dict[str, Any]:
         conversation = context.conversation
+        if conversation.kind == routing.UNRESOLVED_KIND:
+            raise _Permanent(
+                "unresolvable_recipient",
+                receipt_reason=(
+                    "InvalidDestination",
+                    "The recipient is not a Slack conversation of this workspace",
+                ),
+            )
         channel = conversation.slack_channel_id
         try:
             if channel is None and conversation.slack_user_id:
@@ -494,14 +523,28 @@ class Delivery:
                     raise _Permanent("not_an_agent_message")
                 post = to_slack_post(parsed, agent_name=None)
                 text, blocks = post.text, post.blocks
-            ts = await self._slack.post_message(
-                context.token,
-                team_id=context.team_id,
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=conversation.slack_thread_ts if conversation.kind == "thread" else None,
-            )
+            thread_ts = conversation.slack_thread_ts if conversation.kind == "thread" else None
+            try:
+                ts = await self._slack.post_message(
+                    context.token,
+                    team_id=context.team_id,
+                    channel=channel,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=thread_ts,
+                )
+            except SlackCallFailed as exc:
+                if exc.error != "msg_too_long":
+                    raise
+                # Slack counted more than we did; once more, cut to what it recommends.
+                ts = await self._slack.post_message(
+                    context.token,
+                    team_id=context.team_id,
+                    channel=channel,
+                    text=shorten_escaped(text, SLACK_SAFE_TEXT_LIMIT),
+                    blocks=blocks,
+                    thread_ts=thread_ts,
+                )
         except SlackCallFailed as exc:
             if exc.retryable:
                 limited = exc.error in ("ratelimited", "rate_limited")
@@ -595,13 +638,16 @@ class Delivery:
         *,
         delivered: bool,
         slack_error: str | None = None,
+        receipt_reason: tuple[str, str] | None = None,
     ) -> None:
         """The agent sees delivered/failed; the receipt rides the same conversation queue."""
         code, message = slack_error_to_reason(slack_error) if slack_error else (None, None)
+        if receipt_reason is not None:
+            code, message = receipt_reason
         assert row.genesys_message_id is not None
         body = to_receipt(
             row.genesys_message_id,
-            external_user_id=context.conversation.conversation_key,
+            external_user_id=_agent_addressee(row) or context.conversation.conversation_key,
             delivered=delivered,
             reason_code=None if delivered else (code or "GeneralError"),
             reason_message=None if delivered else message,
@@ -627,6 +673,7 @@ class Delivery:
         reason: str,
         *,
         slack_error: str | None = None,
+        receipt_reason: tuple[str, str] | None = None,
     ) -> None:
         log.warning(
             "message dead-lettered",
@@ -635,7 +682,9 @@ class Delivery:
 
         async def write() -> None:
             async with self._sessions.begin() as session:
-                await self._write_dead_letter(session, row, context, reason, slack_error)
+                await self._write_dead_letter(
+                    session, row, context, reason, slack_error, receipt_reason
+                )
 
         await self._record(write)
 
@@ -646,6 +695,7 @@ class Delivery:
         context: _Context,
         reason: str,
         slack_error: str | None,
+        receipt_reason: tuple[str, str] | None = None,
     ) -> None:
         await store.mark(
             session,
@@ -654,7 +704,12 @@ class Delivery:
         )
         if row.direction == "to_slack" and row.kind != "notice" and row.genesys_message_id:
             await self._queue_receipt(
-                session, row, context, delivered=False, slack_error=slack_error or "fatal_error"
+                session,
+                row,
+                context,
+                delivered=False,
+                slack_error=slack_error or "fatal_error",
+                receipt_reason=receipt_reason,
             )
         elif row.direction == "to_genesys" and row.kind in ("message", "edit"):
             setup_problem = is_setup_problem(reason)

@@ -19,7 +19,10 @@ from app.bridge.routing import SlackMessage
 
 # Genesys publishes no maximum for inbound `text` (reference §5: UNCONFIRMED); 4000 is the
 # limit it documents for agent text on this channel, so a customer gets no more than an agent.
+# Counted in UTF-16 code units, as Genesys' Java services count (an emoji counts twice).
 MAX_TEXT_LENGTH = 4000
+# Ends a text cut to fit, so the agent knows the customer wrote more.
+SHORTENED_MARK = "… [message shortened]"
 # customAttributes size is undocumented (one middleware keeps the total under ~1.9 KB).
 MAX_ATTRIBUTE_LENGTH = 256
 EDIT_PREFIX = "✏️ Edited: "
@@ -145,6 +148,20 @@ def _capped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` UTF-16 code units, else its start and `SHORTENED_MARK`;
+    a cut never splits a surrogate pair."""
+    if utf16_length(text) <= limit:
+        return text
+    room = max(0, limit - utf16_length(SHORTENED_MARK))
+    head = text.encode("utf-16-le", "surrogatepass")[: 2 * room].decode("utf-16-le", "ignore")
+    return head + SHORTENED_MARK
+
+
 def _recipient(external_id: str, profile: SlackProfile | None) -> dict[str, str]:
     recipient = {"id": external_id, "idType": "Opaque"}
     if profile is not None:
@@ -217,8 +234,8 @@ def to_open_message(
         link = permalink if _is_web_url(permalink) and len(permalink) <= 500 else None
         head = f"{CONTINUATION_NOTE} {link}\n{head}" if link else f"{CONTINUATION_NOTE}\n{head}"
     words = slack_mrkdwn_to_text(msg.text, user_names=user_names) if msg.kind != "delete" else ""
-    room = MAX_TEXT_LENGTH - len(head) - (len(note) + 1 if note else 0)
-    text = "\n".join(part for part in (head + _capped(words, room), note) if part.strip())
+    room = MAX_TEXT_LENGTH - utf16_length(head) - (utf16_length(note) + 1 if note else 0)
+    text = "\n".join(part for part in (head + shorten(words, room), note) if part.strip())
     body: dict[str, Any] = {
         "channel": {
             "messageId": message_id,

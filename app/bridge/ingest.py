@@ -8,7 +8,6 @@ Nothing here calls Slack or Genesys; the worker does that.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -30,10 +29,12 @@ from app.bridge.rendering import InvalidButtonValue, parse_button_value
 from app.bridge.routing import Ignored, SlackMessage
 from app.crypto import SecretBox
 from app.db.models import GenesysIntegration
+from app.db.text import storable
 from app.logs import trace_id
 from app.signing import verify_genesys
 from app.tenants import store as tenants_store
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from app.web.bodies import json_object
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Ingest:
 
     async def slack_event(self, envelope: dict[str, Any]) -> str:
         """Store a verified Events API message for delivery; returns what happened, for logs."""
+        envelope = storable(envelope)
         enterprise, team, is_org = _event_tenant_keys(envelope)
         async with self._sessions.begin() as session:
             found = await store.tenant_for_slack(
@@ -162,6 +164,7 @@ class Ingest:
 
     async def slack_actions(self, body: dict[str, Any]) -> str:
         """Button clicks on agent messages. Link buttons need no answer beyond the ack."""
+        body = storable(body)
         team = body.get("team") if isinstance(body.get("team"), dict) else {}
         enterprise = body.get("enterprise") if isinstance(body.get("enterprise"), dict) else {}
         user = body.get("user") if isinstance(body.get("user"), dict) else {}
@@ -244,11 +247,10 @@ class Ingest:
         """
         if len(raw) > MAX_WEBHOOK_BYTES:
             return WebhookAnswer(413, "body too large")
-        try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return WebhookAnswer(400, "body is not JSON")
-        channel = payload.get("channel") if isinstance(payload, dict) else None
+        payload = json_object(raw)
+        if payload is None:
+            return WebhookAnswer(400, "body is not a JSON object")
+        channel = payload.get("channel")
         integration_id = channel.get("id") if isinstance(channel, dict) else None
         if not isinstance(integration_id, str) or not integration_id:
             return WebhookAnswer(400, "channel.id is missing")
@@ -262,6 +264,7 @@ class Ingest:
         if not await self._verify_webhook(integration, signature=signature, body=raw):
             log.info("webhook signature mismatch", extra={"integration_id": integration_id})
             return WebhookAnswer(401, "unknown integration or bad signature")
+        payload = storable(payload)
         try:
             parsed = parse_webhook(payload)
         except MalformedWebhook as exc:
@@ -347,29 +350,42 @@ class Ingest:
         payload: dict[str, Any],
     ) -> WebhookAnswer:
         try:
-            ref = routing.parse_external_user_id(parsed.external_user_id)
-        except ValueError:
-            log.warning(
-                "agent message for a recipient we never sent", extra={"tenant_id": str(tenant_id)}
+            ref: routing.SlackConversationRef | None = routing.parse_external_user_id(
+                parsed.external_user_id
             )
-            return WebhookAnswer(200, "unknown recipient")
+        except ValueError:
+            ref = None
         async with self._sessions.begin() as session:
             tenant = await tenants_store.get_tenant(session, tenant_id=tenant_id)
-            scopes = {tenant.slack_team_id, tenant.slack_enterprise_id} if tenant else set()
-            if tenant is None or tenant.status != "active" or ref.slack_scope_id not in scopes:
+            if tenant is None or tenant.status != "active":
                 log.warning("agent message outside its tenant", extra={"tenant_id": str(tenant_id)})
                 return WebhookAnswer(200, "recipient outside this workspace")
-            conversation_id = await store.upsert_conversation(
-                session,
-                tenant_id=tenant_id,
-                conversation_key=ref.external_user_id,
-                values={
+            if ref is not None and ref.slack_scope_id in (
+                tenant.slack_team_id,
+                tenant.slack_enterprise_id,
+            ):
+                key = ref.external_user_id
+                values: dict[str, Any] = {
                     "kind": ref.kind,
                     "slack_channel_id": ref.slack_channel_id,
                     "slack_thread_ts": ref.slack_thread_ts,
                     "slack_user_id": ref.slack_user_id,
                     "genesys_integration_id": parsed.genesys_integration_id,
-                },
+                }
+            else:
+                # Not a thread or DM of this workspace: stored and answered with a Failed
+                # receipt by the worker, so the agent sees why, instead of silence.
+                log.warning(
+                    "agent message for a recipient we cannot resolve",
+                    extra={"tenant_id": str(tenant_id)},
+                )
+                key = routing.unresolved_conversation_key(parsed.external_user_id)
+                values = {
+                    "kind": routing.UNRESOLVED_KIND,
+                    "genesys_integration_id": parsed.genesys_integration_id,
+                }
+            conversation_id = await store.upsert_conversation(
+                session, tenant_id=tenant_id, conversation_key=key, values=values
             )
             new_id = await store.insert_message(
                 session,

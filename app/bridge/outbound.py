@@ -19,7 +19,9 @@ class MalformedWebhook(ValueError):
 
 @dataclass(frozen=True)
 class OutboundAttachment:
-    url: str
+    """`url` may be missing: the attachment is still shown, by name, without a link."""
+
+    url: str | None
     filename: str | None = None
     mime: str | None = None
     media_type: str | None = None
@@ -156,7 +158,7 @@ def _attachment(raw: Any, where: str) -> OutboundAttachment:
     item = _obj(raw, where)
     size = item.get("contentSizeBytes")
     return OutboundAttachment(
-        url=_req_str(item.get("url"), f"{where}.url"),
+        url=_opt_str(item.get("url"), f"{where}.url") or None,
         filename=_opt_str(item.get("filename"), f"{where}.filename"),
         mime=_opt_str(item.get("mime"), f"{where}.mime"),
         media_type=_opt_str(item.get("mediaType"), f"{where}.mediaType"),
@@ -172,7 +174,9 @@ def _card(raw: Any, where: str) -> Card:
         action = _obj(raw_action, at)
         label = _opt_str(action.get("text"), f"{at}.text") or ""
         if action.get("type") == "Link":
-            actions.append(CardAction("Link", label, url=_req_str(action.get("url"), f"{at}.url")))
+            # A link without a URL is kept (the card still shows); rendering drops the button.
+            url = _opt_str(action.get("url"), f"{at}.url") or None
+            actions.append(CardAction("Link", label, url=url))
         elif action.get("type") == "Postback":
             payload = _opt_str(action.get("payload"), f"{at}.payload") or label
             actions.append(CardAction("Postback", label or payload, payload=payload))

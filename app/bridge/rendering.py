@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.bridge.inbound import SHORTENED_MARK
 from app.bridge.outbound import (
     AgentMessage,
     AgentStructured,
@@ -20,9 +21,12 @@ from app.bridge.outbound import (
     OutboundAttachment,
 )
 
-# Slack limits (Block Kit reference): text beyond 40k is cut by Slack, a section holds 3000
-# characters, a message 50 blocks, an actions block 25 elements, a button label 75, its value 2000.
+# Slack limits (Block Kit reference): text beyond 40k is refused (msg_too_long), a section holds
+# 3000 characters, a message 50 blocks, an actions block 25 elements, a button label 75, its
+# value 2000. Should Slack still find a text too long (it may count differently), the post is
+# retried once cut to the 4,000 characters Slack recommends.
 SLACK_TEXT_LIMIT = 40_000
+SLACK_SAFE_TEXT_LIMIT = 4000
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
 MAX_ACTIONS_PER_BLOCK = 25
@@ -70,6 +74,13 @@ def _fit(text: str, limit: int) -> str:
     if len(escaped) <= limit:
         return escaped
     return escaped[: _cut_escaped(escaped, limit - 1)] + "…"
+
+
+def shorten_escaped(mrkdwn: str, limit: int) -> str:
+    """Escaped mrkdwn cut to `limit` characters with a mark that says so (never mid-entity)."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    return mrkdwn[: _cut_escaped(mrkdwn, limit - len(SHORTENED_MARK))] + SHORTENED_MARK
 
 
 def _chunks(mrkdwn: str) -> list[str]:
@@ -226,7 +237,7 @@ def _card_blocks(message: AgentStructured) -> tuple[list[dict[str, Any]], list[s
 
 def _fallback_text(message: AgentMessage | AgentStructured, agent_name: str | None) -> str:
     if message.text.strip():
-        return _fit(message.text, SLACK_TEXT_LIMIT)
+        return shorten_escaped(escape_mrkdwn(message.text), SLACK_TEXT_LIMIT)
     who = (agent_name or "").strip() or "Support"
     if message.attachments:
         names = ", ".join(a.filename or "a file" for a in message.attachments)

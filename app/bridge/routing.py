@@ -7,6 +7,7 @@ conversation, and so is each person's DM with the app. `inbound` turns the resul
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
@@ -151,6 +152,18 @@ def parse_external_user_id(value: str) -> SlackConversationRef:
             slack_scope_id=parts[0], slack_channel_id=parts[1], slack_thread_ts=parts[2]
         )
     raise ValueError("not an external user id of ours")
+
+
+# The conversation kind of an agent's addressee that names no Slack thread or DM of the
+# tenant (an email address, a foreign ID): its messages are answered with a Failed receipt.
+UNRESOLVED_KIND = "unknown"
+
+
+def unresolved_conversation_key(to_id: str) -> str:
+    """A conversation key for such an addressee; it can never parse as one of ours."""
+    if len(to_id) <= 200 and to_id.count(":") not in (1, 2):
+        return to_id
+    return "unresolved-" + hashlib.sha256(to_id.encode("utf-8", "replace")).hexdigest()
 
 
 def external_user_id(msg: SlackMessage) -> str:

@@ -20,6 +20,8 @@ def create_engine(database: DatabaseURL, *, pool_size: int, application_name: st
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # A DBAPIError's text would otherwise quote every parameter: message text, payloads.
+        hide_parameters=True,
         connect_args={
             **database.connect_args,
             "server_settings": {"application_name": application_name},

@@ -85,6 +85,19 @@ def _parse(model: type[_Model], response: httpx.Response, *, operation: str) -> 
         ) from None
 
 
+def _accepted(response: httpx.Response, *, operation: str) -> InboundAccepted:
+    """Any 2xx is a success: retrying one would post the customer's message twice. The ids are
+    kept when the answer carries them; an answer we cannot read is logged and accepted."""
+    try:
+        return InboundAccepted.model_validate_json(response.content or b"{}")
+    except ValidationError:
+        log.warning(
+            "genesys accepted without a readable answer",
+            extra={"operation": operation, "status": response.status_code},
+        )
+        return InboundAccepted()
+
+
 def _segment(value: str) -> str:
     return quote(value, safe="")
 
@@ -304,7 +317,7 @@ class GenesysClient:
         without it is UNCONFIRMED."""
         params = {"prefetchConversationId": "true"} if prefetch_conversation_id else None
         response = await self._post_inbound(integration_id, "message", body, params=params)
-        accepted = _parse(InboundAccepted, response, operation="inbound message")
+        accepted = _accepted(response, operation="inbound message")
         log.debug(
             "genesys inbound message accepted",
             extra={
@@ -338,7 +351,7 @@ class GenesysClient:
     ) -> InboundAccepted:
         """The customer's answer to a quick reply, button or date picker."""
         response = await self._post_inbound(integration_id, "structured/response", body)
-        return _parse(InboundAccepted, response, operation="inbound structured response")
+        return _accepted(response, operation="inbound structured response")
 
     # --- integrations (onboarding) ---------------------------------------------------------
 

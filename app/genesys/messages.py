@@ -20,10 +20,11 @@ class _GenesysModel(BaseModel):
 
 
 class InboundAccepted(_GenesysModel):
-    """Genesys took an inbound message. Whether `conversationId` comes back without
-    `prefetchConversationId=true` is UNCONFIRMED, so it is optional."""
+    """Genesys took an inbound message. Any 2xx means that (reference §2.3), so both ids are
+    optional: whether `conversationId` comes back without `prefetchConversationId=true` is
+    UNCONFIRMED, and an answer without `id` must not be retried into a duplicate."""
 
-    genesys_message_id: str = Field(alias="id")
+    genesys_message_id: str | None = Field(default=None, alias="id")
     genesys_conversation_id: str | None = Field(default=None, alias="conversationId")
 
 

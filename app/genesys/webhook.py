@@ -13,25 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.bridge.ingest import MAX_WEBHOOK_BYTES, WebhookAnswer
+from app.web.bodies import read_capped
 from app.web.views import state_of
 
 
-async def _read_capped(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_WEBHOOK_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def receive(request: Request) -> Response:
-    raw = await _read_capped(request)
+    raw = await read_capped(request, MAX_WEBHOOK_BYTES)
     if raw is None:
         answer = WebhookAnswer(413, "body too large")
     else:

@@ -98,7 +98,19 @@ def _sender_conversation(call: _Call) -> Conversation:
     )
 
 
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _check_text_limit(call: _Call) -> None:
+    limit = call.world.config.inbound_text_limit
+    text = call.body.get("text")
+    if limit is not None and isinstance(text, str) and utf16_length(text) > limit:
+        raise bad_request(f"text should NOT be longer than {limit} characters", field_name="text")
+
+
 def _accept_text(call: _Call) -> _Accepted:
+    _check_text_limit(call)
     world, body = call.world, call.body
     conversation = _sender_conversation(call)
     external_id = body["channel"].get("messageId")
@@ -282,6 +294,8 @@ async def _handle(
         return exc.response()
     record.status = world.config.inbound_status
     record.response_id = accepted.body.get("id")
+    if world.config.inbound_answer_without_id and endpoint in ("message", "structured"):
+        accepted.body = {key: value for key, value in accepted.body.items() if key != "id"}
     record.conversation_id = accepted.conversation_id
     world.record_inbound(record)
     log.info(

@@ -17,6 +17,7 @@ from app.sandbox.slack_objects import (
     user_object,
 )
 from app.sandbox.slack_records import SlackChannel, SlackMessage, SlackUser
+from app.sandbox.slack_world import MAX_SECTION_TEXT_LENGTH
 
 _REACTION_NAME = re.compile(r"[a-z0-9_+'\-]+(::skin-tone-[2-6])?")
 
@@ -79,6 +80,13 @@ def _message_content(call: MethodCall) -> tuple[str, list[object] | None]:
         raise ApiError("invalid_blocks")
     if not text and not blocks and not attachments:
         raise ApiError("no_text")
+    if len(text) > call.world.max_text_length:
+        raise ApiError("msg_too_long")
+    for block in blocks or []:
+        section = block.get("text") if isinstance(block, dict) else None
+        words = section.get("text") if isinstance(section, dict) else None
+        if isinstance(words, str) and len(words) > MAX_SECTION_TEXT_LENGTH:
+            raise ApiError("invalid_blocks")
     return text, blocks or None
 
 

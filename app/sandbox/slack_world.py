@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 SANDBOX_CLIENT_ID = "1000000000001.2000000000002"
 SANDBOX_CLIENT_SECRET = "5a9d1c0e7b3f4a6c8d2e0f1a3b5c7d9e"
+# Slack's limits on a message: `text` 40,000 characters, a section block's text 3,000.
+MAX_TEXT_LENGTH = 40_000
+MAX_SECTION_TEXT_LENGTH = 3000
 SANDBOX_SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 SANDBOX_APP_ID = "A0SANDBOXAP"
 # The deprecated `token` field every event envelope still carries.
@@ -80,6 +83,8 @@ class SlackWorld:
         self.token_rotation = False
         self.token_lifetime_seconds: float = TOKEN_LIFETIME_SECONDS
         self.post_rate_per_channel: float | None = None
+        # chat.postMessage's `text` limit (Slack answers msg_too_long beyond it).
+        self.max_text_length = MAX_TEXT_LENGTH
         self.enforce_scopes = True
         self.retry_time_scale = 1.0
         self.declared = declared_scopes(self.manifest)

@@ -57,7 +57,10 @@ def current_admin(request: Request) -> AdminSession | None:
 
 
 def csrf_ok(request: Request, admin: AdminSession, submitted: object) -> bool:
-    return isinstance(submitted, str) and hmac.compare_digest(submitted, admin.csrf)
+    if not isinstance(submitted, str):
+        return False
+    # Bytes: compare_digest raises TypeError on non-ASCII text, and a form may carry any.
+    return hmac.compare_digest(submitted.encode(), admin.csrf.encode())
 
 
 def refusal(

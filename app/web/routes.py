@@ -31,20 +31,17 @@ async def landing(request: Request) -> Response:
 
 
 async def slack_endpoint(request: Request) -> Response:
-    """Message events take the fast path (`app.slack.events`); events of every other kind,
-    interactivity, the install redirect and the OAuth callback go through Bolt's adapter."""
+    """Posts (events, interactivity) are verified and parsed in `app.slack.events`, which
+    stores message events itself and hands the rest to Bolt; the install redirect and the
+    OAuth callback go straight to Bolt's adapter."""
     state = state_of(request)
     if request.method == "POST":
-        body = await request.body()  # Starlette caches it, so Bolt can read it again
-        envelope = events.message_event(body, request.headers.get("content-type", ""))
-        if envelope is not None:
-            return await events.handle_message_event(
-                request,
-                body,
-                envelope,
-                signing_secret=state.settings.slack_signing_secret.get_secret_value(),
-                ingest=state.ingest,
-            )
+        return await events.handle(
+            request,
+            signing_secret=state.settings.slack_signing_secret.get_secret_value(),
+            ingest=state.ingest,
+            bolt=state.slack_handler,
+        )
     return await state.slack_handler.handle(request)
 
 

@@ -11,11 +11,13 @@ from app.bridge.inbound import (
     CONTINUATION_NOTE,
     DELETE_NOTE,
     MAX_TEXT_LENGTH,
+    SHORTENED_MARK,
     RehostedFile,
     SlackContext,
     SlackProfile,
     format_genesys_time,
     media_type_for,
+    shorten,
     slack_error_to_reason,
     slack_mrkdwn_to_text,
     slack_ts_to_datetime,
@@ -23,6 +25,7 @@ from app.bridge.inbound import (
     to_receipt,
     to_structured_response,
     to_typing_event,
+    utf16_length,
 )
 from app.bridge.outbound import ButtonClick
 from app.bridge.routing import (
@@ -323,7 +326,16 @@ def test_long_text_is_capped_with_a_marker() -> None:
     body = open_message(message(text="x" * 10_000))
 
     assert len(body["text"]) == MAX_TEXT_LENGTH
-    assert body["text"].endswith("x…")
+    assert body["text"].endswith("x" + SHORTENED_MARK)
+
+
+def test_long_text_is_measured_in_utf16_units_and_never_splits_a_pair() -> None:
+    body = open_message(message(text="\U0001f600" * 3000))
+
+    assert utf16_length(body["text"]) <= MAX_TEXT_LENGTH
+    assert body["text"].endswith("\U0001f600" + SHORTENED_MARK)
+    assert shorten("\U0001f600" * 20, len(SHORTENED_MARK) + 3) == "\U0001f600" + SHORTENED_MARK
+    assert shorten("fits", 4) == "fits"
 
 
 def test_cap_keeps_the_missing_file_note() -> None:
@@ -331,7 +343,7 @@ def test_cap_keeps_the_missing_file_note() -> None:
 
     assert len(body["text"]) <= MAX_TEXT_LENGTH
     assert body["text"].endswith("a.pdf, which could not be passed on.")
-    assert "y…\n📎" in body["text"]
+    assert "y" + SHORTENED_MARK + "\n📎" in body["text"]
 
 
 def test_a_moved_conversation_tells_the_agent_once_with_the_permalink() -> None:

@@ -275,10 +275,6 @@ def _without(path: str) -> dict[str, Any]:
         (payload(text=["Hi"]), "text must be a string"),
         (payload(content={"contentType": "Attachment"}), "content must be an array"),
         (payload(content=["x"]), "content[0] must be an object"),
-        (
-            payload(content=[{"contentType": "Attachment", "attachment": {"filename": "a"}}]),
-            "content[0].attachment.url is required",
-        ),
         (payload("Structured"), "a Structured message has nothing to show"),
         (payload("Event"), "events is required for an Event"),
         (payload("Receipt"), "status is required"),
@@ -287,3 +283,23 @@ def _without(path: str) -> dict[str, Any]:
 def test_malformed_payloads_say_what_is_wrong(body: Any, problem: str) -> None:
     with pytest.raises(MalformedWebhook, match=re.escape(problem)):
         parse_webhook(body)
+
+
+def test_attachments_and_card_links_without_a_url_are_accepted() -> None:
+    parsed = parse_webhook(
+        payload(
+            "Structured",
+            text="",
+            content=[
+                {"contentType": "Attachment", "attachment": {"filename": "a.png"}},
+                {
+                    "contentType": "Card",
+                    "card": {"title": "T", "actions": [{"type": "Link", "text": "Open"}]},
+                },
+            ],
+        )
+    )
+
+    assert isinstance(parsed, AgentStructured)
+    assert parsed.attachments[0].url is None
+    assert parsed.cards[0].actions[0] == CardAction("Link", "Open", url=None)

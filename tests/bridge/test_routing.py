@@ -14,6 +14,7 @@ from app.bridge.routing import (
     external_user_id,
     parse_external_user_id,
     parse_slack_event,
+    unresolved_conversation_key,
 )
 
 BOT_USER = "U0BOT"
@@ -516,3 +517,13 @@ def test_distinct_conversations_never_share_an_external_user_id(
     a: SlackConversationRef, b: SlackConversationRef
 ) -> None:
     assert (a == b) == (a.external_user_id == b.external_user_id)
+
+
+def test_unresolved_keys_never_parse_as_ours() -> None:
+    assert unresolved_conversation_key("customer@example.com") == "customer@example.com"
+    for to_id in ("T0OTHER:U0X", "T0OTHER:C0X:1700000000.000100", "x" * 201):
+        key = unresolved_conversation_key(to_id)
+        assert key.startswith("unresolved-") and len(key) <= 200
+        with pytest.raises(ValueError):
+            parse_external_user_id(key)
+    assert unresolved_conversation_key("a:b") == unresolved_conversation_key("a:b")

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.sandbox.genesys_config import GenesysConfig
+from app.sandbox.slack_world import MAX_TEXT_LENGTH
 from tests.e2e.stack import GENESYS_TIME_SCALE, System, running_system
 
 _KEEP = {"alembic_version"}
@@ -51,6 +52,7 @@ async def system(
 def reset_simulators(system: System) -> None:
     system.slack.faults.clear()
     system.slack.post_rate_per_channel = None
+    system.slack.max_text_length = MAX_TEXT_LENGTH
     system.genesys.faults.clear()
     system.genesys.config = GenesysConfig(time_scale=GENESYS_TIME_SCALE)
     for channel in system.slack.channels.values():

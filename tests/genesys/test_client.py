@@ -339,21 +339,32 @@ async def test_unreachable_host_is_unavailable() -> None:
             await client.fetch_token()
 
 
-async def test_unreadable_success_body_is_unavailable() -> None:
-    """A 2xx that is not Genesys JSON (a proxy page) cannot happen in the simulator."""
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>maintenance</html>"),
+        httpx.Response(202),
+        httpx.Response(200, json={"conversationId": "c-1"}),
+    ],
+    ids=["not-json", "empty", "no-id"],
+)
+async def test_any_2xx_is_accepted_even_without_an_id(answer: httpx.Response) -> None:
+    """Retrying a 2xx would post the customer's message twice (reference §2.3)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":
             return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
-        return httpx.Response(200, text="<html>maintenance</html>")
+        return answer
 
     hosts = GenesysHosts(api_base=SIM_URL, login_base=SIM_URL)
     transport = httpx.MockTransport(handler)
     async with GenesysClient(
         hosts, client_id="i", client_secret="s", transport=transport
     ) as client:
-        with pytest.raises(GenesysUnavailable, match="could not read"):
-            await client.send_inbound_message(INTEGRATION, text_body())
+        accepted = await client.send_inbound_message(INTEGRATION, text_body())
+    assert accepted.genesys_message_id is None
+    has_conversation = answer.headers.get("content-type") == "application/json"
+    assert accepted.genesys_conversation_id == ("c-1" if has_conversation else None)
 
 
 async def test_closed_client_is_unavailable(make_client: MakeClient) -> None:

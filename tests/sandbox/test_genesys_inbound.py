@@ -351,3 +351,31 @@ async def test_legacy_endpoint_is_accepted_but_flagged() -> None:
     assert world.inbound[-1].endpoint == "legacy"
     assert world.inbound[-1].deprecated is True
     assert world.inbound[-1].integration_id == SANDBOX_DMS_INTEGRATION_ID
+
+
+@pytest.mark.parametrize("limit", [4000, None])
+async def test_inbound_text_limit_counts_utf16_units_and_answers_400(limit: int | None) -> None:
+    world = GenesysWorld.seeded(config=GenesysConfig(inbound_text_limit=limit))
+    async with genesys_session(world) as (http, auth):
+        fits = await http.post(path("message"), headers=auth, json=message(text="a" * 4000))
+        emoji = message(message_id="m-2", text="\U0001f600" * 2001)
+        over = await http.post(path("message"), headers=auth, json=emoji)
+    assert fits.status_code == 200
+    if limit is None:
+        assert over.status_code == 200
+        return
+    assert over.status_code == 400
+    body = over.json()
+    assert (body["code"], body["status"]) == ("bad.request", 400)
+    assert body["message"] == "text should NOT be longer than 4000 characters"
+    assert body["details"] == [{"errorCode": "bad.request", "fieldName": "text"}]
+
+
+@pytest.mark.parametrize("without_id", [False, True])
+async def test_inbound_answer_can_leave_out_the_id(without_id: bool) -> None:
+    world = GenesysWorld.seeded(config=GenesysConfig(inbound_answer_without_id=without_id))
+    async with genesys_session(world) as (http, auth):
+        response = await http.post(path("message"), headers=auth, json=message())
+    assert response.status_code == 200
+    assert ("id" in response.json()) is not without_id
+    assert response.json()["conversationId"]

@@ -272,3 +272,14 @@ async def test_workspaces_do_not_see_each_other(world: SlackWorld, base: str) ->
     own = await globex.chat_postMessage(channel="#support", text="hi")
     assert error.response["error"] == "user_not_found"
     assert own["channel"] == "C0GLBXSUPP"
+
+
+async def test_post_over_the_text_limit_is_msg_too_long(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    fits = await slack.chat_postMessage(channel=SUPPORT, text="a" * 40_000)
+    too_long = await error_of(slack.chat_postMessage(channel=SUPPORT, text="a" * 40_001))
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "b" * 3001}}
+    big_block = await error_of(slack.chat_postMessage(channel=SUPPORT, text="x", blocks=[section]))
+    assert fits["ok"]
+    assert too_long.response["error"] == "msg_too_long"
+    assert big_block.response["error"] == "invalid_blocks"
