@@ -1,4 +1,4 @@
-"""`python -m app sandbox`: both simulators in one process, on two loopback ports.
+"""`python -m devkit sandbox`: both simulators in one process, on two loopback ports.
 
 The dev launcher starts this so a person can try the product without any account: the Slack
 pages on one port, the Genesys agent console on the other. State is in memory and seeded
