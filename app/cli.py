@@ -1,4 +1,4 @@
-"""`python -m app …`: the dev launcher, the worker, the sandbox, and admin commands.
+"""`python -m app …`: the worker and the admin commands.
 
 Each command prints plain, short output and returns a shell exit code: 0 done, 1 failed,
 2 misused or misconfigured.
@@ -11,7 +11,6 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,26 +28,11 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def _cmd_dev(args: argparse.Namespace) -> int:
-    from app.devserver import run_dev
-
-    return run_dev(LauncherSettings(), data=args.data_dir)
-
-
 def _cmd_worker(args: argparse.Namespace) -> int:
     from app.jobs import run_worker
 
     asyncio.run(run_worker(_settings_or_exit()))
     return 0
-
-
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from app.sandbox.server import serve
-
-    code: int = serve(
-        slack_port=args.slack_port, genesys_port=args.genesys_port, events_url=args.events_url
-    )
-    return code
 
 
 def _cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -277,40 +261,14 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from app.bench.runner import Options, run_bench
-
-    return run_bench(
-        Options(
-            quick=args.quick,
-            out=Path(args.out),
-            scenarios=tuple(args.scenario or ()),
-            write_docs=args.write_docs,
-        )
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    dev = commands.add_parser("dev", help="run the whole product locally")
-    dev.add_argument(
-        "--data-dir", type=Path, default=None, help="where the private Postgres lives (.data/)"
-    )
-    dev.set_defaults(func=_cmd_dev)
     commands.add_parser("worker", help="run the queue worker").set_defaults(func=_cmd_worker)
     commands.add_parser(
         "doctor", help="check settings, database, migrations, and reachability of Slack/Genesys"
     ).set_defaults(func=_cmd_doctor)
-
-    sandbox = commands.add_parser("sandbox", help="run the Slack and Genesys simulators")
-    sandbox.add_argument("--slack-port", type=int, default=8001)
-    sandbox.add_argument("--genesys-port", type=int, default=8002)
-    sandbox.add_argument("--events-url", default="http://localhost:8000/slack/events")
-    sandbox.set_defaults(func=_cmd_sandbox)
 
     tenants = commands.add_parser("tenants", help="list and manage tenants").add_subparsers(
         dest="tenants_command", required=True
@@ -350,38 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--all", action="store_true", help="every dead letter")
         sub.add_argument("--limit", type=int, default=100)
         sub.set_defaults(func=_cmd_deadletters)
-
-    bench = commands.add_parser(
-        "bench", help="benchmark and fault harness (exits 1 on lost/duplicated/reordered messages)"
-    )
-    bench.add_argument("--quick", action="store_true", help="the short CI run (under 3 minutes)")
-    bench.add_argument(
-        "--out", default="bench-results", help="where results go (default: %(default)s/)"
-    )
-    bench.add_argument(
-        "--scenario",
-        action="append",
-        choices=[
-            "ack",
-            "steady",
-            "throughput",
-            "scale",
-            "kill_worker",
-            "restart_web",
-            "restart_postgres",
-            "genesys_errors",
-            "slack_429",
-            "slow_genesys",
-            "two_by_two",
-        ],
-        help="run only these parts (repeatable); the warm-up always runs",
-    )
-    bench.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also put the report into docs/benchmarks.md and the plot into docs/",
-    )
-    bench.set_defaults(func=_cmd_bench)
 
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True

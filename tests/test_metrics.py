@@ -7,16 +7,16 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
 )
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_dm
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_dm
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.harness import APP_BASE, connect_genesys, in_process, install
 
 

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bridge.ingest import Ingest
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, GenesysIntegration
-from app.sandbox.genesys_webhook import Addressing, build_typing
 from app.signing import genesys_signature
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from sandbox.genesys_webhook import Addressing, build_typing
 from tests.factories import make_settings, make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -13,16 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.sandbox.slack_events import build_envelope
-from app.sandbox.slack_payloads import (
+from sandbox.slack_events import build_envelope
+from sandbox.slack_payloads import (
     BuiltEvent,
     build_app_uninstalled,
     build_dm,
     build_mention,
     build_tokens_revoked,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_VERIFICATION_TOKEN, SlackWorld
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_TEAM_ID
+from sandbox.slack_world import SANDBOX_VERIFICATION_TOKEN, SlackWorld
 from tests.harness import in_process, install
 from tests.slack.delivery import bare_event, event_sender, post_signed, settle, statuses
 

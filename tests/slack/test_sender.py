@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.config import Settings
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_world import SlackWorld
 from app.slack.sender import SlackCallFailed, SlackSender
+from sandbox.runner import ServerThread
+from sandbox.slack_world import SlackWorld
 from tests.factories import make_settings
 from tests.sandbox.simulators import SUPPORT, install
 
