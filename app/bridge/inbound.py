@@ -16,6 +16,7 @@ from typing import Any
 
 from app.bridge.outbound import ButtonClick
 from app.bridge.routing import SlackMessage
+from app.slack.directory import SlackProfile
 
 # Genesys publishes no maximum for inbound `text` (reference §5: UNCONFIRMED); 4000 is the
 # limit it documents for agent text on this channel, so a customer gets no more than an agent.
@@ -52,17 +53,6 @@ REASON_CODES = frozenset(
 _ANGLE_TOKEN = re.compile(r"<([^<>]*)>")
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
-
-
-@dataclass(frozen=True)
-class SlackProfile:
-    """The customer as the agent sees them, from `users.info` (email needs `users:read.email`)."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    nickname: str | None = None
-    email: str | None = None
-    image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from app.bridge.inbound import (
     SHORTENED_MARK,
     RehostedFile,
     SlackContext,
-    SlackProfile,
     format_genesys_time,
     media_type_for,
     shorten,
@@ -35,6 +34,7 @@ from app.bridge.routing import (
     external_message_id,
     parse_slack_event,
 )
+from app.slack.directory import SlackProfile
 
 TEAM = "T0ACME"
 JANE = "U0JANE"
