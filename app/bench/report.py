@@ -374,7 +374,7 @@ def write_outputs(results: dict[str, Any], out: Path, *, write_docs: bool) -> No
     markdown = render_markdown(results)
     (out / "report.md").write_text(markdown + "\n")
     render(results, out / "latency.png")
-    print(markdown, flush=True)  # noqa: T201
+    print(markdown, flush=True)
     if write_docs:
         doc = DOCS / "benchmarks.md"
         text = doc.read_text()
