@@ -39,7 +39,7 @@ from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 log = logging.getLogger(__name__)
 
 # A thread counts as live for plain (non-mention) replies this long after its last message;
-# Genesys groups a customer's messages for about 72 hours (reference §3.5).
+# Genesys groups a customer's messages for about 72 hours (external-contracts §G7).
 LIVE_THREAD_WINDOW = timedelta(hours=72)
 # An integration's last verified / last refused webhook time is rewritten at most this often.
 WEBHOOK_SEEN_INTERVAL = timedelta(minutes=1)
