@@ -26,13 +26,13 @@ from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
 from app.logs import RequestTrace, configure_logging
-from app.metrics import IngestMetrics, IngestTimer
 from app.slack.app import build_bolt_app
 from app.slack.installation_store import PostgresInstallationStore
-from app.slack.listeners import durable_ingest
 from app.tenants.onboarding import Onboarding
 from app.web import routes
 from app.web.auth import build_oauth
+from app.web.install import install_callbacks
+from app.web.metrics import IngestMetrics, IngestTimer
 from app.web.session import SessionCodec
 
 SECURITY_HEADERS = [
@@ -115,8 +115,7 @@ def create_app(
             settings,
             sessions=sessions,
             installation_store=installation_store,
-            codec=codec,
-            before_authorize=durable_ingest(ingest),
+            callback_options=install_callbacks(settings, sessions, codec),
         )
         genesys_clients = GenesysClients()
         state = AppState(

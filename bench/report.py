@@ -375,7 +375,7 @@ def write_outputs(results: dict[str, Any], out: Path, *, write_docs: bool) -> No
     from bench.plot import render
 
     render(results, out / "latency.png")
-    print(markdown, flush=True)  # noqa: T201
+    print(markdown, flush=True)
     if write_docs:
         doc = DOCS / "benchmarks.md"
         text = doc.read_text()

@@ -45,7 +45,7 @@ class Options:
 
 
 def say(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: T201
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
 def run_bench(options: Options) -> int:

@@ -166,7 +166,7 @@ def run_dev(launcher: LauncherSettings, *, data: Path | None = None) -> int:
         folder_lock = _hold_folder(data)
         _ports_free(ports)
     except AlreadyRunning as exc:
-        print(exc, file=sys.stderr)  # noqa: T201  (the launcher talks to a person)
+        print(exc, file=sys.stderr)
         return 3
     with contextlib.closing(folder_lock):
         return _run_locked(launcher, data=data, sandbox=sandbox)
@@ -181,11 +181,11 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
         try:
             cluster = prepare_cluster(data / "postgres", pg_bin_hint=launcher.pg_bin)
         except PostgresNotInstalled as exc:
-            print(exc, file=sys.stderr)  # noqa: T201  (the launcher talks to a person)
+            print(exc, file=sys.stderr)
             return 2
         orphan = _orphaned_postmaster(cluster.data_dir / "pgdata")
         if orphan is not None:
-            print(  # noqa: T201
+            print(
                 f"Stopping the database (pid {orphan}) left running by an earlier launcher "
                 "that did not exit cleanly.",
                 file=sys.stderr,
@@ -256,13 +256,13 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
                 "  (sandbox mode: no SLACK_CLIENT_ID set, so Slack and Genesys are simulated)",
             ]
         lines.append("Press Ctrl-C to stop.")
-        print("\n".join(lines), flush=True)  # noqa: T201
+        print("\n".join(lines), flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-        print("A process exited; stopping the rest.", file=sys.stderr)  # noqa: T201
+        print("A process exited; stopping the rest.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nStopping…", flush=True)  # noqa: T201
+        print("\nStopping…", flush=True)
         return 0
     finally:
         _stop(children)

@@ -46,8 +46,9 @@ from app.genesys.errors import (
     GenesysUnavailable,
 )
 from app.logs import trace_id
+from app.slack.errors import SlackCallFailed
 from app.slack.installation_store import PostgresInstallationStore
-from app.slack.sender import SlackCallFailed, SlackSender
+from app.slack.sender import SlackSender
 from app.tenants import store as tenants_store
 from app.tenants.onboarding import Onboarding
 from app.tenants.purposes import SLACK_BOT_TOKEN

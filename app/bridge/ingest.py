@@ -30,18 +30,17 @@ from app.bridge.routing import Ignored, SlackMessage
 from app.crypto import SecretBox
 from app.db.models import GenesysIntegration
 from app.db.text import storable
+from app.json_input import json_object
 from app.logs import trace_id
 from app.signing import verify_genesys
 from app.tenants import store as tenants_store
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
-from app.web.bodies import json_object
 
 log = logging.getLogger(__name__)
 
 # A thread counts as live for plain (non-mention) replies this long after its last message;
-# Genesys groups a customer's messages for about 72 hours (reference §3.5).
+# Genesys groups a customer's messages for about 72 hours (external-contracts §G7).
 LIVE_THREAD_WINDOW = timedelta(hours=72)
-MAX_WEBHOOK_BYTES = 256 * 1024
 # An integration's last verified / last refused webhook time is rewritten at most this often.
 WEBHOOK_SEEN_INTERVAL = timedelta(minutes=1)
 
@@ -245,8 +244,6 @@ class Ingest:
         The tenant is found by `channel.id` (the integration), and only that tenant's secret
         can verify the body, so one tenant can never post into another's Slack.
         """
-        if len(raw) > MAX_WEBHOOK_BYTES:
-            return WebhookAnswer(413, "body too large")
         payload = json_object(raw)
         if payload is None:
             return WebhookAnswer(400, "body is not a JSON object")

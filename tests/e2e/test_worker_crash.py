@@ -8,7 +8,7 @@ case is about 100 s, hence the 120 s bound). Other conversations must flow meanw
 
 The request the dead worker had in flight still reached Genesys, so delivery is
 at-least-once: the message is sent again, with the same `channel.messageId`. Whether real
-Genesys drops a repeated `messageId` is UNCONFIRMED (reference §1.3); the simulator is
+Genesys drops a repeated `messageId` is UNCONFIRMED (external-contracts §G7); the simulator is
 switched to do so here, and "nothing duplicated" is checked where the agent would see it,
 in the Genesys conversation. The raw resend is counted too, and must be the only one.
 """

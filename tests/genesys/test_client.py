@@ -349,7 +349,7 @@ async def test_unreachable_host_is_unavailable() -> None:
     ids=["not-json", "empty", "no-id"],
 )
 async def test_any_2xx_is_accepted_even_without_an_id(answer: httpx.Response) -> None:
-    """Retrying a 2xx would post the customer's message twice (reference §2.3)."""
+    """Retrying a 2xx would post the customer's message twice (external-contracts §G2)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":

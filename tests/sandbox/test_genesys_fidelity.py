@@ -1,4 +1,4 @@
-"""The sim against the reference (shared/reference/genesys-open-messaging.md): every field name
+"""The sim against the reference (docs/external-contracts.md): every field name
 and enum it lists must be accepted or emitted."""
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
-"""`POST /slack/events`: verify, parse, then store message events durably or hand the rest to Bolt.
+"""`/slack/events`, `/slack/install`, `/slack/oauth_redirect`: every request Slack sends us.
 
-Every request is checked the way Bolt checks it (`v0` HMAC over the raw body, five-minute
+Every POST is checked the way Bolt checks it (`v0` HMAC over the raw body, five-minute
 timestamp window) before its body is parsed, and its body is read with a cap
 (`MAX_BODY_BYTES`), so an unsigned or oversized request costs neither parsing nor memory.
-Mentions and DMs are nearly all of our Events API traffic and all they need before the ack
-is one transaction, so they are stored here: Bolt's dispatch (request objects, middleware
-chain, listener matching) costs several milliseconds of CPU per event. Everything else (URL
-verification, uninstalls, interactivity, the OAuth flow) still goes through Bolt, but only
-once it is signed and parses, so Bolt's parser never meets a body it would raise on.
+Mentions, DMs and button clicks are nearly all of our Slack traffic and all they need before
+the ack is one transaction, so they are stored here, through the bridge: Bolt's dispatch
+(request objects, middleware chain, listener matching) costs several milliseconds of CPU per
+request. If the database is down, storing raises, Slack sees a 5xx and retries, and nothing is
+lost; the unique constraints make the retries harmless. Everything else (URL verification,
+uninstalls, other interactivity, the OAuth flow) goes to Bolt, but only once it is signed and
+parses, so Bolt's parser never meets a body it would raise on, and Bolt never needs the bridge.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.bridge.ingest import Ingest
+from app.json_input import json_object
 from app.signing import verify_slack
-from app.web.bodies import json_object, read_capped, replayed
+from app.web.bodies import read_capped, replayed
+from app.web.views import state_of
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +53,17 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any] | None:
     return {key: values[0] for key, values in form.items()}
 
 
-def message_event(payload: dict[str, Any]) -> dict[str, Any] | None:
-    """The envelope if this request is a message event we handle here, else None (-> Bolt)."""
+def is_message_event(payload: dict[str, Any]) -> bool:
+    """An Events API message or mention: stored here, never handed to Bolt."""
     if payload.get("type") != "event_callback":
-        return None
+        return False
     event = payload.get("event")
-    if not isinstance(event, dict) or event.get("type") not in MESSAGE_EVENTS:
-        return None
-    return payload
+    return isinstance(event, dict) and event.get("type") in MESSAGE_EVENTS
+
+
+def is_button_click(payload: dict[str, Any]) -> bool:
+    """Interactivity from a button in an agent's message: stored here, never handed to Bolt."""
+    return payload.get("type") == "block_actions"
 
 
 async def handle(
@@ -80,9 +87,28 @@ async def handle(
     payload = parse_body(body, request.headers.get("content-type", ""))
     if payload is None:
         return JSONResponse({"error": "body is not a Slack payload"}, status_code=400)
-    envelope = message_event(payload)
-    if envelope is None:
-        return await bolt.handle(replayed(request, body))
-    outcome = await ingest.slack_event(envelope)
-    log.info("slack event", extra={"slack_event_id": envelope.get("event_id"), "outcome": outcome})
-    return Response(status_code=200)
+    if is_message_event(payload):
+        outcome = await ingest.slack_event(payload)
+        log.info(
+            "slack event", extra={"slack_event_id": payload.get("event_id"), "outcome": outcome}
+        )
+        return Response(status_code=200)
+    if is_button_click(payload):
+        outcome = await ingest.slack_actions(payload)
+        log.info("slack action", extra={"outcome": outcome})
+        return Response(status_code=200)
+    return await bolt.handle(replayed(request, body))
+
+
+async def endpoint(request: Request) -> Response:
+    """POSTs (events, interactivity) go through `handle`; the install redirect and the OAuth
+    callback are GETs that go straight to Bolt's adapter."""
+    state = state_of(request)
+    if request.method == "POST":
+        return await handle(
+            request,
+            signing_secret=state.settings.slack_signing_secret.get_secret_value(),
+            ingest=state.ingest,
+            bolt=state.slack_handler,
+        )
+    return await state.slack_handler.handle(request)

@@ -1,12 +1,15 @@
 """`/slack/events` end to end: signatures, the URL check, events nobody handles, tenants.
 
-Messages and mentions are stored by our own middleware before Bolt authorizes; every other
-event goes through Bolt's authorization. Both paths are exercised here.
+Messages, mentions and button clicks are stored by `app.web.slack_events` and never reach
+Bolt; every other request goes through Bolt's authorization. Both paths are exercised here.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import text
@@ -17,12 +20,19 @@ from sandbox.slack_events import build_envelope
 from sandbox.slack_payloads import (
     BuiltEvent,
     build_app_uninstalled,
+    build_delete,
     build_dm,
+    build_edit,
     build_mention,
     build_tokens_revoked,
 )
 from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_TEAM_ID
-from sandbox.slack_world import SANDBOX_VERIFICATION_TOKEN, SlackWorld
+from sandbox.slack_world import (
+    SANDBOX_SIGNING_SECRET,
+    SANDBOX_VERIFICATION_TOKEN,
+    SlackWorld,
+)
+from app.signing import slack_signature
 from tests.harness import in_process, install
 from tests.slack.delivery import bare_event, event_sender, post_signed, settle, statuses
 
@@ -208,3 +218,69 @@ async def test_event_for_a_workspace_that_never_installed_is_refused(
     assert [(c.method, c.slack_team_id) for c in slack_world.calls[calls:]] == [
         ("auth.test", ACME_TEAM_ID)
     ]
+
+
+async def post_click(client: Any, *, slack_team_id: str, slack_user_id: str) -> Any:
+    """A `block_actions` payload as Slack sends it: form encoded, signed over the raw form."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": slack_team_id},
+        "user": {"id": slack_user_id, "team_id": slack_team_id},
+        "channel": {"id": SUPPORT},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "sb_qr_0",
+                "block_id": "b",
+                "value": "not-a-button-of-ours",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": slack_signature(SANDBOX_SIGNING_SECRET, timestamp, body),
+    }
+    return await client.post("/slack/events", content=body, headers=headers)
+
+
+async def test_messages_and_clicks_are_stored_without_reaching_bolt(
+    app_settings: Settings, engine: AsyncEngine, slack_world: SlackWorld
+) -> None:
+    """Bolt authorizes every request it dispatches with `auth.test` (see the test above), so a
+    message event or a click that reached Bolt would show up as a call in the simulator."""
+    async with in_process(app_settings) as client:
+        await install(client, target=ACME_TEAM_ID, slack_user_id="U0ACME0001")
+        calls = len(slack_world.calls)
+        mention = support_mention(slack_world, "hello")
+        ts = str(mention.event["ts"])
+        messages = [
+            mention,
+            build_dm(slack_world, slack_team_id=ACME_TEAM_ID, slack_user_id="U0ACME0003", text="x"),
+        ]
+        answers = [await post_signed(client, build_envelope(slack_world, b)) for b in messages]
+        edit = build_edit(slack_world, slack_channel_id=SUPPORT, ts=ts, text="hello again")
+        answers.append(await post_signed(client, build_envelope(slack_world, edit)))
+        delete = build_delete(slack_world, slack_channel_id=SUPPORT, ts=ts)
+        answers.append(await post_signed(client, build_envelope(slack_world, delete)))
+        answers.append(
+            await post_click(client, slack_team_id=ACME_TEAM_ID, slack_user_id="U0ACME0003")
+        )
+        fast = [c.method for c in slack_world.calls[calls:]]
+        (control,) = other_events(slack_world, ACME_TEAM_ID)[:1]
+        through_bolt = await post_signed(client, build_envelope(slack_world, control))
+        assert await settle() == 0
+    assert [(a.status_code, a.text) for a in answers] == [(200, "")] * 5
+    assert fast == []
+    assert through_bolt.status_code == 200
+    assert [c.method for c in slack_world.calls[calls:]] == ["auth.test"]
+    async with engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                text("SELECT kind FROM bridge_message WHERE direction = 'to_genesys' ORDER BY id")
+            )
+        ).scalars()
+        assert list(stored) == ["message", "message", "edit", "delete"]
