@@ -17,6 +17,7 @@ check: install  ## format check, lint, types
 	@.venv/bin/ruff format --check $(CODE)
 	@.venv/bin/ruff check $(CODE)
 	@.venv/bin/mypy $(CODE)
+	@.venv/bin/lint-imports --no-cache --no-logo
 
 lint: install  ## fix what the formatter and linter can
 	@.venv/bin/ruff format $(CODE)

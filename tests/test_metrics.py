@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.web.metrics import _delivery_latency
 from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
@@ -21,7 +22,6 @@ from sandbox.slack_events import EventSender
 from sandbox.slack_payloads import build_dm
 from sandbox.slack_seed import ACME_TEAM_ID
 from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
-from app.web.metrics import _delivery_latency
 from tests.harness import APP_BASE, connect_genesys, in_process, install
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.config import Settings
-from sandbox.runner import ServerThread
-from sandbox.slack_world import SlackWorld
 from app.slack.errors import SlackError, SlackRejected
 from app.slack.sender import SlackSender
+from sandbox.runner import ServerThread
+from sandbox.slack_world import SlackWorld
 from tests.factories import make_settings
 from tests.sandbox.simulators import SUPPORT, install
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.signing import slack_signature
 from sandbox.slack_events import build_envelope
 from sandbox.slack_payloads import (
     BuiltEvent,
@@ -32,7 +33,6 @@ from sandbox.slack_world import (
     SANDBOX_VERIFICATION_TOKEN,
     SlackWorld,
 )
-from app.signing import slack_signature
 from tests.harness import in_process, install
 from tests.slack.delivery import bare_event, event_sender, post_signed, settle, statuses
 
