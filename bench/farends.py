@@ -133,7 +133,10 @@ async def start_far_ends(
         )
     placement.pin(popen.pid, placement.harness)
     process = AppProcess("simulators", "simulators", popen, log_path)
-    http = httpx.AsyncClient(timeout=30)
+    # uvicorn closes an idle connection after 5 s and httpx keeps one for 5 s too: reusing it
+    # at that moment got a ReadError while arming a fault after a long drain. Let ours expire
+    # first, so the client never writes into a connection the server is closing.
+    http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
     far = FarEnds(
         process,
         Side("slack", f"http://127.0.0.1:{slack_port}"),
