@@ -20,7 +20,7 @@ from app.db.models import SlackInstallation
 from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
 from tests.browser.live import OpenPage
 from tests.e2e.conftest import empty_database
-from tests.e2e.ledger import accepted, genesys_texts, wait_until
+from tests.e2e.ledger import accepted, genesys_texts
 from tests.e2e.stack import System, running_system
 from tests.e2e.traffic import Agents, dm_id, thread_id
 
@@ -63,10 +63,6 @@ async def send(page: Page, text: str) -> None:
     await expect(page.locator("#delivery")).to_contain_text("Delivered")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Send posts the choices of the last Switch, and the composer does not escape",
-)
 async def test_the_choices_on_the_page_are_used_as_shown_and_the_composer_escapes(
     system: System, open_page: OpenPage
 ) -> None:
@@ -93,9 +89,6 @@ async def test_the_choices_on_the_page_are_used_as_shown_and_the_composer_escape
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the page cannot reply without a mention, edit, delete or attach a file"
-)
 async def test_thread_reply_without_mention_edit_delete_and_file_from_the_page(
     system: System, open_page: OpenPage, tmp_path: Path
 ) -> None:
@@ -145,7 +138,6 @@ async def test_thread_reply_without_mention_edit_delete_and_file_from_the_page(
     assert len(texts) == 5 and texts[4].startswith("Page: the receipt")
 
 
-@pytest.mark.xfail(strict=True, reason="the page shows no buttons and sends no block_actions")
 async def test_clicking_a_quick_reply_sends_a_signed_block_actions_the_product_answers(
     system: System, open_page: OpenPage
 ) -> None:
@@ -155,7 +147,7 @@ async def test_clicking_a_quick_reply_sends_a_signed_block_actions_the_product_a
     [root] = [m for m in system.slack.channel_messages(SUPPORT) if "reboot" in m.text]
     thread = thread_id(acme, SUPPORT, root.ts)
     await system.drain()
-    await Agents(system).reply(
+    [offer] = await Agents(system).reply(
         acme.mentions_integration_id, thread, "Reboot now?", kind="quick_replies"
     )
     await system.drain()
@@ -171,18 +163,15 @@ async def test_clicking_a_quick_reply_sends_a_signed_block_actions_the_product_a
     assert payload["actions"][0]["action_id"].startswith("sb_qr_")
 
     await system.drain()
-
-    def answered() -> bool:
-        return any(
-            r.body.get("type") == "Structured" or "Yes" in str(r.body.get("text"))
-            for r in accepted(system.genesys)
-            if r.body["channel"]["from"]["id"] == thread
-        )
-
-    await wait_until(answered, 10, what="the click to reach Genesys")
+    [answer] = [
+        r
+        for r in accepted(system.genesys, "structured")
+        if r.body["channel"]["from"]["id"] == thread
+    ]
+    assert answer.body["originatingMessageId"] == offer.message_id
+    assert answer.body["buttonResponse"] == {"type": "QuickReply", "text": "Yes", "payload": "Yes"}
 
 
-@pytest.mark.xfail(strict=True, reason="the page has no uninstall")
 async def test_uninstall_from_the_page_sends_both_events_and_the_product_forgets_the_bot(
     system: System, open_page: OpenPage
 ) -> None:
