@@ -22,7 +22,7 @@ from tests.browser.live import OpenPage
 from tests.e2e.conftest import empty_database
 from tests.e2e.ledger import accepted, genesys_texts
 from tests.e2e.stack import System, running_system
-from tests.e2e.traffic import Agents, dm_id, thread_id
+from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 
 pytestmark = pytest.mark.browser
 
@@ -170,6 +170,32 @@ async def test_clicking_a_quick_reply_sends_a_signed_block_actions_the_product_a
     ]
     assert answer.body["originatingMessageId"] == offer.message_id
     assert answer.body["buttonResponse"] == {"type": "QuickReply", "text": "Yes", "payload": "Yes"}
+
+
+@pytest.mark.xfail(strict=True, reason="the product answers app_rate_limited with Bolt's 404")
+async def test_over_the_hourly_event_limit_slack_drops_events_and_says_app_rate_limited(
+    system: System,
+) -> None:
+    """Slack's Events API limit per workspace and hour, lowered to 2 here: the third mention is
+    never delivered; the app gets one `app_rate_limited` callback, which it must accept."""
+    acme = system.acme.spec
+    system.slack.event_times.clear()
+    system.slack.events_per_hour = 2
+    try:
+        slack = SlackPeople(system)
+        await slack.mention(acme, "Limit: one")
+        await slack.mention(acme, "Limit: two")
+        dropped = await slack.send(slack.dm_built(acme, "Limit: three"), background_retries=True)
+    finally:
+        system.slack.events_per_hour = 30_000
+        system.slack.event_times.clear()
+    assert dropped.error == "app_rate_limited" and dropped.attempts == []
+    [notice] = [r for r in system.slack.deliveries.values() if r.event_type == "app_rate_limited"]
+    assert notice.envelope["team_id"] == acme.slack_team_id
+    assert notice.envelope["minute_rate_limited"] % 60 == 0
+    assert [a.status for a in notice.attempts] == [200]
+    await system.drain()
+    assert "Limit: three" not in genesys_texts(system.genesys, dm_id(acme, acme.customer))
 
 
 async def test_uninstall_from_the_page_sends_both_events_and_the_product_forgets_the_bot(
