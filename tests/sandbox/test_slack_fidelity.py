@@ -1,5 +1,5 @@
-"""Each rule the simulated Slack enforces, against what Slack documents (docs/external-contracts.md,
-"The simulated Slack's rules"): scopes, rate-limit tiers, revoked tokens, chat.update in
+"""Each rule the simulated Slack enforces, against what Slack documents (docs/decisions.md,
+"The simulated Slack (issue 14)"): scopes, rate-limit tiers, revoked tokens, chat.update in
 place, the block_actions payload and its response_url, and the composer's escaping."""
 
 from __future__ import annotations
