@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -25,6 +26,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
+
+
+class TenantStatus(StrEnum):
+    """Only an active tenant's traffic is bridged; `disabled` is an operator's switch
+    (`python -m app tenants disable`), `uninstalled` is kept for audit and reinstalls."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    UNINSTALLED = "uninstalled"
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:
@@ -45,7 +55,9 @@ class Tenant(Base):
     slack_team_id: Mapped[str | None] = mapped_column(String(32))
     is_enterprise_install: Mapped[bool] = mapped_column(Boolean, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=TenantStatus.ACTIVE.value
+    )
     created_at: Mapped[datetime] = _created_at()
     uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Per-tenant behaviour: a ✓ reaction when Genesys accepted a message; whether other
