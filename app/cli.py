@@ -202,9 +202,9 @@ def _cmd_integrations(args: argparse.Namespace) -> int:
     """Rotate or retire like the settings page, for operators (audited with no Slack actor)."""
     from app.crypto import SecretBox
     from app.genesys.clients import GenesysClients
-    from app.tenants.onboarding import (
+    from app.tenants.onboarding import Onboarding
+    from app.tenants.webhook_secrets import (
         IntegrationNotFound,
-        Onboarding,
         RotationFailed,
         RotationUnfinished,
     )

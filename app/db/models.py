@@ -249,7 +249,8 @@ class BridgeMessage(Base):
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("conversation.id", ondelete="CASCADE")
     )
-    direction: Mapped[str] = mapped_column(String(12), nullable=False)  # to_genesys | to_slack
+    # Values of `app.bridge.messages.Direction`, `Kind` and `Status`.
+    direction: Mapped[str] = mapped_column(String(12), nullable=False)
     kind: Mapped[str] = mapped_column(String(24), nullable=False)
     dedupe_key: Mapped[str] = mapped_column(String(300), nullable=False)
     slack_event_id: Mapped[str | None] = mapped_column(String(64))
@@ -257,6 +258,9 @@ class BridgeMessage(Base):
     # pending -> delivered | dead; "recorded" for what is kept but never sent (typing, receipts).
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
     payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    # The message as ingest parsed it (`app.bridge.normalized`), so delivery never parses the
+    # payload again; None on rows from before it was kept, and where the payload is the body.
+    normalized: Mapped[dict[str, object] | None] = mapped_column(JSONB)
     source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     rate_limited: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))

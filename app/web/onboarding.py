@@ -17,13 +17,12 @@ from starlette.responses import RedirectResponse, Response
 from app.genesys.regions import REGIONS
 from app.tenants import store
 from app.tenants.connection_check import Check
-from app.tenants.onboarding import (
+from app.tenants.integrations import FieldErrors, WiredIntegration
+from app.tenants.webhook_secrets import (
     PREVIOUS_SECRET_GRACE,
-    FieldErrors,
     IntegrationNotFound,
     RotationFailed,
     RotationUnfinished,
-    WiredIntegration,
 )
 from app.web.auth import csrf_ok, current_admin, refusal
 from app.web.session import AdminSession

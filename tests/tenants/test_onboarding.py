@@ -28,7 +28,8 @@ from app.sandbox.genesys_world import (
     GenesysWorld,
 )
 from app.signing import verify_genesys
-from app.tenants.onboarding import FieldErrors, Onboarding, WiredIntegration
+from app.tenants.integrations import FieldErrors, WiredIntegration
+from app.tenants.onboarding import Onboarding
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 from tests.factories import make_settings, make_tenant
 

@@ -26,15 +26,15 @@ from app.sandbox.genesys_world import (
     GenesysWorld,
 )
 from app.tenants import store
-from app.tenants.onboarding import (
+from app.tenants.integrations import WiredIntegration
+from app.tenants.onboarding import Onboarding
+from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from app.tenants.webhook_secrets import (
     PREVIOUS_SECRET_GRACE,
     IntegrationNotFound,
-    Onboarding,
     RotationFailed,
     RotationUnfinished,
-    WiredIntegration,
 )
-from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 from tests.factories import make_settings, make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
