@@ -36,7 +36,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from app.jobs import run_worker
+    from app.main import run_worker
 
     asyncio.run(run_worker(_settings_or_exit()))
     return 0

@@ -55,6 +55,31 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class NewConversation:
+    """A conversation as its first message creates it; later messages only touch it.
+
+    `kind` is "dm", "thread", or `routing.UNRESOLVED_KIND` for an agent message addressed to
+    no conversation of the tenant's workspace (answered with a Failed receipt)."""
+
+    conversation_key: str
+    kind: str
+    slack_channel_id: str | None = None
+    slack_thread_ts: str | None = None
+    slack_user_id: str | None = None
+    genesys_integration_id: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "conversation_key": self.conversation_key,
+            "kind": self.kind,
+            "slack_channel_id": self.slack_channel_id,
+            "slack_thread_ts": self.slack_thread_ts,
+            "slack_user_id": self.slack_user_id,
+            "genesys_integration_id": self.genesys_integration_id,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class NewMessage:
     """One row for `bridge_message`, as ingest or delivery queues it.
 
@@ -115,6 +140,12 @@ class IngestOutcome:
 
     kind: IngestOutcomeKind
     detail: str = ""
+
+    def __str__(self) -> str:
+        """For logs: `ignored:not_linked`, `accepted`, `duplicate`…"""
+        if self.kind == IngestOutcomeKind.IGNORED and self.detail:
+            return f"{self.kind}:{self.detail}"
+        return str(self.kind)
 
     @property
     def stored(self) -> bool:

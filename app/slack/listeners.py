@@ -38,8 +38,8 @@ def durable_ingest(
                 )
                 return BoltResponse(status=200, body="")
         elif kind == "block_actions":
-            outcome = await ingest.slack_actions(body)
-            log.info("slack action", extra={"outcome": outcome})
+            outcomes = await ingest.slack_actions(body)
+            log.info("slack action", extra={"outcome": ",".join(map(str, outcomes)) or "none"})
             return BoltResponse(status=200, body="")
         return await next()
 

@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "bridge_message", sa.Column("normalized", postgresql.JSONB(), nullable=True)
-    )
+    op.add_column("bridge_message", sa.Column("normalized", postgresql.JSONB(), nullable=True))
 
 
 def downgrade() -> None:

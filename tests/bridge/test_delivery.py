@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.bridge.delivery import (
-    SETUP_ALERT_HEADLINE,
-    is_setup_problem,
-    setup_alert_text,
-    values_for_conversation,
-)
+from app.bridge.messages import DeliveryOutcome
+from app.bridge.notices import SETUP_ALERT_HEADLINE, is_setup_problem, setup_alert_text
+from app.bridge.outcomes import values_for_conversation
 from app.db.models import Conversation
 
 
@@ -53,14 +50,14 @@ def conversation(integration_id: str | None, genesys_conversation_id: str | None
 def test_a_delivery_on_another_integration_moves_the_conversation_and_forgets_the_old_one() -> None:
     old = conversation("int-old", "conv-old")
 
-    assert values_for_conversation(old, {"genesys_integration_id": "int-new"}) == {
+    assert values_for_conversation(old, DeliveryOutcome(genesys_integration_id="int-new")) == {
         "genesys_integration_id": "int-new",
         "genesys_conversation_id": None,
     }
     assert values_for_conversation(
-        old, {"genesys_integration_id": "int-new", "genesys_conversation_id": "conv-new"}
+        old, DeliveryOutcome(genesys_integration_id="int-new", genesys_conversation_id="conv-new")
     ) == {"genesys_integration_id": "int-new", "genesys_conversation_id": "conv-new"}
     assert values_for_conversation(
-        old, {"genesys_integration_id": "int-old", "genesys_conversation_id": "conv-old"}
+        old, DeliveryOutcome(genesys_integration_id="int-old", genesys_conversation_id="conv-old")
     ) == {"genesys_conversation_id": "conv-old"}
-    assert values_for_conversation(old, {"slack_ts": "1.2"}) == {}
+    assert values_for_conversation(old, DeliveryOutcome(slack_ts="1.2")) == {}
