@@ -93,6 +93,7 @@ async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[int]])
 
 
 def _cmd_tenants(args: argparse.Namespace) -> int:
+    from app.db.models import TenantStatus
     from app.tenants import store
 
     settings = _settings_or_exit()
@@ -133,7 +134,9 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
             ]
             print("\n".join(lines))  # noqa: T201
             return 0
-        status = "active" if args.tenants_command == "enable" else "disabled"
+        status = (
+            TenantStatus.ACTIVE if args.tenants_command == "enable" else TenantStatus.DISABLED
+        ).value
         async with sessions.begin() as session:
             changed = await store.set_tenant_status(session, tenant_id=tenant_id, status=status)
             if changed:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import queueing, store as bridge_store
 from app.bridge.delivery import Delivery
-from app.bridge.outcomes import RetryLater, backoff
+from app.bridge.retries import RetryLater, backoff
 from app.config import Settings
 from app.tenants import store
 

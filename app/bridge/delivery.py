@@ -19,16 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import store
 from app.bridge.messages import DeliveryOutcome, Direction, Status
-from app.bridge.outcomes import (
-    DeliveryContext,
-    Outcomes,
-    Permanent,
-    Retryable,
-    RetryLater,
-    backoff,
-    gives_up,
-)
+from app.bridge.outcomes import DeliveryContext, Outcomes
 from app.bridge.ports import BotTokens, GenesysSender, SlackSender
+from app.bridge.retries import Permanent, Retryable, RetryLater, backoff, gives_up
 from app.bridge.to_genesys import ToGenesys
 from app.bridge.to_slack import ToSlack
 from app.crypto import SecretBox

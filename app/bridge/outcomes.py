@@ -1,18 +1,17 @@
-"""What a delivery attempt leaves behind: the retry policy, and the writes after an outcome.
+"""What a delivery attempt leaves behind: the writes after an outcome.
 
-A retryable failure (`Retryable`) waits and tries again, never sooner than `Retry-After`; a
-permanent one (`Permanent`), or too many retries, turns the message into a dead letter and
-tells the other side: a notice in the Slack thread, or a Failed receipt to the agent. A
-delivered message records what the other side said, and an agent's message gets its
-Delivered receipt. Every write here runs after the network call, in its own transaction, and
-waits out a Postgres restart (`record`), so an outcome that happened out there is not lost.
+A permanent failure, or a retryable one past the limits of `app.bridge.retries`, turns the
+message into a dead letter and tells the other side: a notice in the Slack thread, or a
+Failed receipt to the agent. A delivered message records what the other side said, and an
+agent's message gets its Delivered receipt. Every write here runs after the network call, in
+its own transaction, and waits out a Postgres restart (`record`), so an outcome that
+happened out there is not lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -45,61 +44,9 @@ from app.db.models import BridgeMessage, Conversation, SlackInstallation, Tenant
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12
-MAX_AGE = timedelta(minutes=30)
-BASE_DELAY_SECONDS = 1.0
-MAX_DELAY_SECONDS = 60.0
 # How long an outcome write waits out a Postgres restart before giving up (see `record`).
 OUTCOME_WRITE_PATIENCE_SECONDS = 60.0
 SETUP_ALERT_INTERVAL = timedelta(hours=1)
-
-
-class RetryLater(Exception):
-    """Raised out of a flush: the queue retries the conversation after `delay` seconds."""
-
-    def __init__(self, delay: float, reason: str) -> None:
-        super().__init__(reason)
-        self.delay = delay
-        self.reason = reason
-
-
-class Retryable(Exception):
-    """A send failed in a way that may pass: try the message again later."""
-
-    def __init__(
-        self, reason: str, retry_after: float | None = None, *, rate_limited: bool = False
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.rate_limited = rate_limited
-
-
-class Permanent(Exception):
-    """A send failed for good: dead-letter the message and tell the other side."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        slack_error: str | None = None,
-        receipt_reason: tuple[str, str] | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.slack_error = slack_error
-        self.receipt_reason = receipt_reason
-
-
-def backoff(attempt: int, retry_after: float | None = None) -> float:
-    """Exponential with full jitter, floored by the server's Retry-After."""
-    ceiling = min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** max(0, attempt - 1))
-    delay = random.uniform(BASE_DELAY_SECONDS / 2, ceiling)
-    return max(delay, retry_after or 0.0)
-
-
-def gives_up(*, attempts: int, created_at: datetime) -> bool:
-    return attempts >= MAX_ATTEMPTS or created_at < datetime.now(UTC) - MAX_AGE
 
 
 @dataclass

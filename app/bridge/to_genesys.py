@@ -17,8 +17,9 @@ from app.bridge import normalized, routing, store
 from app.bridge.inbound import SlackContext, to_open_message, to_structured_response
 from app.bridge.messages import DeliveryOutcome, Kind
 from app.bridge.outbound import ButtonClick
-from app.bridge.outcomes import DeliveryContext, Permanent, Retryable, webhook_origin
+from app.bridge.outcomes import DeliveryContext, webhook_origin
 from app.bridge.ports import GenesysSender, SlackSender
+from app.bridge.retries import Permanent, Retryable
 from app.bridge.routing import SlackMessage
 from app.db.models import BridgeMessage
 from app.genesys.errors import (

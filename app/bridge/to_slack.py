@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bridge import normalized, routing, store
 from app.bridge.messages import DeliveryOutcome, Kind
 from app.bridge.outbound import AgentMessage, AgentStructured, parse_webhook
-from app.bridge.outcomes import DeliveryContext, Permanent, Retryable
+from app.bridge.outcomes import DeliveryContext
 from app.bridge.ports import SlackSender
 from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
+from app.bridge.retries import Permanent, Retryable
 from app.db.models import BridgeMessage
 from app.slack.sender import SlackCallFailed
 
