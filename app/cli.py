@@ -1,4 +1,4 @@
-"""`python -m app …`: the dev launcher, the worker, the sandbox, and admin commands.
+"""`python -m app …`: the worker and the admin commands.
 
 Each command prints plain, short output and returns a shell exit code: 0 done, 1 failed,
 2 misused or misconfigured.
@@ -11,7 +11,6 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,14 +24,8 @@ def _settings_or_exit() -> Settings:
         return load_settings()
     except ValidationError as exc:
         names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
-        print(f"configuration error: check {names} (see README, Configuration)", file=sys.stderr)  # noqa: T201
+        print(f"configuration error: check {names} (see README, Configuration)", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _cmd_dev(args: argparse.Namespace) -> int:
-    from app.devserver import run_dev
-
-    return run_dev(LauncherSettings(), data=args.data_dir)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -42,19 +35,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from app.sandbox.server import serve
-
-    code: int = serve(
-        slack_port=args.slack_port, genesys_port=args.genesys_port, events_url=args.events_url
-    )
-    return code
-
-
 def _cmd_keys_generate(args: argparse.Namespace) -> int:
     from app.crypto import generate_key
 
-    print(f"{args.kid}:{generate_key()}")  # noqa: T201
+    print(f"{args.kid}:{generate_key()}")
     return 0
 
 
@@ -72,7 +56,7 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
             report = await rotate_all(create_sessions(engine), box)
         finally:
             await engine.dispose()
-        print(  # noqa: T201
+        print(
             f"examined {report.examined} secrets, re-encrypted {report.rotated} "
             f"under key {box.current_key_id!r}"
         )
@@ -102,10 +86,10 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
         if args.tenants_command == "list":
             async with sessions() as session:
                 tenants = await store.list_tenants(session)
-            print(f"{'TENANT ID':36}  {'STATUS':11}  {'SLACK':12}  NAME")  # noqa: T201
+            print(f"{'TENANT ID':36}  {'STATUS':11}  {'SLACK':12}  NAME")
             for t in tenants:
                 slack = t.slack_enterprise_id if t.is_enterprise_install else t.slack_team_id
-                print(f"{t.id!s:36}  {t.status:11}  {slack or '':12}  {t.name}")  # noqa: T201
+                print(f"{t.id!s:36}  {t.status:11}  {slack or '':12}  {t.name}")
             return 0
         tenant_id = _uuid_or_exit(args.tenant_id)
         if args.tenants_command == "show":
@@ -116,7 +100,7 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
                     session, tenant_id=tenant_id, include_previous=True
                 )
             if tenant is None:
-                print(f"no tenant {tenant_id}", file=sys.stderr)  # noqa: T201
+                print(f"no tenant {tenant_id}", file=sys.stderr)
                 return 1
             lines = [
                 f"tenant:        {tenant.id}",
@@ -132,7 +116,7 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
                 + ("" if i.for_mentions or i.for_dms else " (previous: retire when unused)")
                 for i in integrations
             ]
-            print("\n".join(lines))  # noqa: T201
+            print("\n".join(lines))
             return 0
         status = (
             TenantStatus.ACTIVE if args.tenants_command == "enable" else TenantStatus.DISABLED
@@ -144,9 +128,9 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
                     session, tenant_id=tenant_id, action=f"tenant.{status}", fields=["status"]
                 )
         if not changed:
-            print(f"no active or disabled tenant {tenant_id}", file=sys.stderr)  # noqa: T201
+            print(f"no active or disabled tenant {tenant_id}", file=sys.stderr)
             return 1
-        print(f"tenant {tenant_id} is now {status}")  # noqa: T201
+        print(f"tenant {tenant_id} is now {status}")
         return 0
 
     return asyncio.run(_in_session(settings, work))
@@ -156,7 +140,7 @@ def _uuid_or_exit(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        print(f"not a tenant id: {value!r}", file=sys.stderr)  # noqa: T201
+        print(f"not a tenant id: {value!r}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -171,15 +155,15 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
         if args.dead_command == "list":
             async with sessions() as session:
                 dead = await bridge_store.list_dead(session, tenant_id=tenant_id, limit=args.limit)
-            print(f"{'ID':>8}  {'TENANT':36}  {'DIRECTION':10}  {'KIND':18}  ERROR")  # noqa: T201
+            print(f"{'ID':>8}  {'TENANT':36}  {'DIRECTION':10}  {'KIND':18}  ERROR")
             for row in dead:
-                print(  # noqa: T201
+                print(
                     f"{row.id:>8}  {row.tenant_id!s:36}  {row.direction:10}  {row.kind:18}  "
                     f"{row.last_error or ''}"
                 )
             return 0
         if ids is None and tenant_id is None and not args.all:
-            print("name messages with --id, a --tenant, or --all", file=sys.stderr)  # noqa: T201
+            print("name messages with --id, a --tenant, or --all", file=sys.stderr)
             return 2
         async with sessions.begin() as session:
             if args.dead_command == "replay":
@@ -190,12 +174,12 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
                     await queueing.defer_flush(
                         session, tenant_id=owner, conversation_id=conversation_id
                     )
-                print(f"replaying dead letters in {len(touched)} conversations")  # noqa: T201
+                print(f"replaying dead letters in {len(touched)} conversations")
             else:
                 removed = await bridge_store.delete_dead(
                     session, message_ids=ids, tenant_id=tenant_id
                 )
-                print(f"purged {removed} dead letters")  # noqa: T201
+                print(f"purged {removed} dead letters")
         return 0
 
     return asyncio.run(_in_session(settings, work))
@@ -227,7 +211,7 @@ def _cmd_integrations(args: argparse.Namespace) -> int:
                     actor_slack_user_id=None,
                     genesys_integration_id=args.integration_id,
                 )
-                print(f"retired {args.integration_id}: its webhooks are now refused")  # noqa: T201
+                print(f"retired {args.integration_id}: its webhooks are now refused")
                 return 0
             outcome = await onboarding.rotate_secret(
                 tenant_id=tenant_id,
@@ -238,28 +222,28 @@ def _cmd_integrations(args: argparse.Namespace) -> int:
             kind = (
                 "previous integration" if args.integrations_command == "retire" else "integration"
             )
-            print(f"tenant {tenant_id} has no {kind} {args.integration_id}", file=sys.stderr)  # noqa: T201
+            print(f"tenant {tenant_id} has no {kind} {args.integration_id}", file=sys.stderr)
             return 1
         except RotationUnfinished as exc:
-            print(  # noqa: T201
+            print(
                 "the last rotation is not finished (Genesys has not used the new secret); "
                 f"wait until {exc.previous_until:%Y-%m-%d %H:%M} UTC",
                 file=sys.stderr,
             )
             return 1
         except RotationFailed as exc:
-            print(f"not rotated: {exc.hint}", file=sys.stderr)  # noqa: T201
+            print(f"not rotated: {exc.hint}", file=sys.stderr)
             return 1
         finally:
             await clients.aclose()
         if outcome.secret_to_paste is not None:
             # Manual wiring: the operator pastes this into Genesys; it is never shown again.
-            print(  # noqa: T201
+            print(
                 f"rotated; set this Outbound Notification Webhook Signature Secret Token on "
                 f"{args.integration_id} in Genesys Cloud:\n{outcome.secret_to_paste}"
             )
         else:
-            print(f"rotated; the new secret is set on {args.integration_id}")  # noqa: T201
+            print(f"rotated; the new secret is set on {args.integration_id}")
         return 0
 
     return asyncio.run(_in_session(settings, work))
@@ -272,48 +256,22 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         settings = load_settings()
     except ValidationError as exc:
         names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
-        print(f"FAIL  settings: check {names}")  # noqa: T201
+        print(f"FAIL  settings: check {names}")
         return 1
     results = asyncio.run(run_checks(settings))
     for result in results:
-        print(f"{'ok  ' if result.ok else 'FAIL'}  {result.name}: {result.detail}")  # noqa: T201
+        print(f"{'ok  ' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
     return 0 if all(result.ok for result in results) else 1
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from app.bench.runner import Options, run_bench
-
-    return run_bench(
-        Options(
-            quick=args.quick,
-            out=Path(args.out),
-            scenarios=tuple(args.scenario or ()),
-            write_docs=args.write_docs,
-        )
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    dev = commands.add_parser("dev", help="run the whole product locally")
-    dev.add_argument(
-        "--data-dir", type=Path, default=None, help="where the private Postgres lives (.data/)"
-    )
-    dev.set_defaults(func=_cmd_dev)
     commands.add_parser("worker", help="run the queue worker").set_defaults(func=_cmd_worker)
     commands.add_parser(
         "doctor", help="check settings, database, migrations, and reachability of Slack/Genesys"
     ).set_defaults(func=_cmd_doctor)
-
-    sandbox = commands.add_parser("sandbox", help="run the Slack and Genesys simulators")
-    sandbox.add_argument("--slack-port", type=int, default=8001)
-    sandbox.add_argument("--genesys-port", type=int, default=8002)
-    sandbox.add_argument("--events-url", default="http://localhost:8000/slack/events")
-    sandbox.set_defaults(func=_cmd_sandbox)
 
     tenants = commands.add_parser("tenants", help="list and manage tenants").add_subparsers(
         dest="tenants_command", required=True
@@ -353,38 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--all", action="store_true", help="every dead letter")
         sub.add_argument("--limit", type=int, default=100)
         sub.set_defaults(func=_cmd_deadletters)
-
-    bench = commands.add_parser(
-        "bench", help="benchmark and fault harness (exits 1 on lost/duplicated/reordered messages)"
-    )
-    bench.add_argument("--quick", action="store_true", help="the short CI run (under 3 minutes)")
-    bench.add_argument(
-        "--out", default="bench-results", help="where results go (default: %(default)s/)"
-    )
-    bench.add_argument(
-        "--scenario",
-        action="append",
-        choices=[
-            "ack",
-            "steady",
-            "throughput",
-            "scale",
-            "kill_worker",
-            "restart_web",
-            "restart_postgres",
-            "genesys_errors",
-            "slack_429",
-            "slow_genesys",
-            "two_by_two",
-        ],
-        help="run only these parts (repeatable); the warm-up always runs",
-    )
-    bench.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also put the report into docs/benchmarks.md and the plot into docs/",
-    )
-    bench.set_defaults(func=_cmd_bench)
 
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True

@@ -33,15 +33,15 @@ from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
 from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
-from app.metrics import IngestMetrics, IngestTimer
 from app.slack.app import build_bolt_app, build_web_client
 from app.slack.installation_store import PostgresInstallationStore
-from app.slack.listeners import durable_ingest
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
 from app.web import routes
 from app.web.auth import build_oauth
+from app.web.install import install_callbacks
+from app.web.metrics import IngestMetrics, IngestTimer
 from app.web.session import SessionCodec
 
 SECURITY_HEADERS = [
@@ -191,8 +191,7 @@ def create_app(
             settings,
             sessions=services.sessions,
             installation_store=services.installation_store,
-            codec=codec,
-            before_authorize=durable_ingest(services.ingest),
+            callback_options=install_callbacks(settings, services.sessions, codec),
         )
         state = AppState(
             settings=settings,

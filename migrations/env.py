@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import DatabaseSettings, DatabaseURL
-from app.db import models  # noqa: F401  (registers every table on Base.metadata)
+from app.db import models
 from app.db.base import Base
 
 config = context.config

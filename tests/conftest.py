@@ -23,13 +23,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import DatabaseURL, Settings
-from app.db.cluster import running_cluster
 from app.db.session import create_engine
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import GenesysWorld
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_world import SlackWorld
+from devkit.cluster import running_cluster
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import GenesysWorld
+from sandbox.runner import ServerThread
+from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_world import SlackWorld
 
 ROOT = Path(__file__).resolve().parent.parent
 

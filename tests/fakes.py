@@ -10,10 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.bridge.inbound import SlackProfile
 from app.db.models import SlackInstallation
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.sender import ChannelInfo
+from app.slack.directory import ChannelInfo, SlackProfile
 
 
 @dataclass

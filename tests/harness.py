@@ -17,11 +17,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.config import Settings
 from app.main import create_app
-from app.sandbox.slack_world import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_SIGNING_SECRET,
-)
+from devkit.harness.environment import simulator_environment
+from devkit.harness.tenants import approve as approve  # the tests reach it here
 from tests.factories import make_settings
 
 APP_BASE = "https://switchboard.test"
@@ -30,16 +27,8 @@ APP_BASE = "https://switchboard.test"
 def sandbox_settings(
     database_url: str, *, slack_url: str, genesys_url: str, **overrides: Any
 ) -> Settings:
-    values: dict[str, Any] = {
-        "slack_client_id": SANDBOX_CLIENT_ID,
-        "slack_client_secret": SANDBOX_CLIENT_SECRET,
-        "slack_signing_secret": SANDBOX_SIGNING_SECRET,
-        "slack_api_url": f"{slack_url}/api/",
-        "slack_authorize_url": f"{slack_url}/oauth/v2/authorize",
-        "slack_openid_authorize_url": f"{slack_url}/openid/connect/authorize",
-        "genesys_api_url": genesys_url,
-        "genesys_login_url": genesys_url,
-    }
+    environment = simulator_environment(slack_url=slack_url, genesys_url=genesys_url)
+    values: dict[str, Any] = {name.lower(): value for name, value in environment.items()}
     values.update(overrides)
     return make_settings(database_url, **values)
 
@@ -84,17 +73,6 @@ async def install(
     consent = await approve(authorize, team=target, user=slack_user_id, decision=decision)
     assert consent.status_code in (302, 303), consent.text
     return await client.get(local_part(consent.headers["location"]))
-
-
-async def approve(
-    authorize_url: str, *, team: str, user: str, decision: str = "allow"
-) -> httpx.Response:
-    """Act as the person on Slack's consent page: keep Slack's query, add the choices."""
-    url = httpx.URL(authorize_url)
-    params = dict(url.params)
-    params.update({"decision": decision, "team": team, "user": user})
-    async with httpx.AsyncClient() as browser:
-        return await browser.get(url.copy_with(query=None), params=params)
 
 
 async def connect_genesys(

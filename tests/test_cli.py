@@ -13,9 +13,9 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import AuditEvent, BridgeMessage, Conversation, Tenant
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import GenesysWorld
-from app.sandbox.runner import ServerThread
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import GenesysWorld
+from sandbox.runner import ServerThread
 from tests.factories import TEST_KEY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,19 +12,19 @@ import pytest
 
 from app.config import Settings
 from app.logs import REDACTED, JsonFormatter, configure_logging, scrub, trace_id
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_agent import Agent, AgentReply
-from app.sandbox.genesys_world import (
+from sandbox.faults import FaultSpec
+from sandbox.genesys_agent import Agent, AgentReply
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_dm
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_CLIENT_SECRET, SANDBOX_SIGNING_SECRET, SlackWorld
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_dm
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SANDBOX_CLIENT_SECRET, SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.factories import TEST_KEY
 from tests.harness import APP_BASE, connect_genesys, drain, in_process, install
 

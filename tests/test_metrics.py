@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.sandbox.genesys_world import (
+from app.web.metrics import _delivery_latency
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
 )
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_dm
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_dm
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.harness import APP_BASE, connect_genesys, in_process, install
 
 
@@ -64,10 +69,37 @@ async def test_metrics_count_traffic_per_direction_and_tenant(
         )
         scraped = await client.get("/metrics", headers={"authorization": f"Bearer {'m' * 24}"})
     assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
     body = scraped.text
-    assert 'switchboard_messages{direction="to_genesys",status="pending"} 1' in body
-    assert "switchboard_queue_depth 1" in body
-    assert "switchboard_queue_jobs 1" in body
-    assert 'switchboard_tenant_messages{tenant_id="' in body
-    assert 'switchboard_ingest_latency_seconds_count{source="slack",status="200"} 1' in body
+    # Parsed as Prometheus parses it, so label order and number format do not matter.
+    samples = [s for f in text_string_to_metric_families(body) for s in f.samples]
+
+    def value(name: str, **labels: str) -> float | None:
+        found = [s.value for s in samples if s.name == name and s.labels == labels]
+        assert len(found) <= 1, (name, labels)
+        return found[0] if found else None
+
+    assert value("switchboard_messages", direction="to_genesys", status="pending") == 1
+    assert value("switchboard_queue_depth") == 1
+    assert value("switchboard_queue_jobs") == 1
+    per_tenant = [s for s in samples if s.name == "switchboard_tenant_messages"]
+    assert [(s.labels["direction"], s.labels["status"], s.value) for s in per_tenant] == [
+        ("to_genesys", "pending", 1)
+    ]
+    uuid.UUID(per_tenant[0].labels["tenant_id"])
+    assert value("switchboard_ingest_latency_seconds_count", source="slack", status="200") == 1
     assert "Acme" not in body and "U0ACME0002" not in body
+
+
+def test_delivery_latency_buckets_are_cumulative_per_direction() -> None:
+    family = _delivery_latency([("to_slack", 0.2), ("to_genesys", 3.0), ("to_slack", 0.004)])
+    samples = {(s.name, s.labels["direction"], s.labels.get("le")): s.value for s in family.samples}
+    assert samples[("switchboard_delivery_latency_seconds_bucket", "to_slack", "0.005")] == 1
+    assert samples[("switchboard_delivery_latency_seconds_bucket", "to_slack", "0.25")] == 2
+    assert samples[("switchboard_delivery_latency_seconds_bucket", "to_slack", "+Inf")] == 2
+    assert samples[("switchboard_delivery_latency_seconds_bucket", "to_genesys", "2.5")] == 0
+    assert samples[("switchboard_delivery_latency_seconds_bucket", "to_genesys", "5.0")] == 1
+    assert samples[("switchboard_delivery_latency_seconds_count", "to_genesys", None)] == 1
+    assert samples[("switchboard_delivery_latency_seconds_sum", "to_slack", None)] == pytest.approx(
+        0.204
+    )

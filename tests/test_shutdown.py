@@ -14,20 +14,20 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import (
+from sandbox.faults import FaultSpec
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_dm
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
+from sandbox.runner import ServerThread
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_dm
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.factories import TEST_KEY
 from tests.harness import APP_BASE, connect_genesys, in_process, install, sandbox_settings
 

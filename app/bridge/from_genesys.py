@@ -42,6 +42,7 @@ from app.bridge.outbound import (
 from app.crypto import SecretBox
 from app.db.models import GenesysIntegration, TenantStatus
 from app.db.text import storable
+from app.json_input import json_object
 from app.logs import trace_id
 from app.signing import verify_genesys
 from app.tenants import store as tenants_store
@@ -80,11 +81,12 @@ class FromGenesys:
         self._sessions = sessions
         self._box = box
 
-    async def webhook(
-        self, payload: dict[str, Any], *, raw: bytes, signature: str | None
-    ) -> IngestOutcome:
-        """`payload` is `raw` as a JSON object (the web layer parsed it, under its size cap);
-        the signature is checked over `raw`, with the integration's own secret."""
+    async def webhook(self, raw: bytes, *, signature: str | None) -> IngestOutcome:
+        """`raw` was read under the web layer's size cap; the signature is checked over it,
+        with the integration's own secret, after the integration is found by `channel.id`."""
+        payload = json_object(raw)
+        if payload is None:
+            return malformed("body is not a JSON object")
         channel = payload.get("channel")
         integration_id = channel.get("id") if isinstance(channel, dict) else None
         if not isinstance(integration_id, str) or not integration_id:

@@ -2,7 +2,7 @@
 built from what happened in Slack.
 
 Pure: no I/O, and no clock: times come from Slack timestamps or are passed in. Every body
-meets the request schema Genesys enforces (reference §2.2, §8.6, §8.7): `text` or a non-empty
+meets the request schema Genesys enforces (external-contracts §G1): `text` or a non-empty
 `content`, custom attributes as flat strings, no nested top-level `metadata`.
 """
 
@@ -16,8 +16,9 @@ from typing import Any
 
 from app.bridge.outbound import ButtonClick
 from app.bridge.routing import SlackMessage
+from app.slack.directory import SlackProfile
 
-# Genesys publishes no maximum for inbound `text` (reference §5: UNCONFIRMED); 4000 is the
+# Genesys publishes no maximum for inbound `text` (external-contracts §G4: UNCONFIRMED); 4000 is the
 # limit it documents for agent text on this channel, so a customer gets no more than an agent.
 # Counted in UTF-16 code units, as Genesys' Java services count (an emoji counts twice).
 MAX_TEXT_LENGTH = 4000
@@ -27,8 +28,8 @@ SHORTENED_MARK = "… [message shortened]"
 MAX_ATTRIBUTE_LENGTH = 256
 EDIT_PREFIX = "✏️ Edited: "
 # The first message a conversation sends on a newly chosen integration starts with this, so
-# the agent knows it continues an earlier Slack conversation (reference §3.5: a conversation is
-# keyed on integration + `from.id`, so the new integration starts a new one).
+# the agent knows it continues an earlier Slack conversation (external-contracts §G7: a
+# conversation is keyed on integration + `from.id`, so the new integration starts a new one).
 CONTINUATION_NOTE = "↪️ This continues an earlier Slack conversation with support."
 CONTINUATION_ATTRIBUTE = "slackContinuesConversation"
 DELETE_NOTE = "🗑️ The customer deleted a message."
@@ -55,17 +56,6 @@ _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 
 
 @dataclass(frozen=True)
-class SlackProfile:
-    """The customer as the agent sees them, from `users.info` (email needs `users:read.email`)."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    nickname: str | None = None
-    email: str | None = None
-    image: str | None = None
-
-
-@dataclass(frozen=True)
 class SlackContext:
     """Where the message was written, from `team.info`, `conversations.info` and
     `chat.getPermalink`; `is_shared` falls back to the envelope's `is_ext_shared_channel`."""
@@ -80,7 +70,7 @@ class SlackContext:
 
 @dataclass(frozen=True)
 class RehostedFile:
-    """Where the caller re-hosted a Slack file so Genesys can fetch it (reference §2.7);
+    """Where the caller re-hosted a Slack file so Genesys can fetch it (external-contracts §G4);
     `name`/`mimetype` complete a `check_file_info` stub from `files.info`."""
 
     url: str
@@ -177,7 +167,7 @@ def _recipient(external_id: str, profile: SlackProfile | None) -> dict[str, str]
 
 
 def _custom_attributes(msg: SlackMessage, context: SlackContext) -> dict[str, str]:
-    """Participant data for Architect: string values only (reference §2.2, §8.6)."""
+    """Participant data for Architect: string values only (external-contracts §G1)."""
     shared = context.is_shared if context.is_shared is not None else msg.is_ext_shared_channel
     attributes = {
         "slackWorkspaceId": msg.slack_team_id or msg.conversation.slack_scope_id,
@@ -254,7 +244,7 @@ def to_open_message(
 def to_structured_response(
     click: ButtonClick, *, external_user_id: str, message_id: str, time: datetime
 ) -> dict[str, Any]:
-    """The body of `…/inbound/open/structured/response` (reference §2.8)."""
+    """The body of `…/inbound/open/structured/response` (external-contracts §G3)."""
     return {
         "channel": {
             "messageId": message_id,
@@ -280,7 +270,7 @@ def to_receipt(
     time: datetime,
 ) -> dict[str, Any]:
     """`…/inbound/open/receipt`: the endpoint takes only Delivered and Failed, and a failure's
-    reason is what the agent sees (reference §2.6)."""
+    reason is what the agent sees (external-contracts §G3)."""
     if delivered and (reason_code or reason_message):
         raise ValueError("a Delivered receipt carries no reason")
     code = reason_code or "GeneralError"

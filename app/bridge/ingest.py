@@ -41,9 +41,6 @@ class Ingest:
             tenant_id=tenant_id, click=click, slack_user_id=slack_user_id, action_ts=action_ts
         )
 
-    async def genesys_webhook(
-        self, payload: dict[str, Any], *, raw: bytes, signature: str | None
-    ) -> IngestOutcome:
-        """An unverified webhook: `payload` is `raw` parsed as a JSON object; `raw` is what
-        `X-Hub-Signature-256` (`signature`) must verify."""
-        return await self._genesys.webhook(payload, raw=raw, signature=signature)
+    async def genesys_webhook(self, raw: bytes, signature: str | None) -> IngestOutcome:
+        """An unverified webhook body and its `X-Hub-Signature-256`."""
+        return await self._genesys.webhook(raw, signature=signature)

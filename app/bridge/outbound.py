@@ -1,8 +1,8 @@
 """Genesys outbound messages: what a webhook payload means, and the bodies that answer one.
 
 Pure: no I/O. Every payload type is recognised so the webhook can acknowledge all of them
-(reference §8.3); only a payload missing the envelope every delivery has is refused. The answers
-(a receipt, a button press) go back to Genesys keyed on the outbound message's `id`.
+(external-contracts §G6); only a payload missing the envelope every delivery has is refused.
+The answers (a receipt, a button press) go back to Genesys keyed on the outbound message's `id`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class GenesysOutbound:
 
 @dataclass(frozen=True, kw_only=True)
 class AgentMessage(GenesysOutbound):
-    """`type: Text`. Agent media arrives this way with empty `text` (reference §3.3.2)."""
+    """`type: Text`. Agent media arrives this way with empty `text` (external-contracts §G6)."""
 
     external_user_id: str
     sender_name: str | None = None
@@ -111,7 +111,8 @@ class AgentReceipt(GenesysOutbound):
 
 @dataclass(frozen=True, kw_only=True)
 class UnknownOutbound(GenesysOutbound):
-    """A type or event this bridge does not handle, e.g. a Presence event (reference §3.3.6)."""
+    """A type or event this bridge does not handle, e.g. a Presence event
+    (external-contracts §G6)."""
 
     type_name: str
     external_user_id: str | None = None
@@ -296,7 +297,7 @@ def parse_webhook(
     if type_name == "Event":
         return _event(body, envelope, external_user_id)
     sender = channel.get("from")
-    # GCX samples spell it `nickName`, a real capture `nickname` (reference §3.3).
+    # GCX samples spell it `nickName`, a real capture `nickname` (external-contracts §G6).
     name = (sender.get("nickname") or sender.get("nickName")) if isinstance(sender, dict) else None
     text = _opt_str(body.get("text"), "text") or ""
     fields = _content_fields(body, text if text.strip() else "")

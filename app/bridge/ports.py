@@ -3,8 +3,8 @@
 `app.main` passes the real adapters (`app.slack.sender.SlackSender`,
 `app.slack.token_refresh.BotTokenRefresher`, `app.tenants.genesys_access.TenantGenesys`);
 the bridge's fast tests pass fakes that record what was sent. The ports speak the adapters'
-own types and errors: a failed Slack call raises `SlackCallFailed`, a failed Genesys call a
-`GenesysError`, and a tenant with no Genesys org connected `GenesysNotConnected`.
+own types and errors: a failed Slack call raises a `SlackError` (`app.slack.errors`), a failed
+Genesys call a `GenesysError`, and a tenant with no Genesys org connected `GenesysNotConnected`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Protocol
 
-from app.bridge.inbound import SlackProfile
 from app.db.models import SlackInstallation
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.sender import ChannelInfo
+from app.slack.directory import ChannelInfo, SlackProfile
 
 
 class SlackSender(Protocol):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from app.retry import RetryableError
+
 MAX_ATTEMPTS = 12
 MAX_AGE = timedelta(minutes=30)
 BASE_DELAY_SECONDS = 1.0
@@ -26,8 +28,9 @@ class RetryLater(Exception):
         self.reason = reason
 
 
-class Retryable(Exception):
-    """A send failed in a way that may pass: try the message again later."""
+class Retryable(RetryableError):
+    """A send failed in a way that may pass: try the message again later (the same base as
+    the Slack and Genesys trees' retryable leaves)."""
 
     def __init__(
         self, reason: str, retry_after: float | None = None, *, rate_limited: bool = False

@@ -80,7 +80,7 @@ class SlackFile:
     mimetype: str | None = None
     size: int | None = None
     url_private_download: str | None = None
-    # Slack Connect pushes a stub; `files.info` has the rest (reference §3.5).
+    # Slack Connect pushes a stub; `files.info` has the rest (external-contracts §S1).
     needs_file_info: bool = False
 
 

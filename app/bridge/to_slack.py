@@ -17,7 +17,8 @@ from app.bridge.ports import SlackSender
 from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
 from app.bridge.retries import Permanent, Retryable
 from app.db.models import BridgeMessage
-from app.slack.sender import SlackCallFailed
+from app.retry import RetryableError
+from app.slack.errors import SlackError, SlackRateLimited, SlackRejected
 
 UNRESOLVABLE_RECEIPT = (
     "InvalidDestination",
@@ -48,12 +49,11 @@ class ToSlack:
             raise Permanent("unresolvable_recipient", receipt_reason=UNRESOLVABLE_RECEIPT)
         try:
             return await self._send(row, context)
-        except SlackCallFailed as exc:
-            if exc.retryable:
-                limited = exc.error in ("ratelimited", "rate_limited")
-                raise Retryable(
-                    f"slack:{exc.error}", exc.retry_after, rate_limited=limited
-                ) from None
+        except RetryableError as exc:
+            error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
+            limited = isinstance(exc, SlackRateLimited)
+            raise Retryable(f"slack:{error}", exc.retry_after, rate_limited=limited) from None
+        except SlackError as exc:
             raise Permanent(f"slack:{exc.error}", slack_error=exc.error) from None
 
     async def _channel(self, context: DeliveryContext) -> str:
@@ -99,7 +99,7 @@ class ToSlack:
                 blocks=blocks,
                 thread_ts=thread_ts,
             )
-        except SlackCallFailed as exc:
+        except SlackRejected as exc:
             if exc.error != "msg_too_long":
                 raise
             # Slack counted more than we did; once more, cut to what it recommends.

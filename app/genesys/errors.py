@@ -11,6 +11,9 @@ GenesysError
   GenesysUnavailable       5xx, 408, timeouts, connection errors: safe to retry
 ```
 
+The two retryable leaves also derive from `app.retry.RetryableError`, the base they share with
+the Slack tree (`app.slack.errors`).
+
 Every error carries `status`, `code` and `context_id` when Genesys gave them; `contextId` is
 what Genesys support asks for. Messages hold IDs, status codes and Genesys' own error text,
 never a token, a secret or the text of a message we sent.
@@ -18,13 +21,12 @@ never a token, a secret or the text of a message we sent.
 
 from __future__ import annotations
 
-import math
 import re
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from app.retry import RetryableError, parse_retry_after
 
 # Genesys permissions are `domain:entity:action`, e.g. `conversation:message:receive`.
 _PERMISSION = re.compile(r"(?<![\w:])[A-Za-z]+:[A-Za-z]+:(?:[A-Za-z]+|\*)(?![\w:])")
@@ -64,13 +66,13 @@ class GenesysRejected(GenesysError):
     pass
 
 
-class GenesysRateLimited(GenesysError):
+class GenesysRateLimited(GenesysError, RetryableError):
     def __init__(self, message: str, *, retry_after: float | None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
 
-class GenesysUnavailable(GenesysError):
+class GenesysUnavailable(GenesysError, RetryableError):
     pass
 
 
@@ -86,23 +88,6 @@ def _error_body(response: httpx.Response) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` in seconds: either delta-seconds or an HTTP date (RFC 9110 allows both)."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = moment.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
 
 
 def missing_permissions_in(body: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ class _GenesysModel(BaseModel):
 
 
 class InboundAccepted(_GenesysModel):
-    """Genesys took an inbound message. Any 2xx means that (reference §2.3), so both ids are
+    """Genesys took an inbound message. Any 2xx means that (external-contracts §G2), so both ids are
     optional: whether `conversationId` comes back without `prefetchConversationId=true` is
     UNCONFIRMED, and an answer without `id` must not be retried into a duplicate."""
 
@@ -126,8 +126,9 @@ class ReceiptReason(_GenesysModel):
 
 
 class ReceiptResult(_GenesysModel):
-    """A receipt POST can answer 2xx and still say `status: "Failed"` with reasons (reference
-    §2.6), so callers must look at `failed`, not only at the absence of an exception."""
+    """A receipt POST can answer 2xx and still say `status: "Failed"` with reasons
+    (external-contracts §G3), so callers must look at `failed`, not only at the absence of an
+    exception."""
 
     genesys_message_id: str | None = Field(default=None, alias="id")
     status: str

@@ -1,16 +1,16 @@
 """Talking to Slack outside Bolt: posting agent replies, reactions, and looking people up.
 
-Failures become `SlackCallFailed`, which says whether trying again can help: a 429 carries
-Slack's `Retry-After`, and the queue (not a sleep here) waits it out, so one rate-limited
-channel never stalls other conversations. Lookups (`users.info`, `conversations.info`) are
-cached per process; they only decorate what the agent sees, so their failures degrade to None.
+Failures become the `SlackError` tree (`app.slack.errors`), which says whether trying again can
+help: a 429 carries Slack's `Retry-After`, and the queue (not a sleep here) waits it out, so one
+rate-limited channel never stalls other conversations. Lookups (`users.info`,
+`conversations.info`) are cached per process; they only decorate what the agent sees, so their
+failures degrade to None.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,53 +18,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.bridge.inbound import SlackProfile
 from app.config import Settings
+from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.errors import SlackError, error_for_exception
 
 log = logging.getLogger(__name__)
 
 LOOKUP_TTL_SECONDS = 600.0
-# Slack errors where trying again later can succeed; every other `ok: false` is permanent.
-_RETRYABLE_ERRORS = {
-    "ratelimited",
-    "rate_limited",
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-}
-
-
-class SlackCallFailed(Exception):
-    def __init__(self, error: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(error)
-        self.error = error
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class ChannelInfo:
-    name: str | None
-    is_shared: bool | None
-
-
-def _failure(exc: Exception) -> SlackCallFailed:
-    if isinstance(exc, SlackApiError):
-        response = exc.response
-        error = str(response.get("error") or f"http_{response.status_code}")
-        retry_after: float | None = None
-        raw = response.headers.get("Retry-After") or response.headers.get("retry-after")
-        if raw is not None:
-            try:
-                retry_after = float(raw)
-            except ValueError:
-                retry_after = None
-        retryable = (
-            response.status_code == 429 or response.status_code >= 500 or error in _RETRYABLE_ERRORS
-        )
-        return SlackCallFailed(error, retryable=retryable, retry_after=retry_after)
-    return SlackCallFailed(type(exc).__name__, retryable=True)
 
 
 class SlackSender:
@@ -95,7 +55,7 @@ class SlackSender:
         try:
             response = await getattr(client, method)(**params)
         except (TimeoutError, SlackApiError, aiohttp.ClientError) as exc:
-            raise _failure(exc) from None
+            raise error_for_exception(exc) from None
         return response.data
 
     async def post_message(
@@ -137,7 +97,7 @@ class SlackSender:
             await self._call(
                 token, team_id, "reactions_add", channel=channel, timestamp=ts, name=name
             )
-        except SlackCallFailed as exc:
+        except SlackError as exc:
             if exc.error != "already_reacted":
                 log.info("reaction not added", extra={"slack_error": exc.error})
 
@@ -161,7 +121,7 @@ class SlackSender:
             return cached
         try:
             data = await self._call(token, team_id, "users_info", user=slack_user_id)
-        except SlackCallFailed as exc:
+        except SlackError as exc:
             log.info("users.info failed", extra={"slack_error": exc.error})
             return None
         user = data.get("user") or {}
@@ -185,7 +145,7 @@ class SlackSender:
             return cached
         try:
             data = await self._call(token, team_id, "conversations_info", channel=channel)
-        except SlackCallFailed as exc:
+        except SlackError as exc:
             log.info("conversations.info failed", extra={"slack_error": exc.error})
             return ChannelInfo(name=None, is_shared=None)
         raw = data.get("channel") or {}
@@ -203,7 +163,7 @@ class SlackSender:
             data = await self._call(
                 token, team_id, "chat_getPermalink", channel=channel, message_ts=ts
             )
-        except SlackCallFailed as exc:
+        except SlackError as exc:
             log.info("chat.getPermalink failed", extra={"slack_error": exc.error})
             return None
         link = data.get("permalink")

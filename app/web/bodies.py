@@ -1,21 +1,15 @@
-"""Request bodies from anyone on the internet: read with a cap, parsed with a depth limit.
+"""Request bodies from anyone on the internet, read with a cap before anything else.
 
 `/slack/events` and `/genesys/webhook` take bodies before anything is known about the sender,
-so neither may read more than its cap (a declared `Content-Length` over it is refused unread,
-a streamed body is cut off at it) nor hand a parser a body it cannot survive: JSON nested
-deeper than any Slack or Genesys payload is refused, as are bodies that are not UTF-8.
+so neither may read more than its cap: a declared `Content-Length` over it is refused unread,
+and a streamed body is cut off at it. This is the only place a body's size is checked; what is
+read is then parsed with a depth limit (`app.json_input`).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.types import Message
-
-# Slack's and Genesys' payloads nest about ten levels (blocks in attachments in messages).
-MAX_JSON_DEPTH = 64
 
 
 async def read_capped(request: Request, limit: int) -> bytes | None:
@@ -40,27 +34,3 @@ def replayed(request: Request, body: bytes) -> Request:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return Request(request.scope, receive)
-
-
-def _depth_ok(value: Any) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return False
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return True
-
-
-def json_object(raw: bytes | str) -> dict[str, Any] | None:
-    """A JSON object no deeper than `MAX_JSON_DEPTH`, or None for anything else."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None
-    if not isinstance(value, dict) or not _depth_ok(value):
-        return None
-    return value

@@ -1,4 +1,5 @@
-"""Pages a person sees, and the health endpoints.
+"""Every HTTP route of the web process: pages a person sees, health, metrics, and the two
+inbound endpoints (`slack_events`, `genesys_webhook`), each in its own module.
 
 Handlers read their dependencies from the lifespan state (`request.state`), never from
 module globals. They open their own short database sessions and never call Slack or Genesys
@@ -13,10 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import metrics
-from app.genesys import webhook
-from app.slack import events
-from app.web import auth, onboarding
+from app.web import auth, genesys_webhook, metrics, onboarding, slack_events
 from app.web.auth import current_admin
 from app.web.views import HERE, page, state_of
 
@@ -28,21 +26,6 @@ async def landing(request: Request) -> Response:
         "landing.html",
         {"sandbox": state.sandbox_urls, "signed_in": current_admin(request) is not None},
     )
-
-
-async def slack_endpoint(request: Request) -> Response:
-    """Posts (events, interactivity) are verified and parsed in `app.slack.events`, which
-    stores message events itself and hands the rest to Bolt; the install redirect and the
-    OAuth callback go straight to Bolt's adapter."""
-    state = state_of(request)
-    if request.method == "POST":
-        return await events.handle(
-            request,
-            signing_secret=state.settings.slack_signing_secret.get_secret_value(),
-            ingest=state.ingest,
-            bolt=state.slack_handler,
-        )
-    return await state.slack_handler.handle(request)
 
 
 async def favicon(request: Request) -> Response:
@@ -98,10 +81,10 @@ def routes() -> list[BaseRoute]:
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),
-        Route("/slack/events", slack_endpoint, methods=["POST"]),
-        Route("/slack/install", slack_endpoint, methods=["GET"]),
-        Route("/slack/oauth_redirect", slack_endpoint, methods=["GET"]),
-        Route("/genesys/webhook", webhook.receive, methods=["POST"]),
+        Route("/slack/events", slack_events.endpoint, methods=["POST"]),
+        Route("/slack/install", slack_events.endpoint, methods=["GET"]),
+        Route("/slack/oauth_redirect", slack_events.endpoint, methods=["GET"]),
+        Route("/genesys/webhook", genesys_webhook.receive, methods=["POST"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),

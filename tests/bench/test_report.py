@@ -1,13 +1,13 @@
-"""Rendering and the exit code of app.bench.report: correctness fails a run, speed never."""
+"""Rendering and the exit code of bench.report: correctness fails a run, speed never."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from app.bench.ledger import Verdict
-from app.bench.report import exit_code, render_markdown, targets, write_outputs
-from app.bench.stats import summarize
+from bench.report import exit_code, render_markdown, targets, write_outputs
+from bench.stats import summarize
+from devkit.harness.ledger import Verdict
 
 
 def phase(*, lost: int = 0, p99: float = 0.02, bad_answered: int = 401) -> dict[str, Any]:

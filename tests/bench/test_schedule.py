@@ -1,10 +1,10 @@
-"""The open-loop schedule of app.bench.schedule: instants fixed in advance, round-robin."""
+"""The open-loop schedule of bench.schedule: instants fixed in advance, round-robin."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.bench.schedule import assign_ts, conversations, offsets, plan
+from bench.schedule import assign_ts, conversations, offsets, plan
 
 
 def test_offsets_are_evenly_spaced_and_do_not_depend_on_answers() -> None:

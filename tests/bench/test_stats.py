@@ -1,10 +1,10 @@
-"""Percentiles, summaries and slopes of app.bench.stats."""
+"""Percentiles, summaries and slopes of bench.stats."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.bench.stats import percentile, slope, summarize
+from bench.stats import percentile, slope, summarize
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:

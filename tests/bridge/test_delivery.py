@@ -20,7 +20,7 @@ from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage
 from app.genesys.errors import GenesysUnavailable
-from app.slack.sender import SlackCallFailed
+from app.slack.errors import SlackRejected
 from app.tenants.genesys_access import GenesysNotConnected
 from tests.bridge.conftest import Onboarded
 from tests.bridge.test_ingest import ROOT_TS, agent_text, envelope, mention, webhook
@@ -232,7 +232,7 @@ async def test_slack_refusing_a_reply_sends_the_agent_a_failed_receipt(
     outcome = await webhook(ingest, agent_text(integration_id, THREAD_KEY, id=str(uuid.uuid4())))
     assert outcome.kind == IngestOutcomeKind.ACCEPTED
     row = await latest(sessions)
-    slack.failures.append(SlackCallFailed("channel_not_found", retryable=False))
+    slack.failures.append(SlackRejected("channel_not_found"))
 
     await flush(delivery, row)
 

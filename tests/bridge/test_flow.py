@@ -10,19 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db.models import BridgeMessage
-from app.sandbox.genesys_agent import Agent, AgentReply
-from app.sandbox.genesys_world import (
+from app.signing import slack_headers
+from sandbox.genesys_agent import Agent, AgentReply
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_dm, build_mention
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
-from app.signing import slack_headers
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_dm, build_mention
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.harness import APP_BASE, connect_genesys, drain, in_process, install
 
 SUPPORT = "C0ACMESUPP"

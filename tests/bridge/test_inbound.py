@@ -14,7 +14,6 @@ from app.bridge.inbound import (
     SHORTENED_MARK,
     RehostedFile,
     SlackContext,
-    SlackProfile,
     format_genesys_time,
     media_type_for,
     shorten,
@@ -34,6 +33,7 @@ from app.bridge.routing import (
     external_message_id,
     parse_slack_event,
 )
+from app.slack.directory import SlackProfile
 
 TEAM = "T0ACME"
 JANE = "U0JANE"
@@ -50,7 +50,7 @@ PROFILE = SlackProfile(
 )
 AT = datetime(2025, 6, 10, 21, 3, 25, 100_000, tzinfo=UTC)
 
-# Field enums from the SDK models (reference §2.2, §7).
+# Field enums from the SDK models (external-contracts §G1).
 ID_TYPES = {"Email", "Phone", "Opaque"}
 MEDIA_TYPES = {"Image", "Video", "Audio", "File", "Link"}
 RECIPIENT_FIELDS = {"id", "idType", "nickname", "firstName", "lastName", "image", "email"}
@@ -58,7 +58,7 @@ ATTACHMENT_FIELDS = {"id", "mediaType", "url", "mime", "text", "sha256", "filena
 
 
 def assert_valid_inbound_message(body: dict[str, Any]) -> None:
-    """OpenInboundNormalizedMessage as Genesys validates it (reference §2.1, §2.2, §8.6-8.7)."""
+    """OpenInboundNormalizedMessage as Genesys validates it (external-contracts §G1)."""
     assert set(body) <= {"channel", "text", "content", "metadata"}
     channel = body["channel"]
     assert set(channel) <= {"messageId", "time", "from", "metadata"}

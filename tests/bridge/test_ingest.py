@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized
 from app.bridge.ingest import Ingest
-from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
+from app.bridge.messages import Direction, IngestOutcome, IngestOutcomeKind, Kind, Status
 from app.bridge.outbound import AgentMessage
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, Tenant, TenantStatus
@@ -81,9 +81,11 @@ def agent_text(integration_id: str, to_id: str, **fields: Any) -> dict[str, Any]
     }
 
 
-async def webhook(ingest: Ingest, payload: dict[str, Any], secret: str = WEBHOOK_SECRET) -> Any:
+async def webhook(
+    ingest: Ingest, payload: dict[str, Any], secret: str = WEBHOOK_SECRET
+) -> IngestOutcome:
     raw = json.dumps(payload).encode()
-    return await ingest.genesys_webhook(payload, raw=raw, signature=genesys_signature(secret, raw))
+    return await ingest.genesys_webhook(raw, genesys_signature(secret, raw))
 
 
 async def rows(sessions: Sessions) -> list[BridgeMessage]:

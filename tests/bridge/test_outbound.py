@@ -28,7 +28,7 @@ CUSTOMER = "T0ACME:C0SUPPORT:1718053401.000200"
 
 
 def payload(type_: str = "Text", *, sender: str = "nickname", **fields: Any) -> dict[str, Any]:
-    """The common envelope of reference §3.3, as captured from real traffic."""
+    """The common envelope of external-contracts §G6, as captured from real traffic."""
     return {
         "id": MESSAGE_ID,
         "channel": {

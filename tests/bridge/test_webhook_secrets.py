@@ -15,9 +15,9 @@ from app.bridge.ingest import Ingest
 from app.bridge.messages import IngestOutcome, IngestOutcomeKind
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, GenesysIntegration
-from app.sandbox.genesys_webhook import Addressing, build_typing
 from app.signing import genesys_signature
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from sandbox.genesys_webhook import Addressing, build_typing
 from tests.factories import make_settings, make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -86,7 +86,7 @@ RECORDED, UNSIGNED = IngestOutcomeKind.RECORDED, IngestOutcomeKind.UNSIGNED
 
 async def webhook(ingest: Ingest, body: bytes, signature: str | None) -> IngestOutcome:
     """As the web layer calls it: the body parsed, the raw bytes for the signature."""
-    return await ingest.genesys_webhook(json.loads(body), raw=body, signature=signature)
+    return await ingest.genesys_webhook(body, signature)
 
 
 async def reread(sessions: Sessions, integration_id: str) -> GenesysIntegration:

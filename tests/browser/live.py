@@ -17,11 +17,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.main import create_app
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import GenesysWorld
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_world import SlackWorld
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import GenesysWorld
+from sandbox.runner import ServerThread
+from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_world import SlackWorld
 from tests.harness import sandbox_settings
 
 OpenPage = Callable[[], Awaitable[Page]]

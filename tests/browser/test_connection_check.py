@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_NO_EDIT_CLIENT_ID,
     SANDBOX_NO_EDIT_CLIENT_SECRET,

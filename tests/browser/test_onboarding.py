@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import AuditEvent, GenesysConnection
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_seed import ACME_TEAM_ID
 from tests.browser.live import OpenPage, Screenshot, Stack
 
 pytestmark = pytest.mark.browser

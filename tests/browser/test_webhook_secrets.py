@@ -7,14 +7,14 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from app.sandbox.genesys_agent import Agent, AgentReply
-from app.sandbox.genesys_world import (
+from app.signing import genesys_signature
+from sandbox.genesys_agent import Agent, AgentReply
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_SECRET,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.signing import genesys_signature
+from sandbox.slack_seed import ACME_TEAM_ID
 from tests.browser.live import OpenPage, Screenshot, Stack
 from tests.browser.test_onboarding import enter_credentials, install
 

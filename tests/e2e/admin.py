@@ -11,7 +11,8 @@ import re
 
 import httpx
 
-from tests.e2e.stack import System, TenantSpec
+from devkit.harness.tenants import TenantSpec
+from tests.e2e.stack import System
 from tests.harness import approve
 
 

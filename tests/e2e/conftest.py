@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.slack_world import MAX_TEXT_LENGTH
+from sandbox.genesys_config import GenesysConfig
+from sandbox.slack_world import MAX_TEXT_LENGTH
 from tests.e2e.stack import GENESYS_TIME_SCALE, System, running_system
 
 _KEEP = {"alembic_version"}
@@ -69,7 +69,7 @@ async def bridge(system: System) -> AsyncIterator[System]:
     if not formation.webs:
         await formation.ready(formation.spawn_web())
     if not formation.workers:
-        await formation.add_worker()
+        await formation.add("worker")
     yield system
     reset_simulators(system)
     formation.check_alive()

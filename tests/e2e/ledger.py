@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.sandbox.faults import FaultPlan
-from app.sandbox.genesys_records import InboundRecord
-from app.sandbox.genesys_world import GenesysWorld
-from app.sandbox.slack_records import SlackMessage
-from app.sandbox.slack_world import SlackWorld
+from devkit.harness import ledger
+from sandbox.faults import FaultPlan
+from sandbox.genesys_records import InboundRecord
+from sandbox.genesys_world import GenesysWorld
+from sandbox.slack_records import SlackMessage
+from sandbox.slack_world import SlackWorld
 
 POLL_SECONDS = 0.05
 DRAIN_TIMEOUT_SECONDS = 45.0
@@ -127,21 +127,27 @@ async def drain(
 
 @dataclass(frozen=True)
 class Verdict:
+    """One conversation, judged by the harness's ledger (`judge_texts`)."""
+
     key: str
     sent: tuple[str, ...]
     received: tuple[str, ...]
 
     @property
+    def judged(self) -> ledger.Verdict:
+        return ledger.judge_texts(self.sent, self.received)
+
+    @property
     def lost(self) -> int:
-        return sum((Counter(self.sent) - Counter(self.received)).values())
+        return self.judged.lost
 
     @property
     def duplicates(self) -> int:
-        return sum((Counter(self.received) - Counter(self.sent)).values())
+        return self.judged.duplicates
 
     @property
     def in_order(self) -> bool:
-        return self.sent == self.received
+        return self.judged.ok
 
     def describe(self) -> str:
         return (

@@ -1,19 +1,15 @@
 """The whole system under test: both simulators on localhost ports in this process, the app as
-real web and worker processes (`processes.Formation`), and two tenants onboarded without a
-browser.
+real web and worker processes, and Acme and Globex onboarded without a browser.
 
-Tenants are set up as an admin would, minus the clicking: "Add to Slack" through our
-`/slack/install` and the simulator's consent page (our cookies are `Secure`, which a plain
-http client will not send back, so the state cookie is carried by hand), then Genesys is
-connected through `app.tenants.onboarding.Onboarding`, which validates against the Genesys
-simulator and wires each integration's webhook to the app.
+The processes, the environment and the onboarding are the harness's (`devkit.harness`), which
+the benchmark runs too; what is particular to the tests is that the simulators run in this
+process, so scenarios read and steer their worlds directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -26,76 +22,30 @@ from app.config import DatabaseURL, Settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import (
-    SANDBOX_DMS_INTEGRATION_ID,
-    SANDBOX_MENTIONS_INTEGRATION_ID,
-    SANDBOX_ORG_CLIENT_ID,
-    SANDBOX_ORG_CLIENT_SECRET,
-    SANDBOX_OTHER_MENTIONS_INTEGRATION_ID,
-    SANDBOX_OTHER_ORG_CLIENT_ID,
-    SANDBOX_OTHER_ORG_CLIENT_SECRET,
+from app.tenants.onboarding import Onboarding
+from devkit.harness.environment import app_environment, settings_from
+from devkit.harness.processes import Formation, UvicornApp, bind_listener
+from devkit.harness.tenants import ACME, GLOBEX, TENANTS, Tenant, onboard
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import (
     GenesysWorld,
 )
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
-from app.tenants import store as tenants_store
-from app.tenants.onboarding import Onboarding
+from sandbox.runner import ServerThread
+from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_world import SlackWorld
 from tests.e2e.ledger import DRAIN_TIMEOUT_SECONDS, drain
-from tests.e2e.processes import ENCRYPTION_KEYS, SESSION_SECRET, Formation, app_environment
-from tests.harness import approve, sandbox_settings
+from tests.factories import TEST_KEY
 
 # Slack retries at once, after 1 min and after 5 min; scaled, at once, +1.2 s and +6 s.
 SLACK_RETRY_SCALE = 0.02
 # Genesys' webhook: 10 s per attempt and 5 retries 5 s apart; scaled, 2 s and 1 s apart.
 GENESYS_TIME_SCALE = 0.2
-
-
-@dataclass(frozen=True)
-class TenantSpec:
-    name: str
-    slack_team_id: str
-    installer: str
-    customer: str
-    support_channel: str
-    genesys_client_id: str
-    genesys_client_secret: str
-    mentions_integration_id: str
-    dms_integration_id: str
-
-
-ACME = TenantSpec(
-    name="Acme",
-    slack_team_id=ACME_TEAM_ID,
-    installer="U0ACME0001",
-    customer="U0ACME0003",
-    support_channel="C0ACMESUPP",
-    genesys_client_id=SANDBOX_ORG_CLIENT_ID,
-    genesys_client_secret=SANDBOX_ORG_CLIENT_SECRET,
-    mentions_integration_id=SANDBOX_MENTIONS_INTEGRATION_ID,
-    dms_integration_id=SANDBOX_DMS_INTEGRATION_ID,
-)
-# Globex is on the other Genesys org, which has one integration: it takes mentions and DMs.
-GLOBEX = TenantSpec(
-    name="Globex",
-    slack_team_id=GLOBEX_TEAM_ID,
-    installer="U0GLBX0001",
-    customer="U0GLBX0002",
-    support_channel="C0GLBXSUPP",
-    genesys_client_id=SANDBOX_OTHER_ORG_CLIENT_ID,
-    genesys_client_secret=SANDBOX_OTHER_ORG_CLIENT_SECRET,
-    mentions_integration_id=SANDBOX_OTHER_MENTIONS_INTEGRATION_ID,
-    dms_integration_id=SANDBOX_OTHER_MENTIONS_INTEGRATION_ID,
-)
-
-
-@dataclass(frozen=True)
-class Tenant:
-    spec: TenantSpec
-    tenant_id: uuid.UUID
+# The same keys the test process uses for `Onboarding`, so both sides read each other's rows.
+ENCRYPTION_KEYS = f"k1:{TEST_KEY}"
+SESSION_SECRET = "e2e-session-secret-" + "s" * 32
+GRACEFUL_SECONDS = 5
+START_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -168,67 +118,6 @@ class System:
         return secret
 
 
-def _cookie_header(set_cookies: list[str]) -> str:
-    return "; ".join(value.split(";", 1)[0].strip() for value in set_cookies)
-
-
-async def install_slack(http: httpx.AsyncClient, app_url: str, spec: TenantSpec) -> None:
-    """Add to Slack: our install redirect, the simulator's consent, our OAuth callback."""
-    start = await http.get(f"{app_url}/slack/install")
-    assert start.status_code == 302, start.text
-    cookies = _cookie_header(start.headers.get_list("set-cookie"))
-    assert "slack-app-oauth-state=" in cookies
-    consent = await approve(start.headers["location"], team=spec.slack_team_id, user=spec.installer)
-    assert consent.status_code in (302, 303), consent.text
-    callback = await http.get(consent.headers["location"], headers={"Cookie": cookies})
-    assert callback.status_code == 303, callback.text
-    assert callback.headers["location"] == "/onboarding"
-
-
-async def onboard(
-    http: httpx.AsyncClient,
-    app_url: str,
-    onboarding: Onboarding,
-    engine: AsyncEngine,
-    spec: TenantSpec,
-    *,
-    connect_genesys: bool = True,
-) -> Tenant:
-    """Add to Slack, then (unless told not to) connect Genesys as the admin would."""
-    await install_slack(http, app_url, spec)
-    async with create_sessions(engine)() as session:
-        found = await tenants_store.find_tenant_for_slack(
-            session,
-            slack_enterprise_id=None,
-            slack_team_id=spec.slack_team_id,
-            is_enterprise_install=False,
-        )
-    assert found is not None, f"the install of {spec.name} stored no tenant"
-    if connect_genesys:
-        await connect_genesys_as_admin(onboarding, Tenant(spec, found.id))
-    return Tenant(spec, found.id)
-
-
-async def connect_genesys_as_admin(onboarding: Onboarding, tenant: Tenant) -> None:
-    """What the admin does on the onboarding page: credentials, then the integrations."""
-    spec = tenant.spec
-    await onboarding.connect(
-        tenant_id=tenant.tenant_id,
-        actor_slack_user_id=spec.installer,
-        region="us_east_1",
-        client_id=spec.genesys_client_id,
-        client_secret=spec.genesys_client_secret,
-    )
-    wired = await onboarding.choose_integrations(
-        tenant_id=tenant.tenant_id,
-        actor_slack_user_id=spec.installer,
-        mentions_integration_id=spec.mentions_integration_id,
-        dms_integration_id=spec.dms_integration_id,
-        auto_wire=True,
-    )
-    assert [w.wiring for w in wired] == ["auto"] * len(wired)
-
-
 @asynccontextmanager
 async def running_system(
     database_url: str,
@@ -243,23 +132,25 @@ async def running_system(
     Tenants named in `slack_only` are installed in Slack but not connected to Genesys yet
     (`System.onboarding` connects them later, as their admin would)."""
     with running_simulators() as sims:
-        listener, app_url = Formation.bind(log_dir)
+        listener, port = bind_listener()
+        app_url = f"http://localhost:{port}"
         env = app_environment(
             database_url=database_url,
             base_url=app_url,
             slack_url=sims.slack_url,
             genesys_url=sims.genesys_url,
-        )
-        formation = Formation(env=env, log_dir=log_dir, listener=listener)
-        sims.slack_world.events_url = f"{app_url}/slack/events"
-        settings = sandbox_settings(
-            database_url,
-            slack_url=sims.slack_url,
-            genesys_url=sims.genesys_url,
-            base_url=app_url,
             encryption_keys=ENCRYPTION_KEYS,
             session_secret=SESSION_SECRET,
         )
+        formation = Formation(
+            env,
+            log_dir,
+            {"web": UvicornApp("app.main:asgi", listener)},
+            graceful_seconds=GRACEFUL_SECONDS,
+            start_timeout=START_TIMEOUT_SECONDS,
+        )
+        sims.slack_world.events_url = f"{app_url}/slack/events"
+        settings = settings_from(env)
         engine = create_engine(DatabaseURL(database_url), pool_size=2, application_name="e2e")
         clients = GenesysClients()
         supervisor: asyncio.Task[None] | None = None
@@ -274,12 +165,12 @@ async def running_system(
             )
             async with httpx.AsyncClient(timeout=10) as http:
                 tenants = {}
-                for spec in (ACME, GLOBEX):
+                for spec in TENANTS:
                     tenants[spec.name] = await onboard(
                         http,
                         app_url,
                         onboarding,
-                        engine,
+                        create_sessions(engine),
                         spec,
                         connect_genesys=spec.name not in slack_only,
                     )

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET
 from app.signing import genesys_signature, slack_headers
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET
 from tests.e2e.stack import System
 
 DEEP = 100_000

@@ -7,8 +7,8 @@ import asyncio
 import json
 
 from app.bridge.inbound import DELETE_NOTE, EDIT_PREFIX
-from app.sandbox.genesys_webhook import to_body
 from app.signing import genesys_signature
+from sandbox.genesys_webhook import to_body
 from tests.e2e.ledger import accepted, assert_bridged, receipts, slack_posts
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id

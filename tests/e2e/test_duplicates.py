@@ -15,7 +15,7 @@ import asyncio
 import time
 from typing import Any
 
-from app.sandbox.faults import FaultSpec
+from sandbox.faults import FaultSpec
 from tests.e2e.ledger import assert_bridged, genesys_texts, hits, receipts, until_hit, wait_until
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.bridge.notices import NOT_DELIVERED_NOTICE
 from app.db.models import BridgeMessage
-from app.sandbox.faults import FaultSpec
+from sandbox.faults import FaultSpec
 from tests.e2e.ledger import assert_bridged, receipts
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, thread_id

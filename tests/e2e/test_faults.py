@@ -7,8 +7,8 @@ import asyncio
 import itertools
 from datetime import datetime
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.slack_records import RecordedCall
+from sandbox.faults import FaultSpec
+from sandbox.slack_records import RecordedCall
 from tests.e2e.ledger import assert_bridged, hits, slack_posts
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id

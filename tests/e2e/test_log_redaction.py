@@ -13,7 +13,7 @@ import uuid
 
 from sqlalchemy import text
 
-from app.sandbox.genesys_agent import AgentReply
+from sandbox.genesys_agent import AgentReply
 from tests.e2e.ledger import assert_bridged, wait_until
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, thread_id

@@ -15,8 +15,8 @@ is held at the far side (a `delay` fault of 1.5 s) while the shuffled ones arriv
 
 from __future__ import annotations
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_world import to_iso
+from sandbox.faults import FaultSpec
+from sandbox.genesys_world import to_iso
 from tests.e2e.ledger import assert_bridged, genesys_texts, hits, until_hit
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, thread_id

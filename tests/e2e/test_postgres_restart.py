@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from app.db.cluster import LocalCluster, running_cluster
-from app.sandbox.genesys_records import DeliveryReport as WebhookReport
-from app.sandbox.slack_events import DeliveryReport
+from devkit.cluster import LocalCluster, running_cluster
+from devkit.harness.processes import describe_crashes
+from sandbox.genesys_records import DeliveryReport as WebhookReport
+from sandbox.slack_events import DeliveryReport
 from tests.conftest import alembic_config
 from tests.e2e.ledger import broken, compare, wait_until
-from tests.e2e.processes import describe_crashes
 from tests.e2e.stack import System, running_system
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import GenesysConnection, SlackInstallation
-from app.sandbox.genesys_world import SANDBOX_OTHER_ORG_CLIENT_ID, SANDBOX_OTHER_ORG_CLIENT_SECRET
+from devkit.harness.tenants import ACME, TenantSpec
+from sandbox.genesys_world import SANDBOX_OTHER_ORG_CLIENT_ID, SANDBOX_OTHER_ORG_CLIENT_SECRET
 from tests.e2e.ledger import assert_bridged
-from tests.e2e.stack import ACME, System, TenantSpec
+from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, thread_id
 from tests.harness import approve
 

@@ -25,13 +25,14 @@ from app.bridge.notices import (
     SETUP_PROBLEM_NOTICE,
 )
 from app.db.models import BridgeMessage, Conversation
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_records import InboundRecord
-from app.sandbox.slack_world import SlackWorld
+from devkit.harness.processes import PYTHON, ROOT
+from devkit.harness.tenants import GLOBEX, connect_genesys_as_admin
+from sandbox.faults import FaultSpec
+from sandbox.genesys_records import InboundRecord
+from sandbox.slack_world import SlackWorld
 from tests.e2e.conftest import empty_database
 from tests.e2e.ledger import accepted, assert_bridged, slack_posts, slack_texts
-from tests.e2e.processes import PYTHON, ROOT
-from tests.e2e.stack import GLOBEX, System, connect_genesys_as_admin, running_system
+from tests.e2e.stack import System, running_system
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 
 

@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from app.db.models import BridgeMessage
-from app.sandbox.genesys_agent import AgentReply
-from app.sandbox.genesys_inbound import utf16_length
-from app.sandbox.genesys_records import DeliveryReport
+from devkit.harness.tenants import GLOBEX
+from sandbox.genesys_agent import AgentReply
+from sandbox.genesys_inbound import utf16_length
+from sandbox.genesys_records import DeliveryReport
 from tests.e2e.ledger import accepted, assert_bridged, genesys_texts, receipts, slack_posts
-from tests.e2e.stack import GLOBEX, System
+from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, thread_id
 
 SHORTENED = "[message shortened]"

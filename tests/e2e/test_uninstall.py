@@ -21,9 +21,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import AuditEvent, GenesysConnection, SlackInstallation, Tenant
-from app.sandbox.slack_payloads import build_app_uninstalled, build_tokens_revoked
+from devkit.harness.tenants import GLOBEX, install_slack
+from sandbox.slack_payloads import build_app_uninstalled, build_tokens_revoked
 from tests.e2e.ledger import wait_until
-from tests.e2e.stack import GLOBEX, System, install_slack
+from tests.e2e.stack import System
 from tests.e2e.traffic import SlackPeople
 
 # Long enough for a web process to answer an event it does not make wait.

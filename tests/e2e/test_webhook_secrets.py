@@ -4,10 +4,10 @@ and an integration the admin switched away from keeps delivering until it is ret
 
 from __future__ import annotations
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_webhook import to_body
-from app.sandbox.genesys_world import SANDBOX_ADMIN_USER_ID, SANDBOX_ORG_ID
 from app.signing import genesys_signature
+from sandbox.faults import FaultSpec
+from sandbox.genesys_webhook import to_body
+from sandbox.genesys_world import SANDBOX_ADMIN_USER_ID, SANDBOX_ORG_ID
 from tests.e2e.admin import Admin
 from tests.e2e.ledger import slack_texts
 from tests.e2e.stack import System

@@ -8,7 +8,7 @@ case is about 100 s, hence the 120 s bound). Other conversations must flow meanw
 
 The request the dead worker had in flight still reached Genesys, so delivery is
 at-least-once: the message is sent again, with the same `channel.messageId`. Whether real
-Genesys drops a repeated `messageId` is UNCONFIRMED (reference §1.3); the simulator is
+Genesys drops a repeated `messageId` is UNCONFIRMED (external-contracts §G7); the simulator is
 switched to do so here, and "nothing duplicated" is checked where the agent would see it,
 in the Genesys conversation. The raw resend is counted too, and must be the only one.
 """
@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import GenesysWorld
+from sandbox.faults import FaultSpec
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import GenesysWorld
 from tests.e2e.ledger import accepted, genesys_texts, hits, slack_texts, until_hit, wait_until
 from tests.e2e.stack import GENESYS_TIME_SCALE, System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
@@ -70,7 +70,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_nothing
     dm_channel = bridge.slack.open_dm(acme.slack_team_id, acme.customer).slack_channel_id
     dm_before = len(slack_texts(bridge.slack, dm_channel, None))
     await agents.reply(acme.dms_integration_id, direct, "Crash: another conversation")
-    await formation.add_worker()
+    await formation.add("worker")
 
     other_flowed = await wait_until(
         lambda: len(slack_texts(bridge.slack, dm_channel, None)) > dm_before,

@@ -16,12 +16,14 @@ from urllib.parse import urlencode
 
 import httpx
 
-from app.sandbox.genesys_agent import Agent, AgentReply
-from app.sandbox.genesys_records import DeliveryReport as WebhookReport
-from app.sandbox.genesys_webhook import WebhookSender
-from app.sandbox.slack_events import DeliveryReport, EventSender, build_envelope
-from app.sandbox.slack_objects import message_object
-from app.sandbox.slack_payloads import (
+from app.signing import slack_headers, slack_signature
+from devkit.harness.tenants import TenantSpec
+from sandbox.genesys_agent import Agent, AgentReply
+from sandbox.genesys_records import DeliveryReport as WebhookReport
+from sandbox.genesys_webhook import WebhookSender
+from sandbox.slack_events import DeliveryReport, EventSender, build_envelope
+from sandbox.slack_objects import message_object
+from sandbox.slack_payloads import (
     BuiltEvent,
     build_delete,
     build_dm,
@@ -29,10 +31,9 @@ from app.sandbox.slack_payloads import (
     build_mention,
     rich_text_blocks,
 )
-from app.sandbox.slack_records import SlackMessage
-from app.sandbox.slack_world import SANDBOX_APP_ID, SANDBOX_SIGNING_SECRET
-from app.signing import slack_headers, slack_signature
-from tests.e2e.stack import SLACK_RETRY_SCALE, System, TenantSpec
+from sandbox.slack_records import SlackMessage
+from sandbox.slack_world import SANDBOX_APP_ID, SANDBOX_SIGNING_SECRET
+from tests.e2e.stack import SLACK_RETRY_SCALE, System
 
 
 def thread_id(spec: TenantSpec, channel: str, thread_ts: str) -> str:

@@ -24,11 +24,11 @@ from app.genesys.errors import (
     GenesysUnavailable,
 )
 from app.genesys.regions import GenesysHosts, hosts_for
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_agent import Agent, AgentReply
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import (
+from sandbox.faults import FaultSpec
+from sandbox.genesys_agent import Agent, AgentReply
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_NO_EDIT_CLIENT_ID,
@@ -41,7 +41,7 @@ from app.sandbox.genesys_world import (
     SANDBOX_PENDING_INTEGRATION_ID,
     GenesysWorld,
 )
-from app.sandbox.runner import ServerThread
+from sandbox.runner import ServerThread
 
 SIM_URL = "http://genesys.sim"
 INTEGRATION = SANDBOX_DMS_INTEGRATION_ID
@@ -349,7 +349,7 @@ async def test_unreachable_host_is_unavailable() -> None:
     ids=["not-json", "empty", "no-id"],
 )
 async def test_any_2xx_is_accepted_even_without_an_id(answer: httpx.Response) -> None:
-    """Retrying a 2xx would post the customer's message twice (reference §2.3)."""
+    """Retrying a 2xx would post the customer's message twice (external-contracts §G2)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":

@@ -10,8 +10,8 @@ import httpx
 from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
 from app.genesys.regions import GenesysHosts
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import (
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,

@@ -21,8 +21,8 @@ from app.genesys.errors import (
     error_for_response,
     error_for_token_response,
     missing_permissions_in,
-    parse_retry_after,
 )
+from app.retry import RetryableError
 
 
 def response(status: int, body: Any = None, **headers: str) -> httpx.Response:
@@ -87,19 +87,15 @@ def test_permissions_from_message_params() -> None:
     assert missing_permissions_in({"message": "Forbidden at https://x/y"}) == []
 
 
-def test_retry_after_in_seconds_or_as_a_date() -> None:
-    now = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after("1.5") == 1.5
-    date = format_datetime(now + timedelta(seconds=30), usegmt=True)
-    assert parse_retry_after(date, now=now.timestamp()) == 30.0
-    assert (
-        parse_retry_after(
-            format_datetime(now - timedelta(seconds=5), usegmt=True), now=now.timestamp()
-        )
-        == 0.0
-    )
-    for garbage in (None, "", "soon", "nan", "inf"):
-        assert parse_retry_after(garbage) is None
+def test_rate_limit_reads_retry_after_as_a_date_too() -> None:
+    """The parser itself is tested in tests/test_retry.py; here, that a 429 uses it."""
+    date = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     limited = error_for_response(response(429, {}, **{"Retry-After": date}), operation="op")
     assert isinstance(limited, GenesysRateLimited) and limited.retry_after is not None
+    assert 0.0 < limited.retry_after <= 30.0
+
+
+def test_retryable_leaves_share_the_base_with_slack() -> None:
+    for status, retryable in ((429, True), (503, True), (408, True), (400, False), (401, False)):
+        error = error_for_response(response(status, {}), operation="op")
+        assert isinstance(error, RetryableError) is retryable, status

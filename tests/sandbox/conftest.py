@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_world import SlackWorld
+from sandbox.runner import ServerThread
+from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_world import SlackWorld
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import SANDBOX_ORG_CLIENT_ID, SANDBOX_ORG_CLIENT_SECRET, GenesysWorld
-from app.sandbox.slack_records import SlackGrant
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import SANDBOX_ORG_CLIENT_ID, SANDBOX_ORG_CLIENT_SECRET, GenesysWorld
+from sandbox.slack_records import SlackGrant
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SlackWorld
 
 SUPPORT = "C0ACMESUPP"
 BOT_SCOPES = (

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import (
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_NO_EDIT_CLIENT_ID,
     SANDBOX_NO_EDIT_CLIENT_SECRET,

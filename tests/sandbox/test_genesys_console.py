@@ -5,7 +5,7 @@ import re
 
 import httpx
 
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,

@@ -4,14 +4,14 @@ import time
 
 import httpx
 
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import (
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
-from app.sandbox.runner import ServerThread
+from sandbox.runner import ServerThread
 from tests.sandbox.simulators import basic, genesys_session, login
 
 INBOUND = f"/api/v2/conversations/messages/{SANDBOX_DMS_INTEGRATION_ID}/inbound/open/message"

@@ -1,4 +1,4 @@
-"""The sim against the reference (shared/reference/genesys-open-messaging.md): every field name
+"""The sim against the reference (docs/external-contracts.md): every field name
 and enum it lists must be accepted or emitted."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, get_args
 
-from app.sandbox import genesys_schema as schema
-from app.sandbox.genesys_agent import ReceiptStatus
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_records import Download
-from app.sandbox.genesys_webhook import (
+from sandbox import genesys_schema as schema
+from sandbox.genesys_agent import ReceiptStatus
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_records import Download
+from sandbox.genesys_webhook import (
     Addressing,
     build_attachment,
     build_card,
@@ -20,7 +20,7 @@ from app.sandbox.genesys_webhook import (
     build_typing,
     sample_png,
 )
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     GenesysWorld,
 )

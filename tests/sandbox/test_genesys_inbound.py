@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import (
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import (
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import (
     PERMISSION_RECEIVE,
     PERMISSION_ROUTING,
     SANDBOX_DMS_INTEGRATION_ID,

@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.sandbox.genesys_records import DeliveryReport
-from app.sandbox.genesys_webhook import Addressing, WebhookSender, build_text, to_body
-from app.sandbox.genesys_world import SANDBOX_MENTIONS_INTEGRATION_ID, GenesysWorld
-from app.sandbox.runner import ServerThread
 from app.signing import genesys_signature, verify_genesys
+from sandbox.genesys_records import DeliveryReport
+from sandbox.genesys_webhook import Addressing, WebhookSender, build_text, to_body
+from sandbox.genesys_world import SANDBOX_MENTIONS_INTEGRATION_ID, GenesysWorld
+from sandbox.runner import ServerThread
 
 VECTOR_SECRET = "example-secret-0123456789"
 VECTOR_SIGNATURE = "sha256=2kNBtdfQ8PpJfjFfUuppBTEnpuDcnG0BslDJpAa+vSw="

@@ -16,16 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_webhook import Addressing, WebhookSender, build_text
-from app.sandbox.genesys_world import (
+from app.signing import verify_genesys
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_webhook import Addressing, WebhookSender, build_text
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_CLIENT_ID,
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
-from app.sandbox.runner import ServerThread
-from app.signing import verify_genesys
+from sandbox.runner import ServerThread
 from tests.sandbox.simulators import genesys_client
 
 SECRET = "webhook-secret-0123456789"

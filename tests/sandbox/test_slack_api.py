@@ -3,8 +3,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
-from app.sandbox.slack_world import SlackWorld
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
+from sandbox.slack_world import SlackWorld
 from tests.sandbox.simulators import SUPPORT, client, error_of, install
 
 pytestmark = pytest.mark.usefixtures("base")

@@ -22,12 +22,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_app_uninstalled, build_mention
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import (
+from sandbox.runner import ServerThread
+from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_app_uninstalled, build_mention
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_SIGNING_SECRET,

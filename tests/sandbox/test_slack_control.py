@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_app import create_slack_sandbox
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
+from sandbox.runner import ServerThread
+from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SlackWorld
 from tests.sandbox.simulators import SUPPORT
 
 SCOPES = ["chat:write", "users:read", "files:read", "files:write", "im:write"]

@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_events import EventSender
-from app.sandbox.slack_payloads import build_dm, build_mention
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from app.signing import verify_slack
+from sandbox.runner import ServerThread
+from sandbox.slack_events import EventSender
+from sandbox.slack_payloads import build_dm, build_mention
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.sandbox.simulators import SUPPORT
 
 

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
+from sandbox.faults import FaultSpec
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SlackWorld
 from tests.sandbox.simulators import SUPPORT, client, error_of, install
 
 pytestmark = pytest.mark.usefixtures("base")

@@ -4,10 +4,10 @@ import httpx
 import pytest
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.slack_payloads import add_user_file, build_dm, share_file
-from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
+from sandbox.faults import FaultSpec
+from sandbox.slack_payloads import add_user_file, build_dm, share_file
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
+from sandbox.slack_world import SlackWorld
 from tests.sandbox.simulators import FILE_FIELDS, SUPPORT, client, install
 
 pytestmark = pytest.mark.usefixtures("base")

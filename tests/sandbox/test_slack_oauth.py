@@ -11,10 +11,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from app.sandbox.faults import FaultSpec
-from app.sandbox.slack_manifest import DEFAULT_MANIFEST, DeclaredScopes, declared_scopes
-from app.sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID
-from app.sandbox.slack_world import (
+from sandbox.faults import FaultSpec
+from sandbox.slack_manifest import DEFAULT_MANIFEST, DeclaredScopes, declared_scopes
+from sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID
+from sandbox.slack_world import (
     SANDBOX_APP_ID,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,

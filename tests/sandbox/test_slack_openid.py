@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_manifest import DeclaredScopes
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import (
+from sandbox.runner import ServerThread
+from sandbox.slack_manifest import DeclaredScopes
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SlackWorld,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.sandbox.slack_events import build_envelope
-from app.sandbox.slack_payloads import (
+from sandbox.slack_events import build_envelope
+from sandbox.slack_payloads import (
     EventInputError,
     add_user_file,
     build_app_uninstalled,
@@ -15,8 +15,8 @@ from app.sandbox.slack_payloads import (
     build_tokens_revoked,
     share_file,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID, INITECH_TEAM_ID
-from app.sandbox.slack_world import SANDBOX_APP_ID, SlackWorld
+from sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID, INITECH_TEAM_ID
+from sandbox.slack_world import SANDBOX_APP_ID, SlackWorld
 from tests.sandbox.simulators import FILE_FIELDS, SUPPORT, install
 
 # An install needs only to exist here: these tests look at payloads, not at what tokens may do.

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from app.sandbox.slack_events import DeliveryReport, EventSender
-from app.sandbox.slack_payloads import BuiltEvent
-from app.sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from app.signing import slack_headers
+from sandbox.slack_events import DeliveryReport, EventSender
+from sandbox.slack_payloads import BuiltEvent
+from sandbox.slack_world import SANDBOX_SIGNING_SECRET, SlackWorld
 from tests.harness import APP_BASE
 
 EVENTS_PATH = "/slack/events"

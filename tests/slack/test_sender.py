@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.config import Settings
-from app.sandbox.runner import ServerThread
-from app.sandbox.slack_world import SlackWorld
-from app.slack.sender import SlackCallFailed, SlackSender
+from app.slack.errors import SlackError, SlackRejected
+from app.slack.sender import SlackSender
+from sandbox.runner import ServerThread
+from sandbox.slack_world import SlackWorld
 from tests.factories import make_settings
 from tests.sandbox.simulators import SUPPORT, install
 
@@ -33,17 +34,19 @@ async def test_update_message_rewrites_the_bots_own_post_and_refuses_others(
         assert updated.edited is not None
 
         updated.user = "U0ACME0002"  # someone else's message now
-        with pytest.raises(SlackCallFailed) as refused:
+        with pytest.raises(SlackError) as refused:
             await sender.update_message(token, team_id=None, channel=SUPPORT, ts=ts, text="x")
         assert (refused.value.error, refused.value.retryable) == ("cant_update_message", False)
-        with pytest.raises(SlackCallFailed) as missing:
+        assert isinstance(refused.value, SlackRejected)
+        with pytest.raises(SlackError) as missing:
             await sender.update_message(
                 token, team_id=None, channel=SUPPORT, ts="1.000001", text="x"
             )
         assert missing.value.error == "message_not_found"
         unscoped = install(slack_world, scopes=("users:read",))
-        with pytest.raises(SlackCallFailed) as scope:
+        with pytest.raises(SlackError) as scope:
             await sender.update_message(unscoped, team_id=None, channel=SUPPORT, ts=ts, text="x")
         assert scope.value.error == "missing_scope"
+        assert isinstance(scope.value, SlackRejected)
     finally:
         await sender.aclose()

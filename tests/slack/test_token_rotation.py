@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.crypto import SecretBox
 from app.db.models import AuditEvent, SlackInstallation, Tenant
-from app.sandbox.faults import FaultSpec
-from app.sandbox.slack_payloads import BuiltEvent
-from app.sandbox.slack_seed import ACME_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
 from app.tenants.purposes import SLACK_BOT_REFRESH_TOKEN, SLACK_BOT_TOKEN
+from sandbox.faults import FaultSpec
+from sandbox.slack_payloads import BuiltEvent
+from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_world import SlackWorld
 from tests.harness import in_process, install
 from tests.slack.delivery import bare_event, event_sender, settle, statuses
 

@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.db.models import AuditEvent, BridgeMessage, SlackInstallation, Tenant
-from app.sandbox.slack_payloads import (
+from sandbox.slack_payloads import (
     BuiltEvent,
     build_app_uninstalled,
     build_dm,
     build_tokens_revoked,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID, INITECH_TEAM_ID
-from app.sandbox.slack_world import SlackWorld
+from sandbox.slack_seed import ACME_TEAM_ID, INITECH_ENTERPRISE_ID, INITECH_TEAM_ID
+from sandbox.slack_world import SlackWorld
 from tests.harness import in_process, install
 from tests.slack.delivery import event_sender, redeliver, settle, statuses
 

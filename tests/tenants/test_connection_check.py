@@ -7,8 +7,9 @@ import uuid
 
 from app.db.models import GenesysConnection
 from app.genesys.messages import PermissionPolicy
-from app.sandbox.genesys_config import GenesysConfig
-from app.sandbox.genesys_world import (
+from app.tenants.connection_check import Check
+from sandbox.genesys_config import GenesysConfig
+from sandbox.genesys_world import (
     PERMISSION_ROUTING,
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
@@ -18,7 +19,6 @@ from app.sandbox.genesys_world import (
     SANDBOX_NO_RECEIVE_CLIENT_SECRET,
     SANDBOX_ORG_CLIENT_ID,
 )
-from app.tenants.connection_check import Check
 from tests.tenants.test_onboarding import Setup, choose, connect, new_tenant, setup
 
 __all__ = ["setup"]  # the fixture, shared with test_onboarding

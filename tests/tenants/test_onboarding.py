@@ -13,8 +13,12 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.db.models import AuditEvent, GenesysConnection, GenesysIntegration
 from app.genesys.clients import GenesysClients
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import (
+from app.signing import verify_genesys
+from app.tenants.integrations import FieldErrors, WiredIntegration
+from app.tenants.onboarding import Onboarding
+from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_NO_EDIT_CLIENT_ID,
@@ -27,10 +31,6 @@ from app.sandbox.genesys_world import (
     SANDBOX_PENDING_INTEGRATION_ID,
     GenesysWorld,
 )
-from app.signing import verify_genesys
-from app.tenants.integrations import FieldErrors, WiredIntegration
-from app.tenants.onboarding import Onboarding
-from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 from tests.factories import make_settings, make_tenant
 
 Sessions = async_sessionmaker[AsyncSession]

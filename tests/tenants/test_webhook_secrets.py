@@ -14,17 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.crypto import SecretBox
 from app.db.models import AuditEvent, GenesysIntegration
 from app.genesys.clients import GenesysClients
-from app.sandbox.faults import FaultSpec
-from app.sandbox.genesys_app import create_genesys_sandbox
-from app.sandbox.genesys_world import (
-    SANDBOX_DMS_INTEGRATION_ID,
-    SANDBOX_MENTIONS_INTEGRATION_ID,
-    SANDBOX_NO_EDIT_CLIENT_ID,
-    SANDBOX_NO_EDIT_CLIENT_SECRET,
-    SANDBOX_ORG_CLIENT_ID,
-    SANDBOX_ORG_CLIENT_SECRET,
-    GenesysWorld,
-)
 from app.tenants import store
 from app.tenants.integrations import WiredIntegration
 from app.tenants.onboarding import Onboarding
@@ -34,6 +23,17 @@ from app.tenants.webhook_secrets import (
     IntegrationNotFound,
     RotationFailed,
     RotationUnfinished,
+)
+from sandbox.faults import FaultSpec
+from sandbox.genesys_app import create_genesys_sandbox
+from sandbox.genesys_world import (
+    SANDBOX_DMS_INTEGRATION_ID,
+    SANDBOX_MENTIONS_INTEGRATION_ID,
+    SANDBOX_NO_EDIT_CLIENT_ID,
+    SANDBOX_NO_EDIT_CLIENT_SECRET,
+    SANDBOX_ORG_CLIENT_ID,
+    SANDBOX_ORG_CLIENT_SECRET,
+    GenesysWorld,
 )
 from tests.factories import make_settings, make_tenant
 

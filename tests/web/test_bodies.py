@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import time
 
+from app.json_input import MAX_JSON_DEPTH, json_object
 from app.signing import genesys_signature, slack_signature, verify_genesys, verify_slack
-from app.slack.events import parse_body
-from app.web.bodies import MAX_JSON_DEPTH, json_object
+from app.web.slack_events import parse_body
 
 
 def nested(depth: int) -> str:

@@ -8,11 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db.models import AuditEvent, SlackInstallation, Tenant
-from app.sandbox.slack_manifest import DEFAULT_MANIFEST, declared_scopes
-from app.sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
-from app.sandbox.slack_world import SlackWorld
 from app.slack.app import BOT_SCOPES
 from app.web.auth import OIDC_SCOPES
+from sandbox.slack_manifest import DEFAULT_MANIFEST, declared_scopes
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID, INITECH_ENTERPRISE_ID
+from sandbox.slack_world import SlackWorld
 from tests.harness import approve, in_process, install, local_part
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db.models import GenesysConnection, GenesysIntegration, Tenant
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_NO_EDIT_CLIENT_ID,
@@ -21,7 +21,7 @@ from app.sandbox.genesys_world import (
     SANDBOX_PENDING_INTEGRATION_ID,
     GenesysWorld,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_seed import ACME_TEAM_ID
 from tests.harness import approve, in_process, install, local_part
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db.models import GenesysIntegration
-from app.sandbox.genesys_world import (
+from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
     SANDBOX_NO_EDIT_CLIENT_ID,
@@ -20,7 +20,7 @@ from app.sandbox.genesys_world import (
     SANDBOX_ORG_CLIENT_SECRET,
     GenesysWorld,
 )
-from app.sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_seed import ACME_TEAM_ID
 from tests.harness import in_process, install
 
 MENTIONS, DMS = SANDBOX_MENTIONS_INTEGRATION_ID, SANDBOX_DMS_INTEGRATION_ID

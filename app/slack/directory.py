@@ -1,0 +1,26 @@
+"""What Slack's directory tells us about a person or a channel, as the bridge consumes it.
+
+These live with the Slack adapter that fills them (`SlackSender.profile`, `.channel_info`), so
+the bridge reads Slack's answers through types it imports downwards, never the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SlackProfile:
+    """The customer as the agent sees them, from `users.info` (email needs `users:read.email`)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    nickname: str | None = None
+    email: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    name: str | None
+    is_shared: bool | None

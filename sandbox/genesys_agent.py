@@ -1,0 +1,184 @@
+"""What a Genesys agent does in the sim: answer a conversation with text, media, quick replies,
+a card, a typing event or a receipt, delivered through the webhook sender.
+
+Shared by the agent console and `POST /_sandbox/agent/reply`. Replies go to the conversation's
+`to.id`, the external user id the conversation was created with, as in real Genesys.
+A reply to an integration and user with no conversation yet opens one (what an agentless or
+proactive message would do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from sandbox.genesys_records import DeliveryReport, Download
+from sandbox.genesys_schema import REASON_CODES
+from sandbox.genesys_webhook import (
+    Addressing,
+    WebhookSender,
+    build_attachment,
+    build_card,
+    build_quick_replies,
+    build_receipt,
+    build_text,
+    build_typing,
+    sample_png,
+)
+from sandbox.genesys_world import (
+    Conversation,
+    ConversationMessage,
+    GenesysWorld,
+    Integration,
+    new_message_id,
+    new_uuid,
+)
+
+ReplyKind = Literal["text", "attachment", "quick_replies", "card", "typing", "receipt"]
+ReceiptStatus = Literal["Sent", "Delivered", "Read", "Failed", "Published", "Removed"]
+
+DEFAULT_TEXT = "Hello from the Genesys sandbox agent."
+
+
+class Reason(BaseModel):
+    code: str
+    message: str = ""
+
+    def checked(self) -> dict[str, str]:
+        if self.code not in REASON_CODES:
+            raise ValueError(f"unknown reason code {self.code}")
+        return {"code": self.code, "message": self.message}
+
+
+class AgentReply(BaseModel):
+    conversation_id: str | None = None
+    integration_id: str | None = None
+    to_id: str | None = None
+    to_id_type: str = "Opaque"
+    kind: ReplyKind = "text"
+    text: str | None = None
+    quick_replies: list[str] = Field(default_factory=lambda: ["Yes", "No"])
+    status: ReceiptStatus = "Delivered"
+    reasons: list[Reason] = Field(default_factory=list)
+    receipt_for: str | None = None
+    duplicate: bool = False
+    wait: bool = True
+
+
+class Agent:
+    def __init__(self, world: GenesysWorld, *, http: httpx.AsyncClient | None = None) -> None:
+        self._world = world
+        self._http = http
+        self._tasks: set[asyncio.Task[list[DeliveryReport]]] = set()
+
+    def _sender(self) -> WebhookSender:
+        return WebhookSender(self._world, time_scale=self._world.config.time_scale, http=self._http)
+
+    def _target(self, reply: AgentReply) -> tuple[Integration, Conversation]:
+        world = self._world
+        if reply.conversation_id is not None:
+            conversation = world.conversations.get(reply.conversation_id)
+            if conversation is None:
+                raise LookupError(f"conversation {reply.conversation_id} not found")
+        elif reply.integration_id is not None and reply.to_id is not None:
+            if world.get_integration(reply.integration_id) is None:
+                raise LookupError(f"integration {reply.integration_id} not found")
+            conversation = world.conversation_for(
+                integration_id=reply.integration_id,
+                external_id=reply.to_id,
+                id_type=reply.to_id_type,
+                nickname=None,
+            )
+        else:
+            raise ValueError("give conversation_id, or integration_id and to_id")
+        integration = world.get_integration(conversation.integration_id)
+        if integration is None:
+            raise LookupError(f"integration {conversation.integration_id} not found")
+        return integration, conversation
+
+    def prepare(self, reply: AgentReply, *, base_url: str) -> dict[str, Any]:
+        """Build the payload and record it on the conversation; nothing is sent yet."""
+        world = self._world
+        integration, conversation = self._target(reply)
+        addr = Addressing.of(integration, conversation)
+        message_id, now = new_message_id(), world.now_iso()
+        text = reply.text or DEFAULT_TEXT
+        detail: dict[str, Any] = {}
+        payload: dict[str, Any]
+        if reply.kind == "text":
+            payload = build_text(addr, text, message_id=message_id, time=now)
+        elif reply.kind in ("attachment", "card"):
+            download = Download(new_uuid(), "sandbox-sample.png", "image/png", sample_png())
+            world.downloads[download.id] = download
+            url = f"{base_url}/api/v2/downloads/{download.id}"
+            if reply.kind == "attachment":
+                payload = build_attachment(
+                    addr, download, url=url, media_type="Image", message_id=message_id, time=now
+                )
+                text = download.filename
+            else:
+                payload = build_card(
+                    addr,
+                    title=text,
+                    description="A card sent from the Genesys sandbox.",
+                    image_url=url,
+                    buttons=reply.quick_replies,
+                    link_url=f"{base_url}/",
+                    message_id=message_id,
+                    time=now,
+                )
+            detail["content"] = payload["content"]
+        elif reply.kind == "quick_replies":
+            payload = build_quick_replies(
+                addr, text, reply.quick_replies, message_id=message_id, time=now
+            )
+            detail["content"] = payload["content"]
+        elif reply.kind == "typing":
+            payload = build_typing(addr, message_id=message_id, time=now)
+            text = "(typing)"
+        else:
+            reasons = [reason.checked() for reason in reply.reasons]
+            about = conversation.find(reply.receipt_for) if reply.receipt_for else None
+            payload = build_receipt(
+                addr,
+                status=reply.status,
+                reasons=reasons,
+                message_id=reply.receipt_for or message_id,
+                time=now,
+                direction=about.direction if about else "Outbound",
+            )
+            text = f"receipt {reply.status}"
+        conversation.messages.append(
+            ConversationMessage(
+                id=payload["id"],
+                direction="Outbound",
+                type=payload["type"],
+                time=now,
+                text=text,
+                detail=detail,
+            )
+        )
+        return payload
+
+    async def deliver(self, payload: dict[str, Any], *, duplicate: bool) -> list[DeliveryReport]:
+        sender = self._sender()
+        reports = [await sender.deliver(payload)]
+        if duplicate:
+            reports.append(await sender.redeliver(payload["id"]))
+        return reports
+
+    async def reply(self, reply: AgentReply, *, base_url: str) -> list[DeliveryReport]:
+        payload = self.prepare(reply, base_url=base_url)
+        return await self.deliver(payload, duplicate=reply.duplicate)
+
+    def reply_later(self, reply: AgentReply, *, base_url: str) -> str:
+        """Deliver in the background (retries can take a minute at full scale); the report
+        appears in `world.deliveries` and on the console as the attempts happen."""
+        payload = self.prepare(reply, base_url=base_url)
+        task = asyncio.create_task(self.deliver(payload, duplicate=reply.duplicate))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return str(payload["id"])

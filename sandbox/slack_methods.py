@@ -1,0 +1,309 @@
+"""The messaging side of the Web API: auth, chat, users, conversations, reactions.
+
+Each method checks what Slack checks, in Slack's words (`channel_not_found`, `not_in_channel`,
+`is_archived`, `already_reacted`, …), and the per-channel posting limit answers HTTP 429 with
+`Retry-After`, so our app's retry handling meets the same shapes it meets in production.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sandbox.slack_api import ApiError, JsonObject, Method, MethodCall, retry_after_header
+from sandbox.slack_objects import (
+    channel_object,
+    message_object,
+    permalink,
+    user_object,
+)
+from sandbox.slack_records import SlackChannel, SlackMessage, SlackUser
+from sandbox.slack_world import MAX_SECTION_TEXT_LENGTH
+
+_REACTION_NAME = re.compile(r"[a-z0-9_+'\-]+(::skin-tone-[2-6])?")
+
+
+def resolve_channel(call: MethodCall, value: str | None) -> SlackChannel:
+    """Channel IDs, `#names` and user IDs (meaning the DM with that user) all work, as in Slack."""
+    world, token = call.world, call.bearer
+    if not value:
+        raise ApiError("channel_not_found")
+    if value[0] in "UW" and value in world.users:
+        user = world.users[value]
+        if not world.covers(token, user.slack_team_id) or user.is_bot:
+            raise ApiError("channel_not_found")
+        return world.open_dm(user.slack_team_id, user.slack_user_id)
+    if value.startswith("#"):
+        found = [
+            c
+            for c in world.channels.values()
+            if c.name == value[1:] and world.covers(token, c.slack_team_id)
+        ]
+        if not found:
+            raise ApiError("channel_not_found")
+        return found[0]
+    channel = world.channels.get(value)
+    if channel is None or not world.covers(token, channel.slack_team_id):
+        raise ApiError("channel_not_found")
+    return channel
+
+
+def _is_member(call: MethodCall, channel: SlackChannel) -> bool:
+    token = call.bearer
+    if channel.is_im:
+        return token.kind == "bot" or channel.im_user == token.slack_user_id
+    if token.kind == "bot":
+        return channel.bot_is_member
+    return token.slack_user_id in channel.members
+
+
+def _writable_channel(call: MethodCall) -> SlackChannel:
+    channel = resolve_channel(call, call.arg("channel"))
+    if channel.is_archived:
+        raise ApiError("is_archived")
+    if not _is_member(call, channel):
+        raise ApiError("not_in_channel")
+    return channel
+
+
+def _visible_user(call: MethodCall, slack_user_id: str | None) -> SlackUser:
+    user = call.world.users.get(slack_user_id or "")
+    if user is None or not call.world.covers(call.bearer, user.slack_team_id):
+        raise ApiError("user_not_found")
+    return user
+
+
+def _message_content(call: MethodCall) -> tuple[str, list[object] | None]:
+    text = call.arg("text") or call.arg("markdown_text") or ""
+    blocks = call.json_arg("blocks")
+    attachments = call.json_arg("attachments")
+    if blocks is not None and not isinstance(blocks, list):
+        raise ApiError("invalid_blocks")
+    if not text and not blocks and not attachments:
+        raise ApiError("no_text")
+    if len(text) > call.world.max_text_length:
+        raise ApiError("msg_too_long")
+    for block in blocks or []:
+        section = block.get("text") if isinstance(block, dict) else None
+        words = section.get("text") if isinstance(section, dict) else None
+        if isinstance(words, str) and len(words) > MAX_SECTION_TEXT_LENGTH:
+            raise ApiError("invalid_blocks")
+    return text, blocks or None
+
+
+def auth_test(call: MethodCall) -> JsonObject:
+    world, token = call.world, call.bearer
+    user = world.users[token.slack_user_id]
+    team = world.teams.get(token.slack_team_id or "")
+    enterprise = world.enterprises.get(token.slack_enterprise_id or "")
+    if team is not None:
+        url = f"https://{team.domain}.slack.com/"
+    else:
+        url = f"https://{enterprise.domain if enterprise else 'unknown'}.enterprise.slack.com/"
+    body: JsonObject = {
+        "url": url,
+        "team": team.name if team else (enterprise.name if enterprise else ""),
+        "user": user.name,
+        "user_id": user.slack_user_id,
+        "is_enterprise_install": token.is_enterprise_install,
+    }
+    if team is not None:
+        body["team_id"] = team.slack_team_id
+    if enterprise is not None:
+        body["enterprise_id"] = enterprise.slack_enterprise_id
+    if token.kind == "bot":
+        body["bot_id"] = token.slack_bot_id
+    return body
+
+
+def auth_revoke(call: MethodCall) -> JsonObject:
+    if call.flag("test"):
+        return {"revoked": False}
+    call.bearer.revoked = True
+    return {"revoked": True}
+
+
+def chat_post_message(call: MethodCall) -> JsonObject:
+    world, token = call.world, call.bearer
+    channel = _writable_channel(call)
+    text, blocks = _message_content(call)
+    wait = world.take_post_slot(channel.slack_channel_id)
+    if wait is not None:
+        raise ApiError("ratelimited", status=429, headers={"Retry-After": retry_after_header(wait)})
+    thread_ts = call.arg("thread_ts")
+    parent = world.find_message(channel.slack_channel_id, thread_ts) if thread_ts else None
+    if parent is not None and parent.is_reply:
+        thread_ts = parent.thread_ts
+    # Slack ignores a custom identity unless the app holds chat:write.customize.
+    customize = "chat:write.customize" in token.scopes
+    message = world.add_message(
+        SlackMessage(
+            ts=world.new_ts(),
+            slack_channel_id=channel.slack_channel_id,
+            slack_team_id=channel.slack_team_id,
+            text=text,
+            user=token.slack_user_id,
+            bot_id=token.slack_bot_id,
+            thread_ts=thread_ts,
+            blocks=blocks,
+            username=call.arg("username") if customize else None,
+            icon_url=call.arg("icon_url") if customize else None,
+            icon_emoji=call.arg("icon_emoji") if customize else None,
+            reply_broadcast=call.flag("reply_broadcast"),
+        )
+    )
+    return {
+        "channel": channel.slack_channel_id,
+        "ts": message.ts,
+        "message": message_object(world, message, base_url=call.base_url),
+    }
+
+
+def chat_update(call: MethodCall) -> JsonObject:
+    world, token = call.world, call.bearer
+    channel = resolve_channel(call, call.arg("channel"))
+    if channel.is_archived:
+        raise ApiError("is_archived")
+    message = world.find_message(channel.slack_channel_id, call.arg("ts") or "")
+    if message is None:
+        raise ApiError("message_not_found")
+    if message.user != token.slack_user_id:
+        raise ApiError("cant_update_message")
+    text, blocks = _message_content(call)
+    message.text = text
+    message.blocks = blocks
+    message.edited = {"user": token.slack_user_id, "ts": world.new_ts()}
+    return {
+        "channel": channel.slack_channel_id,
+        "ts": message.ts,
+        "text": message.text,
+        "message": message_object(world, message, base_url=call.base_url),
+    }
+
+
+def chat_post_ephemeral(call: MethodCall) -> JsonObject:
+    world, token = call.world, call.bearer
+    channel = _writable_channel(call)
+    user = _visible_user(call, call.arg("user"))
+    if user.slack_user_id not in channel.members and channel.im_user != user.slack_user_id:
+        raise ApiError("user_not_in_channel")
+    text, blocks = _message_content(call)
+    message = world.add_message(
+        SlackMessage(
+            ts=world.new_ts(),
+            slack_channel_id=channel.slack_channel_id,
+            slack_team_id=channel.slack_team_id,
+            text=text,
+            user=token.slack_user_id,
+            bot_id=token.slack_bot_id,
+            thread_ts=call.arg("thread_ts"),
+            blocks=blocks,
+            ephemeral_to=user.slack_user_id,
+        )
+    )
+    return {"message_ts": message.ts}
+
+
+def chat_get_permalink(call: MethodCall) -> JsonObject:
+    channel = resolve_channel(call, call.arg("channel"))
+    message = call.world.find_message(channel.slack_channel_id, call.arg("message_ts") or "")
+    if message is None:
+        raise ApiError("message_not_found")
+    return {"channel": channel.slack_channel_id, "permalink": permalink(call.base_url, message)}
+
+
+def users_info(call: MethodCall) -> JsonObject:
+    user = _visible_user(call, call.arg("user"))
+    email = "users:read.email" in call.bearer.scopes
+    obj = user_object(call.world, user, base_url=call.base_url, email=email)
+    if call.flag("include_locale"):
+        obj["locale"] = "en-US"
+    return {"user": obj}
+
+
+def conversations_info(call: MethodCall) -> JsonObject:
+    channel = resolve_channel(call, call.arg("channel"))
+    if channel.is_im:
+        call.need_scope("im:read")
+    elif channel.is_private:
+        call.need_scope("groups:read")
+        if not _is_member(call, channel):
+            raise ApiError("channel_not_found")
+    else:
+        call.need_scope("channels:read")
+    obj = channel_object(call.world, channel)
+    if not call.flag("include_num_members"):
+        obj.pop("num_members", None)
+    return {"channel": obj}
+
+
+def conversations_open(call: MethodCall) -> JsonObject:
+    world = call.world
+    existing = call.arg("channel")
+    if existing:
+        channel = resolve_channel(call, existing)
+        return {"no_op": True, "already_open": True, "channel": {"id": channel.slack_channel_id}}
+    ids = [u.strip() for u in (call.arg("users") or "").split(",") if u.strip()]
+    if not ids:
+        raise ApiError("users_list_not_supplied")
+    if len(ids) > 1:
+        raise ApiError("method_not_supported_for_channel_type")
+    user = _visible_user(call, ids[0])
+    if user.is_bot:
+        raise ApiError("cannot_dm_bot")
+    already = any(c.is_im and c.im_user == user.slack_user_id for c in world.channels.values())
+    channel = world.open_dm(user.slack_team_id, user.slack_user_id)
+    shown = channel_object(world, channel) if call.flag("return_im") else None
+    body: JsonObject = {"channel": shown or {"id": channel.slack_channel_id}}
+    if already:
+        body.update(no_op=True, already_open=True)
+    return body
+
+
+def _reaction_target(call: MethodCall) -> tuple[SlackMessage, str]:
+    channel = resolve_channel(call, call.arg("channel"))
+    if channel.is_archived:
+        raise ApiError("is_archived")
+    if not _is_member(call, channel):
+        raise ApiError("not_in_channel")
+    message = call.world.find_message(channel.slack_channel_id, call.arg("timestamp") or "")
+    if message is None:
+        raise ApiError("message_not_found")
+    name = (call.arg("name") or "").strip(":")
+    if not _REACTION_NAME.fullmatch(name):
+        raise ApiError("invalid_name")
+    return message, name
+
+
+def reactions_add(call: MethodCall) -> JsonObject:
+    message, name = _reaction_target(call)
+    users = message.reactions.setdefault(name, [])
+    if call.bearer.slack_user_id in users:
+        raise ApiError("already_reacted")
+    users.append(call.bearer.slack_user_id)
+    return {}
+
+
+def reactions_remove(call: MethodCall) -> JsonObject:
+    message, name = _reaction_target(call)
+    users = message.reactions.get(name, [])
+    if call.bearer.slack_user_id not in users:
+        raise ApiError("no_reaction")
+    users.remove(call.bearer.slack_user_id)
+    if not users:
+        del message.reactions[name]
+    return {}
+
+
+METHODS: dict[str, Method] = {
+    "auth.test": Method(auth_test),
+    "auth.revoke": Method(auth_revoke),
+    "chat.postMessage": Method(chat_post_message, ("chat:write",)),
+    "chat.update": Method(chat_update, ("chat:write",)),
+    "chat.postEphemeral": Method(chat_post_ephemeral, ("chat:write",)),
+    "chat.getPermalink": Method(chat_get_permalink),
+    "users.info": Method(users_info, ("users:read",)),
+    "conversations.info": Method(conversations_info),
+    "conversations.open": Method(conversations_open, ("im:write",)),
+    "reactions.add": Method(reactions_add, ("reactions:write",)),
+    "reactions.remove": Method(reactions_remove, ("reactions:write",)),
+}
