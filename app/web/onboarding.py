@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.db.models import TenantStatus
 from app.genesys.regions import REGIONS
 from app.tenants import store
 from app.tenants.connection_check import Check
@@ -47,7 +48,7 @@ async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | No
         chosen = list(await store.list_tenant_integrations(session, tenant_id=admin.tenant_id))
         previous = list(await store.list_previous_integrations(session, tenant_id=admin.tenant_id))
         audit = list(await store.list_audit(session, tenant_id=admin.tenant_id))
-    if tenant is None or installation is None or tenant.status != "active":
+    if tenant is None or installation is None or tenant.status != TenantStatus.ACTIVE:
         return None
     return {
         "tenant": tenant,
