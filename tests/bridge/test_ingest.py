@@ -15,6 +15,7 @@ from app.bridge import normalized
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcome, IngestOutcomeKind, Kind, Status
 from app.bridge.outbound import AgentMessage
+from app.bridge.rendering import encode_button_value
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, Tenant, TenantStatus
 from app.signing import genesys_signature
@@ -216,3 +217,60 @@ async def test_bad_webhooks_get_the_outcome_the_web_layer_refuses(
     assert empty.kind == IngestOutcomeKind.MALFORMED
     assert "Text message needs text" in empty.detail
     assert await rows(sessions) == []
+
+
+def block_actions(*actions: dict[str, Any], team: str = "T0ACME") -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "team": {"id": team},
+        "user": {"id": "U0JANE"},
+        "actions": list(actions),
+    }
+
+
+def click(value: str, *, action_id: str = "sb_qr_0", action_ts: str = REPLY_TS) -> dict[str, Any]:
+    return {"action_id": action_id, "value": value, "action_ts": action_ts}
+
+
+async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
+    sessions: Sessions, ingest: Ingest, onboarded: Onboarded
+) -> None:
+    integration_id = onboarded.integration.genesys_integration_id
+    await webhook(ingest, agent_text(integration_id, f"T0ACME:C0SUPPORT:{ROOT_TS}"))
+    value = encode_button_value(
+        genesys_message_id="gm-0001", kind="QuickReply", payload="yes", text="Yes"
+    )
+    assert value is not None
+    stranger = encode_button_value(
+        genesys_message_id="gm-none", kind="QuickReply", payload="no", text="No"
+    )
+    assert stranger is not None
+
+    outcomes = await ingest.slack_actions(
+        block_actions(
+            click(value),
+            click(value),
+            click(value, action_id="someone_elses_button"),
+            click("{not ours"),
+            click(stranger),
+        )
+    )
+
+    assert [str(outcome) for outcome in outcomes] == [
+        "accepted",
+        "duplicate",
+        "ignored:not_ours",
+        "ignored:invalid_button_value",
+        "ignored:unknown_message",
+    ]
+    agent_reply, answer = await rows(sessions)
+    assert (answer.direction, answer.kind) == (Direction.TO_GENESYS, Kind.STRUCTURED_RESPONSE)
+    assert answer.conversation_id == agent_reply.conversation_id
+    assert answer.payload["click"] == {
+        "genesys_message_id": "gm-0001",
+        "kind": "QuickReply",
+        "payload": "yes",
+        "text": "Yes",
+    }
+    unknown = await ingest.slack_actions(block_actions(click(value), team="T0NOBODY"))
+    assert [outcome.kind for outcome in unknown] == [IngestOutcomeKind.UNKNOWN_TENANT]
