@@ -50,7 +50,6 @@ async def test_one_attachment_with_mime_and_url_is_accepted() -> None:
     ],
     ids=["two attachments", "no mime", "no url"],
 )
-@pytest.mark.xfail(strict=True, reason="sim accepts several attachments, and no mime or url")
 async def test_what_the_attachment_model_requires_is_enforced(
     content: list[dict[str, Any]], field: str
 ) -> None:
@@ -129,7 +128,6 @@ async def _agent_attachment(http: Any, auth: dict[str, str]) -> str:
     return url
 
 
-@pytest.mark.xfail(strict=True, reason="downloads are open by default")
 def test_downloads_need_auth_by_default() -> None:
     assert GenesysConfig().download_requires_auth is True
 
