@@ -111,9 +111,14 @@ class Agent:
         if reply.kind == "text":
             payload = build_text(addr, text, message_id=message_id, time=now)
         elif reply.kind in ("attachment", "card"):
-            download = Download(new_uuid(), "sandbox-sample.png", "image/png", sample_png())
+            org = world.orgs.get(integration.org_id)
+            download = Download(
+                new_uuid(), "sandbox-sample.png", "image/png", sample_png(), integration.org_id
+            )
             world.downloads[download.id] = download
-            url = f"{base_url}/api/v2/downloads/{download.id}"
+            # On the org's region `api-downloads` host, as real agent media is (reference §1.1).
+            host = f"/api-downloads.{org.domain}" if org is not None else ""
+            url = f"{base_url}{host}/api/v2/downloads/{download.id}"
             if reply.kind == "attachment":
                 payload = build_attachment(
                     addr, download, url=url, media_type="Image", message_id=message_id, time=now

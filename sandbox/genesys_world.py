@@ -73,10 +73,40 @@ def to_iso(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+# The region domains Genesys Cloud serves (reference §1.1), copied here because the sandbox
+# imports nothing from the product. Each has `login.`, `api.` and `api-downloads.` hosts.
+REGION_DOMAINS = frozenset(
+    {
+        "mypurecloud.com",
+        "use2.us-gov-pure.cloud",
+        "usw2.pure.cloud",
+        "cac1.pure.cloud",
+        "sae1.pure.cloud",
+        "mxc1.pure.cloud",
+        "mypurecloud.ie",
+        "euw2.pure.cloud",
+        "mypurecloud.de",
+        "euc2.pure.cloud",
+        "edee1.eusc-pure.cloud",
+        "mec1.pure.cloud",
+        "aps1.pure.cloud",
+        "mypurecloud.jp",
+        "apne2.pure.cloud",
+        "apne3.pure.cloud",
+        "apse1.pure.cloud",
+        "mypurecloud.com.au",
+    }
+)
+SANDBOX_ORG_DOMAIN = "mypurecloud.com"  # us_east_1, the onboarding page's default region
+SANDBOX_OTHER_ORG_DOMAIN = "mypurecloud.ie"  # eu_west_1
+
+
 @dataclass
 class Org:
     id: str
     name: str
+    # An org lives in one region; its clients and tokens exist only on that region's hosts.
+    domain: str = SANDBOX_ORG_DOMAIN
 
 
 @dataclass
@@ -220,8 +250,10 @@ class GenesysWorld:
         self._seed()
 
     def _seed(self) -> None:
-        self.orgs[SANDBOX_ORG_ID] = Org(SANDBOX_ORG_ID, SANDBOX_ORG_NAME)
-        self.orgs[SANDBOX_OTHER_ORG_ID] = Org(SANDBOX_OTHER_ORG_ID, SANDBOX_OTHER_ORG_NAME)
+        self.orgs[SANDBOX_ORG_ID] = Org(SANDBOX_ORG_ID, SANDBOX_ORG_NAME, SANDBOX_ORG_DOMAIN)
+        self.orgs[SANDBOX_OTHER_ORG_ID] = Org(
+            SANDBOX_OTHER_ORG_ID, SANDBOX_OTHER_ORG_NAME, SANDBOX_OTHER_ORG_DOMAIN
+        )
         for client in (
             OAuthClient(
                 SANDBOX_ORG_CLIENT_ID,
