@@ -186,7 +186,6 @@ def test_doctor_reports_each_check(database_url: str, slack_sim: ServerThread) -
         assert f"ok    {name}" in result.stdout or f"ok  {name}" in result.stdout, name
 
 
-@pytest.mark.xfail(strict=True, reason="doctor prints ok next to a 404")
 def test_doctor_never_calls_a_404_ok(database_url: str, slack_sim: ServerThread) -> None:
     genesys = ServerThread(create_genesys_sandbox(GenesysWorld.seeded())).start()
     try:
