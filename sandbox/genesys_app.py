@@ -19,6 +19,7 @@ from starlette.types import ExceptionHandler
 from sandbox import (
     genesys_authorization,
     genesys_control,
+    genesys_conversations,
     genesys_inbound,
     genesys_integrations,
     genesys_pages,
@@ -72,6 +73,7 @@ def create_genesys_sandbox(world: GenesysWorld) -> Starlette:
         *genesys_integrations.routes,
         *genesys_routing.routes,
         *genesys_authorization.routes,
+        *genesys_conversations.routes,
         Route("/api/v2/downloads/{download_id}", download, methods=["GET"]),
     ]
     app = Starlette(
