@@ -21,7 +21,7 @@ from app.logs import configure_logging
 
 def _settings_or_exit() -> Settings:
     try:
-        return load_settings()
+        return load_settings(dev_env=True)
     except ValidationError as exc:
         names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
         print(f"configuration error: check {names} (see README, Configuration)", file=sys.stderr)
@@ -253,7 +253,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from app.doctor import run_checks
 
     try:
-        settings = load_settings()
+        settings = load_settings(dev_env=True)
     except ValidationError as exc:
         names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
         print(f"FAIL  settings: check {names}")
