@@ -1,5 +1,5 @@
 # Each target does its own set-up (venv, deps); a fresh clone needs only Python and Postgres.
-.PHONY: dev test check lint migrate bench bench-quick install
+.PHONY: dev test test-fast check lint migrate bench bench-quick install
 
 # The product, its migrations, and the tooling that runs from the checkout (never installed).
 CODE = app migrations sandbox devkit bench tests
@@ -12,6 +12,15 @@ dev: install  ## run the whole product locally (sandbox mode without Slack crede
 
 test: install  ## run every test against a throwaway Postgres
 	@.venv/bin/python -m pytest $(ARGS)
+
+# The pure and fast tiers (docs/decisions.md, "Test tiers"): no spawned processes, no browser,
+# no simulators' own suites, no benchmark; one throwaway Postgres. Under a minute.
+FAST_TESTS = tests/bridge tests/tenants tests/genesys tests/slack tests/web tests/db \
+	tests/test_config.py tests/test_crypto.py tests/test_retry.py tests/test_logs.py \
+	tests/test_metrics.py
+
+test-fast: install  ## the pure and fast tiers only (see FAST_TESTS)
+	@.venv/bin/python -m pytest $(FAST_TESTS) $(ARGS)
 
 check: install  ## format check, lint, types
 	@.venv/bin/ruff format --check $(CODE)

@@ -21,7 +21,7 @@ from app.logs import configure_logging
 
 def _settings_or_exit() -> Settings:
     try:
-        return load_settings()
+        return load_settings(dev_env=True)
     except ValidationError as exc:
         names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
         print(f"configuration error: check {names} (see README, Configuration)", file=sys.stderr)
@@ -29,7 +29,7 @@ def _settings_or_exit() -> Settings:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from app.jobs import run_worker
+    from app.main import run_worker
 
     asyncio.run(run_worker(_settings_or_exit()))
     return 0
@@ -77,6 +77,7 @@ async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[int]])
 
 
 def _cmd_tenants(args: argparse.Namespace) -> int:
+    from app.db.models import TenantStatus
     from app.tenants import store
 
     settings = _settings_or_exit()
@@ -117,7 +118,9 @@ def _cmd_tenants(args: argparse.Namespace) -> int:
             ]
             print("\n".join(lines))
             return 0
-        status = "active" if args.tenants_command == "enable" else "disabled"
+        status = (
+            TenantStatus.ACTIVE if args.tenants_command == "enable" else TenantStatus.DISABLED
+        ).value
         async with sessions.begin() as session:
             changed = await store.set_tenant_status(session, tenant_id=tenant_id, status=status)
             if changed:
@@ -186,9 +189,9 @@ def _cmd_integrations(args: argparse.Namespace) -> int:
     """Rotate or retire like the settings page, for operators (audited with no Slack actor)."""
     from app.crypto import SecretBox
     from app.genesys.clients import GenesysClients
-    from app.tenants.onboarding import (
+    from app.tenants.onboarding import Onboarding
+    from app.tenants.webhook_secrets import (
         IntegrationNotFound,
-        Onboarding,
         RotationFailed,
         RotationUnfinished,
     )
@@ -250,7 +253,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from app.doctor import run_checks
 
     try:
-        settings = load_settings()
+        settings = load_settings(dev_env=True)
     except ValidationError as exc:
         names = ", ".join(sorted({str(err["loc"][0]).upper() for err in exc.errors()}))
         print(f"FAIL  settings: check {names}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -173,8 +174,20 @@ class Settings(BaseSettings):
         return str(self.base_url).rstrip("/")
 
 
-def load_settings() -> Settings:
-    """Read the process environment. Call once, at an entry point."""
+# Written by `make dev` (devkit) for the admin commands: the dev cluster's URL and the dev keys.
+DEV_ENV_FILE = Path(".data") / "dev.env"
+
+
+def load_settings(*, dev_env: bool = False) -> Settings:
+    """Read the process environment. Call once, at an entry point.
+
+    With `dev_env`, an admin command run from the root of a dev checkout also reads
+    `.data/dev.env` (when present) for the variables the environment leaves unset, so
+    `python -m app tenants list` works next to `make dev` with nothing exported. The file is
+    relative to the working directory: a deploy has none, and the variables always win.
+    """
+    if dev_env and DEV_ENV_FILE.is_file():
+        return Settings(_env_file=DEV_ENV_FILE)
     return Settings()
 
 

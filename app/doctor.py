@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db.session import create_engine
-from app.genesys.regions import REGIONS
+from app.genesys.regions import REGIONS, hosts_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,26 +81,44 @@ async def _database(settings: Settings) -> list[CheckResult]:
     return results
 
 
-async def _reachable(client: httpx.AsyncClient, name: str, url: str) -> CheckResult:
+async def _probe(
+    client: httpx.AsyncClient, name: str, method: str, url: str, *, expected: frozenset[int]
+) -> CheckResult:
+    """Ok only when the service answers as that service would: a 404 means a wrong URL (a
+    proxy, a typo, a missing path prefix), not a healthy host."""
     try:
-        response = await client.get(url)
+        response = await client.request(method, url)
     except httpx.HTTPError as exc:
         return CheckResult(name, False, f"{url} unreachable ({type(exc).__name__})")
-    return CheckResult(name, response.status_code < 500, f"{url} answered {response.status_code}")
+    status = response.status_code
+    if status in expected:
+        return CheckResult(name, True, f"{url} answered {status}")
+    hint = "no such path: check the URL" if status == 404 else "not the expected answer"
+    return CheckResult(name, False, f"{url} answered {status} ({hint})")
+
+
+# Slack's api.test answers 200 to anyone. A Genesys login host answers a token request without
+# credentials with 400 or 401 (invalid_client; the status is the login host's choice).
+SLACK_EXPECTED = frozenset({200})
+GENESYS_LOGIN_EXPECTED = frozenset({400, 401})
 
 
 async def run_checks(settings: Settings) -> list[CheckResult]:
     results = [CheckResult("settings", True, "all required settings are present and valid")]
     results += await _database(settings)
     slack = str(settings.slack_api_url).rstrip("/") + "/api.test"
+    region = REGIONS[0]
     if settings.genesys_login_url:
-        genesys = [("genesys", str(settings.genesys_login_url).rstrip("/") + "/oauth/token")]
+        login = hosts_for(
+            region.key,
+            api_override=str(settings.genesys_api_url or settings.genesys_login_url),
+            login_override=str(settings.genesys_login_url),
+        ).login_base
+        genesys = [("genesys", f"{login}/oauth/token")]
     else:
-        genesys = [
-            (f"genesys {r.key}", f"https://login.{r.domain}/oauth/token") for r in REGIONS[:1]
-        ]
+        genesys = [(f"genesys {region.key}", f"https://login.{region.domain}/oauth/token")]
     async with httpx.AsyncClient(timeout=5) as client:
-        results.append(await _reachable(client, "slack", slack))
+        results.append(await _probe(client, "slack", "GET", slack, expected=SLACK_EXPECTED))
         for name, url in genesys:
-            results.append(await _reachable(client, name, url))
+            results.append(await _probe(client, name, "POST", url, expected=GENESYS_LOGIN_EXPECTED))
     return results

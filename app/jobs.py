@@ -1,8 +1,9 @@
 """The queue's tasks and the worker process. Tasks are thin: they call the owning service.
 
 The queue is procrastinate on the same Postgres (docs/decisions.md). Tasks are declared on a
-blueprint at import time, but nothing connects until `run_worker` builds the app from
-settings; dependencies reach tasks through the worker's `additional_context`.
+blueprint at import time, but nothing connects until `app.main.worker_app` opens the queue
+and builds the services (the one composition root); dependencies reach tasks through the
+worker's `additional_context`.
 """
 
 from __future__ import annotations
@@ -12,29 +13,19 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import procrastinate
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
-from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import queueing, store as bridge_store
-from app.bridge.delivery import Delivery, RetryLater, backoff
+from app.bridge.delivery import Delivery
+from app.bridge.retries import RetryLater, backoff
 from app.config import Settings
-from app.crypto import SecretBox
-from app.db.session import create_engine, create_sessions
-from app.genesys.clients import GenesysClients
-from app.slack.app import build_web_client
-from app.slack.installation_store import PostgresInstallationStore
-from app.slack.sender import SlackSender
 from app.tenants import store
-from app.tenants.onboarding import Onboarding
 
 log = logging.getLogger(__name__)
 
@@ -166,54 +157,9 @@ def build_queue(settings: Settings) -> procrastinate.App:
     return queue
 
 
-@asynccontextmanager
-async def worker_app(
-    settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None = None
-) -> AsyncIterator[tuple[procrastinate.App, WorkerDeps]]:
-    """The queue app and what its tasks need, open for the duration of the block."""
-    engine = create_engine(
-        settings.database, pool_size=settings.web_db_pool_size, application_name="worker"
-    )
-    sessions = create_sessions(engine)
-    box = SecretBox(settings.keys)
-    genesys_clients = GenesysClients()
-    slack = SlackSender(settings)
-    deps = WorkerDeps(
-        settings=settings,
-        sessions=sessions,
-        delivery=Delivery(
-            sessions=sessions,
-            box=box,
-            onboarding=Onboarding(
-                settings,
-                sessions=sessions,
-                box=box,
-                clients=genesys_clients,
-                transport=genesys_transport,
-            ),
-            slack=slack,
-            installation_store=PostgresInstallationStore(sessions, box),
-            rotator=AsyncTokenRotator(
-                client_id=settings.slack_client_id,
-                client_secret=settings.slack_client_secret.get_secret_value(),
-                client=build_web_client(settings),
-            ),
-            setup_url=f"{settings.public_url}/onboarding",
-        ),
-    )
-    queue = build_queue(settings)
-    try:
-        async with queue.open_async():
-            yield queue, deps
-    finally:
-        await slack.aclose()
-        await genesys_clients.aclose()
-        await engine.dispose()
-
-
-async def run_worker(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT; a worker that stops by itself (e.g. Postgres restarted under
-    its LISTEN connection) is started again after a short backoff instead of exiting.
+async def run_worker(queue: procrastinate.App, deps: WorkerDeps) -> None:
+    """Run the open queue's worker until SIGTERM/SIGINT; a worker that stops by itself (e.g.
+    Postgres restarted under its LISTEN connection) is started again after a short backoff.
 
     On a signal the running worker is cancelled, which procrastinate turns into a graceful
     stop: no new jobs, in-flight jobs get `SHUTDOWN_GRACE_SECONDS` to finish.
@@ -223,33 +169,33 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     backoff_seconds = 1.0
-    async with worker_app(settings) as (queue, deps):
-        while not stop.is_set():
-            worker = asyncio.create_task(
-                queue.run_worker_async(
-                    concurrency=settings.worker_concurrency,
-                    additional_context={"deps": deps},
-                    install_signal_handlers=False,
-                    shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
-                    delete_jobs="successful",
-                    # Retries are scheduled in the future and need a poll to be picked up.
-                    fetch_job_polling_interval=1.0,
-                    update_heartbeat_interval=HEARTBEAT_SECONDS,
-                    stalled_worker_timeout=STALLED_AFTER_SECONDS,
-                )
+    settings = deps.settings
+    while not stop.is_set():
+        worker = asyncio.create_task(
+            queue.run_worker_async(
+                concurrency=settings.worker_concurrency,
+                additional_context={"deps": deps},
+                install_signal_handlers=False,
+                shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                delete_jobs="successful",
+                # Retries are scheduled in the future and need a poll to be picked up.
+                fetch_job_polling_interval=1.0,
+                update_heartbeat_interval=HEARTBEAT_SECONDS,
+                stalled_worker_timeout=STALLED_AFTER_SECONDS,
             )
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if stop.is_set():
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
-                break
-            stopping.cancel()
-            problem = None if worker.cancelled() else worker.exception()
-            log.warning(
-                "worker stopped by itself; starting it again",
-                extra={"error": type(problem).__name__ if problem else None},
-            )
-            await asyncio.sleep(backoff_seconds)
-            backoff_seconds = min(backoff_seconds * 2, 30.0)
+        )
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            break
+        stopping.cancel()
+        problem = None if worker.cancelled() else worker.exception()
+        log.warning(
+            "worker stopped by itself; starting it again",
+            extra={"error": type(problem).__name__ if problem else None},
+        )
+        await asyncio.sleep(backoff_seconds)
+        backoff_seconds = min(backoff_seconds * 2, 30.0)

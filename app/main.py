@@ -1,7 +1,9 @@
-"""The only wiring place: settings in, a Starlette app out.
+"""The only wiring place: settings in, a Starlette app or a queue worker out.
 
-Everything that holds a connection (the engine, the Bolt app and its stores) is created in
-the lifespan and disposed of on shutdown; nothing connects at import time.
+`build_services` builds the one object graph both processes share (engine, stores, the
+Genesys and Slack adapters, ingest and delivery); `create_app` adds the web's parts in its
+lifespan, `worker_app` the queue's. Everything that holds a connection is created there and
+closed on shutdown; nothing connects at import time.
 """
 
 from __future__ import annotations
@@ -13,21 +15,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import procrastinate
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import jobs
+from app.bridge.delivery import Delivery
 from app.bridge.ingest import Ingest
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
 from app.genesys.clients import GenesysClients
+from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
-from app.slack.app import build_bolt_app
+from app.slack.app import build_bolt_app, build_web_client
 from app.slack.installation_store import PostgresInstallationStore
+from app.slack.sender import SlackSender
+from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
 from app.web import routes
 from app.web.auth import build_oauth
@@ -70,6 +79,77 @@ class SecurityHeaders:
 
 
 @dataclass
+class Services:
+    """What the web app and the worker both need, built once per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    box: SecretBox
+    installation_store: PostgresInstallationStore
+    genesys_clients: GenesysClients
+    onboarding: Onboarding
+    slack: SlackSender
+    ingest: Ingest
+    delivery: Delivery
+
+    async def aclose(self) -> None:
+        await self.slack.aclose()
+        await self.genesys_clients.aclose()
+        await self.engine.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    application_name: str,
+    genesys_transport: httpx.AsyncBaseTransport | None = None,
+) -> Services:
+    """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
+    Slack sender, the token refresher, and the tenants' Genesys access."""
+    engine = create_engine(
+        settings.database, pool_size=settings.web_db_pool_size, application_name=application_name
+    )
+    sessions = create_sessions(engine)
+    box = SecretBox(settings.keys)
+    installation_store = PostgresInstallationStore(sessions, box)
+    genesys_clients = GenesysClients()
+    onboarding = Onboarding(
+        settings,
+        sessions=sessions,
+        box=box,
+        clients=genesys_clients,
+        transport=genesys_transport,
+    )
+    slack = SlackSender(settings)
+    rotator = AsyncTokenRotator(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        client=build_web_client(settings),
+    )
+    delivery = Delivery(
+        sessions=sessions,
+        box=box,
+        slack=slack,
+        genesys=onboarding.genesys,
+        tokens=BotTokenRefresher(installation_store, rotator),
+        setup_url=f"{settings.public_url}/onboarding",
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        box=box,
+        installation_store=installation_store,
+        genesys_clients=genesys_clients,
+        onboarding=onboarding,
+        slack=slack,
+        ingest=Ingest(sessions=sessions, box=box),
+        delivery=delivery,
+    )
+
+
+@dataclass
 class AppState:
     settings: Settings
     engine: AsyncEngine
@@ -103,47 +183,35 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
-        engine = create_engine(
-            settings.database, pool_size=settings.web_db_pool_size, application_name="web"
+        services = build_services(
+            settings, application_name="web", genesys_transport=genesys_transport
         )
-        sessions = create_sessions(engine)
-        box = SecretBox(settings.keys)
         codec = SessionCodec(settings.session_secret.get_secret_value())
-        installation_store = PostgresInstallationStore(sessions, box)
-        ingest = Ingest(sessions=sessions, box=box)
         bolt = build_bolt_app(
             settings,
-            sessions=sessions,
-            installation_store=installation_store,
-            callback_options=install_callbacks(settings, sessions, codec),
+            sessions=services.sessions,
+            installation_store=services.installation_store,
+            callback_options=install_callbacks(settings, services.sessions, codec),
         )
-        genesys_clients = GenesysClients()
         state = AppState(
             settings=settings,
-            engine=engine,
-            sessions=sessions,
-            box=box,
+            engine=services.engine,
+            sessions=services.sessions,
+            box=services.box,
             codec=codec,
             slack_handler=AsyncSlackRequestHandler(bolt),
             sandbox_urls=sandbox_urls,
-            installation_store=installation_store,
+            installation_store=services.installation_store,
             oauth=build_oauth(settings),
-            genesys_clients=genesys_clients,
-            onboarding=Onboarding(
-                settings,
-                sessions=sessions,
-                box=box,
-                clients=genesys_clients,
-                transport=genesys_transport,
-            ),
-            ingest=ingest,
+            genesys_clients=services.genesys_clients,
+            onboarding=services.onboarding,
+            ingest=services.ingest,
             ingest_metrics=ingest_metrics,
         )
         try:
             yield {"app": state}
         finally:
-            await genesys_clients.aclose()
-            await engine.dispose()
+            await services.aclose()
 
     return Starlette(
         routes=routes.routes(),
@@ -170,3 +238,26 @@ def asgi() -> Starlette:
     settings = load_settings()
     configure_logging(settings.log_level)
     return create_app(settings)
+
+
+@asynccontextmanager
+async def worker_app(
+    settings: Settings, *, genesys_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[tuple[procrastinate.App, WorkerDeps]]:
+    """The queue app and what its tasks need, open for the duration of the block."""
+    services = build_services(
+        settings, application_name="worker", genesys_transport=genesys_transport
+    )
+    deps = WorkerDeps(settings=settings, sessions=services.sessions, delivery=services.delivery)
+    queue = build_queue(settings)
+    try:
+        async with queue.open_async():
+            yield queue, deps
+    finally:
+        await services.aclose()
+
+
+async def run_worker(settings: Settings) -> None:
+    """The Procfile's worker process (`python -m app worker`)."""
+    async with worker_app(settings) as (queue, deps):
+        await jobs.run_worker(queue, deps)

@@ -23,7 +23,10 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import serve
 
     return serve(
-        slack_port=args.slack_port, genesys_port=args.genesys_port, events_url=args.events_url
+        slack_port=args.slack_port,
+        genesys_port=args.genesys_port,
+        events_url=args.events_url,
+        state=args.state,
     )
 
 
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--slack-port", type=int, default=8001)
     sandbox.add_argument("--genesys-port", type=int, default=8002)
     sandbox.add_argument("--events-url", default="http://localhost:8000/slack/events")
+    sandbox.add_argument(
+        "--state", type=Path, default=None, help="keep the simulators' state in this JSON file"
+    )
     sandbox.set_defaults(func=_cmd_sandbox)
     return parser
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -32,6 +33,14 @@ DATA = ROOT / ".data"
 
 
 LOCK_FILE = "dev.lock"
+# Read by the admin commands (`python -m app …`, see `app.config.load_settings`).
+DEV_ENV_FILE = "dev.env"
+# What the simulators remember across restarts (`sandbox.snapshot`).
+SANDBOX_STATE_FILE = "sandbox-state.json"
+# The queue logs every periodic job it defers, starts and finishes at INFO; in the dev console
+# those lines drown what a person is watching for, so they show only with LOG_LEVEL=DEBUG.
+QUIET_LOGGERS = ("procrastinate",)
+WORKER_STARTED = "Starting worker"
 
 
 class AlreadyRunning(Exception):
@@ -109,11 +118,62 @@ def _dev_secrets(data: Path) -> dict[str, str]:
     return values
 
 
+def _write_dev_env(data: Path, env: dict[str, str]) -> None:
+    """The settings this launcher gives its children, for admin commands run beside it."""
+    lines = [f"{name}={json.dumps(value)}" for name, value in sorted(env.items())]
+    path = data / DEV_ENV_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # it holds the dev keys and the database URL
+    path.write_text("# Written by `make dev`; read by `python -m app …` in this checkout.\n")
+    with path.open("a") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def _quiet(line: str) -> bool:
+    """A queue INFO/DEBUG line (JSON, from `app.logs`) the dev console leaves out."""
+    if not line.startswith("{"):
+        return False
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return False
+    return (
+        isinstance(entry, dict)
+        and str(entry.get("logger", "")).startswith(QUIET_LOGGERS)
+        and entry.get("level") in ("info", "debug")
+    )
+
+
+class _Relay:
+    """Copies a child's output to ours, leaving the queue's chatter out unless debugging, and
+    notes when the worker has started (the launcher's banner waits for it)."""
+
+    def __init__(self, child: subprocess.Popen[bytes], *, verbose: bool) -> None:
+        self.started = threading.Event()
+        self._child = child
+        self._verbose = verbose
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self._child.stdout is not None
+        for raw in self._child.stdout:
+            line = raw.decode(errors="replace")
+            if WORKER_STARTED in line:
+                self.started.set()
+            if self._verbose or not _quiet(line):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+
 def _sandbox_env(launcher: LauncherSettings) -> dict[str, str]:
     slack = f"http://localhost:{launcher.sandbox_slack_port}"
     genesys = f"http://localhost:{launcher.sandbox_genesys_port}"
     return {
-        **simulator_environment(slack_url=slack, genesys_url=genesys),
+        **simulator_environment(slack_url=slack, genesys_url=genesys, regional=True),
         "SANDBOX_SLACK_URL": slack,
         "SANDBOX_GENESYS_URL": genesys,
     }
@@ -131,6 +191,17 @@ def _wait_http(url: str, children: list[subprocess.Popen[bytes]], timeout: float
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _wait_event(
+    event: threading.Event, what: str, children: list[subprocess.Popen[bytes]], timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.2):
+        if any(child.poll() is not None for child in children):
+            raise RuntimeError("a process exited during start-up; see its output above")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
@@ -197,8 +268,10 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
     if sandbox:
         env.update(_sandbox_env(launcher))
     child_env = child_environment(env)
+    _write_dev_env(data, env)
     python = sys.executable
     children: list[subprocess.Popen[bytes]] = []
+    relay: _Relay | None = None
     try:
         subprocess.run(
             [python, "-m", "alembic", "upgrade", "head"], env=child_env, check=True, cwd=ROOT
@@ -217,6 +290,8 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
                         str(launcher.sandbox_genesys_port),
                         "--events-url",
                         f"http://localhost:{launcher.port}/slack/events",
+                        "--state",
+                        str(data / SANDBOX_STATE_FILE),
                     ],
                     env=child_env,
                     cwd=ROOT,
@@ -241,8 +316,20 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
                 cwd=ROOT,
             )
         )
-        children.append(subprocess.Popen([python, "-m", "app", "worker"], env=child_env, cwd=ROOT))
+        worker = subprocess.Popen(
+            [python, "-m", "app", "worker"],
+            env=child_env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        children.append(worker)
+        relay = _Relay(worker, verbose=launcher.log_level.upper() == "DEBUG")
         _wait_http(f"http://localhost:{launcher.port}/healthz", children)
+        if sandbox:
+            for port in (launcher.sandbox_slack_port, launcher.sandbox_genesys_port):
+                _wait_http(f"http://localhost:{port}/", children)
+        _wait_event(relay.started, "the worker", children)
         lines = [
             "",
             "Switchboard is running.",
@@ -266,5 +353,7 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
         return 0
     finally:
         _stop(children)
+        if relay is not None:
+            relay.join()
         if cluster is not None:
             cluster.stop()

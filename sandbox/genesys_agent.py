@@ -22,6 +22,7 @@ from sandbox.genesys_webhook import (
     WebhookSender,
     build_attachment,
     build_card,
+    build_date_picker,
     build_quick_replies,
     build_receipt,
     build_text,
@@ -35,9 +36,12 @@ from sandbox.genesys_world import (
     Integration,
     new_message_id,
     new_uuid,
+    to_iso,
 )
 
-ReplyKind = Literal["text", "attachment", "quick_replies", "card", "typing", "receipt"]
+ReplyKind = Literal[
+    "text", "attachment", "quick_replies", "card", "date_picker", "typing", "receipt"
+]
 ReceiptStatus = Literal["Sent", "Delivered", "Read", "Failed", "Published", "Removed"]
 
 DEFAULT_TEXT = "Hello from the Genesys sandbox agent."
@@ -53,8 +57,15 @@ class Reason(BaseModel):
         return {"code": self.code, "message": self.message}
 
 
+class ConversationEnded(ValueError):
+    """An ended conversation takes no more replies; the customer's next message opens one."""
+
+
 class AgentReply(BaseModel):
     conversation_id: str | None = None
+    # Who answers ("You are:" on the console). Recorded as the conversation's agent
+    # participant; the webhook does not carry it, as Genesys' does not.
+    agent_name: str | None = Field(default=None, min_length=1, max_length=100)
     integration_id: str | None = None
     to_id: str | None = None
     to_id_type: str = "Opaque"
@@ -97,12 +108,25 @@ class Agent:
         integration = world.get_integration(conversation.integration_id)
         if integration is None:
             raise LookupError(f"integration {conversation.integration_id} not found")
+        if conversation.ended_at is not None:
+            raise ConversationEnded(f"conversation {conversation.id} has ended")
         return integration, conversation
+
+    def end(self, conversation_id: str) -> Conversation:
+        """The agent ends the conversation: every participant is disconnected. Nothing is sent
+        to the webhook, because Open Messaging has no such event (reference §3.3.6)."""
+        conversation = self._world.conversations.get(conversation_id)
+        if conversation is None:
+            raise LookupError(f"conversation {conversation_id} not found")
+        conversation.end(self._world.now_iso())
+        return conversation
 
     def prepare(self, reply: AgentReply, *, base_url: str) -> dict[str, Any]:
         """Build the payload and record it on the conversation; nothing is sent yet."""
         world = self._world
         integration, conversation = self._target(reply)
+        if reply.agent_name is not None:
+            world.join_agent(conversation, reply.agent_name)
         addr = Addressing.of(integration, conversation)
         message_id, now = new_message_id(), world.now_iso()
         text = reply.text or DEFAULT_TEXT
@@ -111,9 +135,14 @@ class Agent:
         if reply.kind == "text":
             payload = build_text(addr, text, message_id=message_id, time=now)
         elif reply.kind in ("attachment", "card"):
-            download = Download(new_uuid(), "sandbox-sample.png", "image/png", sample_png())
+            org = world.orgs.get(integration.org_id)
+            download = Download(
+                new_uuid(), "sandbox-sample.png", "image/png", sample_png(), integration.org_id
+            )
             world.downloads[download.id] = download
-            url = f"{base_url}/api/v2/downloads/{download.id}"
+            # On the org's region `api-downloads` host, as real agent media is (reference §1.1).
+            host = f"/api-downloads.{org.domain}" if org is not None else ""
+            url = f"{base_url}{host}/api/v2/downloads/{download.id}"
             if reply.kind == "attachment":
                 payload = build_attachment(
                     addr, download, url=url, media_type="Image", message_id=message_id, time=now
@@ -130,6 +159,18 @@ class Agent:
                     message_id=message_id,
                     time=now,
                 )
+            detail["content"] = payload["content"]
+        elif reply.kind == "date_picker":
+            start = world.now() + 86400
+            available = [(to_iso(start + hours * 3600), 1800) for hours in (0, 2, 24)]
+            payload = build_date_picker(
+                addr,
+                title=reply.text or "Pick a time for a call",
+                subtitle="Times are in UTC",
+                available=available,
+                message_id=message_id,
+                time=now,
+            )
             detail["content"] = payload["content"]
         elif reply.kind == "quick_replies":
             payload = build_quick_replies(

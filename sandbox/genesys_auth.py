@@ -1,5 +1,13 @@
 """The login host (`POST /oauth/token`) and the bearer-token checks of the API host.
 
+Each region is its own deployment with its own hosts (`login.{domain}`, `api.{domain}`,
+`api-downloads.{domain}`); the sim serves them as path prefixes (`/login.mypurecloud.ie/…`).
+An org's clients and tokens exist only in its region, so credentials sent to another region's
+login host are refused `invalid_client`, exactly like an unknown client, and a token shown to
+another region's API host is `bad.credentials`. The unprefixed root is region-blind, for tests
+that do not care about regions. A host name outside Genesys' region list answers 404 (live, it
+would not resolve at all).
+
 Client credentials come only in `Authorization: Basic`, as the reference shows; every grant is
 counted per client because the benchmark expects the bridge to reuse tokens (grants per
 message tending to zero). Faults are applied before authentication so an armed 429 or 5xx
@@ -20,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.faults import TIMEOUT_HANG_SECONDS, Outcome
 from sandbox.genesys_errors import GenesysApiError, fault_error, oauth_error
-from sandbox.genesys_world import GenesysWorld, OAuthClient
+from sandbox.genesys_world import REGION_DOMAINS, GenesysWorld, OAuthClient
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,25 @@ RATE_WINDOW_SECONDS = 60.0
 
 def world_of(request: Request) -> GenesysWorld:
     return cast(GenesysWorld, request.app.state.world)
+
+
+def region_of(request: Request, kind: str) -> str | None:
+    """The region domain of the host this request came to, or None on the region-blind root.
+
+    `kind` is the host the route lives on (`login`, `api` or `api-downloads`); a route asked
+    for on another kind of host, or an unknown domain, is not there (404)."""
+    host = request.path_params.get("region_host")
+    if host is None:
+        return None
+    prefix, _, domain = str(host).partition(".")
+    if prefix != kind or domain not in REGION_DOMAINS:
+        raise GenesysApiError(404, "not.found", f"No such resource on host {host}")
+    return domain
+
+
+def _in_region(world: GenesysWorld, client: OAuthClient, domain: str | None) -> bool:
+    org = world.orgs.get(client.org_id)
+    return domain is None or (org is not None and org.domain == domain)
 
 
 async def _hang(request: Request) -> None:
@@ -72,6 +99,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 async def token_endpoint(request: Request) -> Response:
     world = world_of(request)
     try:
+        domain = region_of(request, "login")
         await apply_fault(request, "oauth.token")
     except GenesysApiError as exc:
         return exc.response()
@@ -80,7 +108,11 @@ async def token_endpoint(request: Request) -> Response:
     if credentials is None:
         return oauth_error(status, "invalid_client", "client credentials are required")
     client = world.clients.get(credentials[0])
-    if client is None or client.client_secret != credentials[1]:
+    if (
+        client is None
+        or client.client_secret != credentials[1]
+        or not _in_region(world, client, domain)
+    ):
         log.info("genesys sim token refused", extra={"genesys_client_id": credentials[0]})
         return oauth_error(status, "invalid_client", "client not found or secret mismatch")
     form = await request.form()
@@ -96,13 +128,14 @@ async def token_endpoint(request: Request) -> Response:
     )
 
 
-def authorize(request: Request, *permissions: str) -> OAuthClient:
+def authorize(request: Request, *permissions: str, host: str = "api") -> OAuthClient:
     """The client behind the bearer token, if it holds every permission named.
 
-    Raises 401 for a missing, unknown or expired token, 403 naming the missing permission(s),
-    and 429 when the optional per-token rate limit is exceeded.
+    Raises 401 for a missing, unknown or expired token (or one from another region), 403
+    naming the missing permission(s), and 429 when the optional per-token rate limit is exceeded.
     """
     world = world_of(request)
+    domain = region_of(request, host)
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not value:
         raise GenesysApiError(
@@ -115,7 +148,7 @@ def authorize(request: Request, *permissions: str) -> OAuthClient:
     if token is None or token.expires_at <= now:
         raise GenesysApiError(401, "bad.credentials", "Invalid login credentials.")
     client = world.clients.get(token.client_id)
-    if client is None:
+    if client is None or not _in_region(world, client, domain):
         raise GenesysApiError(401, "bad.credentials", "Invalid login credentials.")
     limit = world.config.rate_limit_per_minute
     if limit is not None:

@@ -41,8 +41,9 @@ class GenesysConfig(BaseModel):
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     # Genesys demands HTTPS on 443 for the webhook; off so a local bridge on http works.
     require_https_webhook: bool = False
-    # UNCONFIRMED: outbound media download URLs need a bearer token.
-    download_requires_auth: bool = False
+    # UNCONFIRMED: outbound media download URLs need a bearer token. On by default: the SDK's
+    # DownloadsApi is an OAuth endpoint that redirects to the login page (fidelity review W3).
+    download_requires_auth: bool = True
     # UNCONFIRMED: `GET /api/v2/authorization/subjects/me` lists a client-credentials client's
     # roles and permissions (documented "for the currently authenticated user"); off = 400.
     subjects_me_answers_client_credentials: bool = True

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.faults import FaultSpec
-from sandbox.genesys_agent import Agent, AgentReply
+from sandbox.genesys_agent import Agent, AgentReply, ConversationEnded
 from sandbox.genesys_auth import world_of
 from sandbox.genesys_config import GenesysConfig
 from sandbox.genesys_world import ALL_PERMISSIONS, Flow, GenesysWorld
@@ -52,6 +52,7 @@ def credentials_json(world: GenesysWorld) -> list[dict[str, Any]]:
         {
             "org_id": org.id,
             "org_name": org.name,
+            "region": org.domain,
             "clients": [
                 {
                     "client_id": client.client_id,
@@ -144,11 +145,22 @@ async def agent_reply(request: Request) -> Response:
         reports = await agent.reply(reply, base_url=base_url_of(request))
     except LookupError as exc:
         return JSONResponse({"error": str(exc)}, status_code=404)
+    except ConversationEnded as exc:
+        return JSONResponse({"error": str(exc)}, status_code=409)
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse(
         {"message_id": reports[0].message_id, "reports": [asdict(report) for report in reports]}
     )
+
+
+async def end_conversation(request: Request) -> Response:
+    """The agent ends a conversation (as the console's "End conversation" does)."""
+    try:
+        conversation = agent_of(request).end(request.path_params["conversation_id"])
+    except LookupError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    return JSONResponse({"id": conversation.id, "state": conversation.state})
 
 
 async def get_config(request: Request) -> Response:
@@ -259,6 +271,7 @@ routes = [
     Route("/_sandbox/conversations", conversations, methods=["GET"]),
     Route("/_sandbox/deliveries", deliveries, methods=["GET"]),
     Route("/_sandbox/agent/reply", agent_reply, methods=["POST"]),
+    Route("/_sandbox/conversations/{conversation_id}/end", end_conversation, methods=["POST"]),
     Route("/_sandbox/config", get_config, methods=["GET"]),
     Route("/_sandbox/config", patch_config, methods=["PATCH"]),
     Route("/_sandbox/stats", stats, methods=["GET"]),

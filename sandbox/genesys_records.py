@@ -55,6 +55,8 @@ class Download:
     filename: str
     mime: str
     data: bytes
+    # Only the org whose agent sent it may fetch it (with a token, when downloads need one).
+    org_id: str | None = None
 
 
 @dataclass

@@ -126,8 +126,15 @@ def _channel(body: dict[str, Any], *, side: str) -> dict[str, Any]:
 
 
 def _content(value: Any) -> None:
+    """SDK `OpenMessageContent`: "If contentType = Attachment only one item is allowed", and
+    `OpenContentAttachment` requires `mediaType`, `url` and `mime`."""
     if not isinstance(value, list):
         raise bad_request("content should be array", field_name="content")
+    if len(value) > 1:
+        raise bad_request(
+            "content should NOT have more than 1 items: only one Attachment per message",
+            field_name="content",
+        )
     for index, item in enumerate(value):
         where = f"content[{index}]"
         entry = _object(item, where)
@@ -138,7 +145,9 @@ def _content(value: Any) -> None:
         _enum(
             attachment.get("mediaType"), f"{where}.attachment.mediaType", MEDIA_TYPES, required=True
         )
-        for name in ("id", "url", "mime", "text", "sha256", "filename"):
+        for name in ("url", "mime"):
+            _string(attachment.get(name), f"{where}.attachment.{name}", required=True)
+        for name in ("id", "text", "sha256", "filename"):
             _string(attachment.get(name), f"{where}.attachment.{name}")
 
 

@@ -186,6 +186,33 @@ def build_card(
     )
 
 
+def build_date_picker(
+    addr: Addressing,
+    *,
+    title: str,
+    subtitle: str,
+    available: list[tuple[str, int]],
+    message_id: str,
+    time: str,
+) -> dict[str, Any]:
+    """A DatePicker (GCX sample; SDK ConversationContentDatePicker): times offered, each with
+    a duration in seconds; the answer comes back as a `DatePicker` button response."""
+    picker = {
+        "title": title,
+        "subtitle": subtitle,
+        "availableTimes": [{"dateTime": at, "duration": seconds} for at, seconds in available],
+    }
+    return _message(
+        addr,
+        message_id=message_id,
+        time=time,
+        type_="Structured",
+        text=title,
+        content=[{"contentType": "DatePicker", "datePicker": picker}],
+        originating_entity="Human",
+    )
+
+
 def build_typing(
     addr: Addressing, *, message_id: str, time: str, duration_ms: int = TYPING_DURATION_MS
 ) -> dict[str, Any]:

@@ -28,8 +28,21 @@ PERMISSION_ADD = "messaging:integration:add"
 PERMISSION_EDIT = "messaging:integration:edit"
 # Reading a message routing recipient (is a flow bound?), `GET /api/v2/routing/message/recipients`.
 PERMISSION_ROUTING = "routing:message:manage"
+# Reading a message conversation (its state, its participants): reference §1.2 names this
+# permission for message details; that it also covers the conversation is UNCONFIRMED.
+PERMISSION_CONVERSATION_VIEW = "conversation:message:view"
+# `PATCH /api/v2/conversations/messages/{conversationId}` `{"state": "disconnected"}`.
+PERMISSION_DISCONNECT = "conversation:communication:disconnect"
 ALL_PERMISSIONS = frozenset(
-    {PERMISSION_RECEIVE, PERMISSION_VIEW, PERMISSION_ADD, PERMISSION_EDIT, PERMISSION_ROUTING}
+    {
+        PERMISSION_RECEIVE,
+        PERMISSION_VIEW,
+        PERMISSION_ADD,
+        PERMISSION_EDIT,
+        PERMISSION_ROUTING,
+        PERMISSION_CONVERSATION_VIEW,
+        PERMISSION_DISCONNECT,
+    }
 )
 
 DEFAULT_TOKEN_TTL_SECONDS = 86400
@@ -73,10 +86,40 @@ def to_iso(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+# The region domains Genesys Cloud serves (reference §1.1), copied here because the sandbox
+# imports nothing from the product. Each has `login.`, `api.` and `api-downloads.` hosts.
+REGION_DOMAINS = frozenset(
+    {
+        "mypurecloud.com",
+        "use2.us-gov-pure.cloud",
+        "usw2.pure.cloud",
+        "cac1.pure.cloud",
+        "sae1.pure.cloud",
+        "mxc1.pure.cloud",
+        "mypurecloud.ie",
+        "euw2.pure.cloud",
+        "mypurecloud.de",
+        "euc2.pure.cloud",
+        "edee1.eusc-pure.cloud",
+        "mec1.pure.cloud",
+        "aps1.pure.cloud",
+        "mypurecloud.jp",
+        "apne2.pure.cloud",
+        "apne3.pure.cloud",
+        "apse1.pure.cloud",
+        "mypurecloud.com.au",
+    }
+)
+SANDBOX_ORG_DOMAIN = "mypurecloud.com"  # us_east_1, the onboarding page's default region
+SANDBOX_OTHER_ORG_DOMAIN = "mypurecloud.ie"  # eu_west_1
+
+
 @dataclass
 class Org:
     id: str
     name: str
+    # An org lives in one region; its clients and tokens exist only on that region's hosts.
+    domain: str = SANDBOX_ORG_DOMAIN
 
 
 @dataclass
@@ -148,6 +191,25 @@ class ConversationMessage:
     receipts: list[dict[str, Any]] = field(default_factory=list)
 
 
+ParticipantState = Literal["connected", "disconnected"]
+
+
+@dataclass
+class Participant:
+    """Who is in a conversation: the customer (the Slack side) and the agents who answered.
+
+    The webhook never names the agent (`channel.from.nickname` is the integration's name,
+    reference §3.3 and pitfall 13); the Conversations API is where a client can read it."""
+
+    id: str
+    purpose: Literal["customer", "agent"]
+    name: str | None
+    connected_at: str
+    user_id: str | None = None
+    state: ParticipantState = "connected"
+    ended_at: str | None = None
+
+
 @dataclass
 class Conversation:
     id: str
@@ -158,9 +220,28 @@ class Conversation:
     started_at: str
     participant_data: dict[str, str] = field(default_factory=dict)
     messages: list[ConversationMessage] = field(default_factory=list)
+    participants: list[Participant] = field(default_factory=list)
+    # Ended by the agent (or the customer side via PATCH); nothing reaches the webhook when it
+    # happens (Open Messaging has no disconnect event), and a new message opens a new one.
+    ended_at: str | None = None
+
+    @property
+    def state(self) -> ParticipantState:
+        return "connected" if self.ended_at is None else "disconnected"
 
     def find(self, message_id: str) -> ConversationMessage | None:
         return next((m for m in self.messages if m.id == message_id), None)
+
+    def agents(self) -> list[Participant]:
+        return [p for p in self.participants if p.purpose == "agent"]
+
+    def end(self, now: str) -> None:
+        if self.ended_at is not None:
+            return
+        self.ended_at = now
+        for participant in self.participants:
+            if participant.state == "connected":
+                participant.state, participant.ended_at = "disconnected", now
 
 
 @dataclass
@@ -175,6 +256,8 @@ class GenesysWorld:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     inbound: list[InboundRecord] = field(default_factory=list)
     deliveries: list[DeliveryReport] = field(default_factory=list)
+    # Agents by name, so one name keeps one user id (`GET /api/v2/users/{userId}`).
+    agents: dict[str, str] = field(default_factory=dict)
     sent_bodies: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     downloads: dict[str, Download] = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
@@ -212,6 +295,7 @@ class GenesysWorld:
             self.conversations,
             self.sent_bodies,
             self.downloads,
+            self.agents,
         ):
             table.clear()
         self.inbound.clear()
@@ -220,8 +304,10 @@ class GenesysWorld:
         self._seed()
 
     def _seed(self) -> None:
-        self.orgs[SANDBOX_ORG_ID] = Org(SANDBOX_ORG_ID, SANDBOX_ORG_NAME)
-        self.orgs[SANDBOX_OTHER_ORG_ID] = Org(SANDBOX_OTHER_ORG_ID, SANDBOX_OTHER_ORG_NAME)
+        self.orgs[SANDBOX_ORG_ID] = Org(SANDBOX_ORG_ID, SANDBOX_ORG_NAME, SANDBOX_ORG_DOMAIN)
+        self.orgs[SANDBOX_OTHER_ORG_ID] = Org(
+            SANDBOX_OTHER_ORG_ID, SANDBOX_OTHER_ORG_NAME, SANDBOX_OTHER_ORG_DOMAIN
+        )
         for client in (
             OAuthClient(
                 SANDBOX_ORG_CLIENT_ID,
@@ -320,11 +406,13 @@ class GenesysWorld:
     def conversation_for(
         self, *, integration_id: str, external_id: str, id_type: str, nickname: str | None
     ) -> Conversation:
-        """One conversation per integration and `from.id`, as Genesys groups them."""
+        """One live conversation per integration and `from.id`, as Genesys groups them; once
+        it has ended, the next message opens a new one (a new `conversationId`)."""
         for conversation in self.conversations.values():
             if (
                 conversation.integration_id == integration_id
                 and conversation.external_id == external_id
+                and conversation.ended_at is None
             ):
                 if nickname and not conversation.nickname:
                     conversation.nickname = nickname
@@ -336,9 +424,20 @@ class GenesysWorld:
             external_id_type=id_type,
             nickname=nickname,
             started_at=self.now_iso(),
+            participants=[Participant(new_uuid(), "customer", nickname, self.now_iso())],
         )
         self.conversations[conversation.id] = conversation
         return conversation
+
+    def join_agent(self, conversation: Conversation, name: str) -> Participant:
+        """The named agent answers: the same person joins once, with a stable user id."""
+        user_id = self.agents.setdefault(name, new_uuid())
+        for participant in conversation.agents():
+            if participant.user_id == user_id and participant.state == "connected":
+                return participant
+        participant = Participant(new_uuid(), "agent", name, self.now_iso(), user_id=user_id)
+        conversation.participants.append(participant)
+        return participant
 
     def find_message(
         self, *, integration_id: str, message_id: str

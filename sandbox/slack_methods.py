@@ -134,6 +134,11 @@ def _with_block_id(block: object) -> object:
     return {**block, "block_id": secrets.token_urlsafe(4)}
 
 
+def api_test(call: MethodCall) -> JsonObject:
+    """Slack's connectivity check: no token, and the arguments echoed back."""
+    return {"args": dict(call.args)} if call.args else {}
+
+
 def auth_test(call: MethodCall) -> JsonObject:
     world, token = call.world, call.bearer
     user = world.users[token.slack_user_id]
@@ -340,6 +345,7 @@ def reactions_remove(call: MethodCall) -> JsonObject:
 
 
 METHODS: dict[str, Method] = {
+    "api.test": Method(api_test, needs_token=False),
     "auth.test": Method(auth_test),
     "auth.revoke": Method(auth_revoke),
     "chat.postMessage": Method(chat_post_message, ("chat:write",)),

@@ -122,7 +122,7 @@ async def drain(
 
     from sqlalchemy import text
 
-    from app.jobs import worker_app
+    from app.main import worker_app
 
     deadline = time.monotonic() + within_seconds
     async with worker_app(settings, genesys_transport=genesys_transport) as (queue, deps):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -22,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(
-    database_url: str, *args: str, env: dict[str, str] | None = None
+    database_url: str, *args: str, env: dict[str, str] | None = None, cwd: str = ROOT
 ) -> subprocess.CompletedProcess[str]:
     merged = {
         **os.environ,
@@ -37,7 +38,7 @@ def run(
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
         env=merged,
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -151,12 +152,12 @@ def test_bad_tenant_ids_get_clear_errors(database_url: str, args: tuple[str, ...
     assert result.stderr.strip()
 
 
-def test_missing_settings_fail_with_the_names(database_url: str) -> None:
+def test_missing_settings_fail_with_the_names(database_url: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"ENCRYPTION_KEYS", "DATABASE_URL"}}
     result = subprocess.run(
         [sys.executable, "-m", "app", "tenants", "list"],
         env=env,
-        cwd=ROOT,
+        cwd=tmp_path,  # not a dev checkout: no `.data/dev.env` to fall back on
         capture_output=True,
         text=True,
         timeout=60,
@@ -183,6 +184,27 @@ def test_doctor_reports_each_check(database_url: str, slack_sim: ServerThread) -
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("settings", "database", "migrations", "queue", "slack", "genesys"):
         assert f"ok    {name}" in result.stdout or f"ok  {name}" in result.stdout, name
+
+
+def test_doctor_never_calls_a_404_ok(database_url: str, slack_sim: ServerThread) -> None:
+    genesys = ServerThread(create_genesys_sandbox(GenesysWorld.seeded())).start()
+    try:
+        result = run(
+            database_url,
+            "doctor",
+            env={
+                "SLACK_API_URL": f"{slack_sim.url}/wrong/prefix/",
+                "GENESYS_API_URL": f"{genesys.url}/nowhere",
+                "GENESYS_LOGIN_URL": f"{genesys.url}/nowhere",
+            },
+        )
+    finally:
+        genesys.stop()
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1
+    assert not [line for line in lines if line.startswith("ok") and " 404" in line], lines
+    assert any(line.startswith("FAIL  slack:") and "404" in line for line in lines), lines
+    assert any(line.startswith("FAIL  genesys:") and "404" in line for line in lines), lines
 
 
 def test_doctor_fails_clearly_without_a_database() -> None:

@@ -241,18 +241,6 @@ def to_open_message(
     return body
 
 
-def to_typing_event(*, external_user_id: str, time: datetime) -> dict[str, Any]:
-    """`…/inbound/open/event`; Genesys drops it unless typing is enabled
-    (external-contracts §G3)."""
-    return {
-        "channel": {
-            "from": {"id": external_user_id, "idType": "Opaque"},
-            "time": format_genesys_time(time),
-        },
-        "events": [{"eventType": "Typing"}],
-    }
-
-
 def to_structured_response(
     click: ButtonClick, *, external_user_id: str, message_id: str, time: datetime
 ) -> dict[str, Any]:

@@ -8,9 +8,16 @@ The answers (a receipt, a button press) go back to Genesys keyed on the outbound
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from app.genesys.messages import OutboundMessageFields, OutboundWebhook, first_problem
 
 ButtonKind = Literal["QuickReply", "Button"]
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class MalformedWebhook(ValueError):
@@ -195,14 +202,13 @@ def _template_text(template: dict[str, Any], part: str) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _content_fields(body: dict[str, Any], text: str) -> dict[str, Any]:
+def _content_fields(content: list[dict[str, Any]], text: str) -> dict[str, Any]:
     attachments: list[OutboundAttachment] = []
     replies: list[QuickReply] = []
     cards: list[Card] = []
     unsupported: list[str] = []
-    for index, raw_item in enumerate(_list(body.get("content"), "content")):
+    for index, item in enumerate(content):
         where = f"content[{index}]"
-        item = _obj(raw_item, where)
         content_type = item.get("contentType")
         if content_type == "Attachment":
             attachments.append(_attachment(item.get("attachment"), f"{where}.attachment"))
@@ -274,20 +280,30 @@ def _event(
     return UnknownOutbound(**envelope, type_name=f"Event:{first}", external_user_id=to_id)
 
 
+def _validated(model: type[_Model], payload: object) -> _Model:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise MalformedWebhook(first_problem(exc)) from None
+
+
 def parse_webhook(
     payload: dict[str, Any],
 ) -> AgentMessage | AgentStructured | AgentTyping | AgentReceipt | UnknownOutbound:
     """Call only after the signature check; raises `MalformedWebhook` with the first problem."""
-    body = _obj(payload, "payload")
-    channel = _obj(body.get("channel"), "channel")
+    webhook = _validated(OutboundWebhook, payload)
+    channel = webhook.channel
+    if channel is None:
+        raise MalformedWebhook("channel must be an object")
+    body: dict[str, Any] = payload
     envelope: dict[str, Any] = {
-        "genesys_message_id": _req_str(body.get("id"), "id"),
-        "genesys_integration_id": _req_str(channel.get("id"), "channel.id"),
-        "genesys_conversation_id": _opt_str(body.get("conversationId"), "conversationId"),
-        "sent_at": _opt_str(channel.get("time"), "channel.time"),
+        "genesys_message_id": webhook.genesys_message_id,
+        "genesys_integration_id": channel.genesys_integration_id,
+        "genesys_conversation_id": webhook.genesys_conversation_id,
+        "sent_at": channel.time,
     }
-    type_name = _req_str(body.get("type"), "type")
-    to = channel.get("to")
+    type_name = webhook.type
+    to = channel.to
     to_id = (_opt_str(to.get("id"), "channel.to.id") or None) if isinstance(to, dict) else None
     if type_name == "Receipt":
         return _receipt(body, envelope, to_id)
@@ -296,16 +312,17 @@ def parse_webhook(
     external_user_id = _req_str(to_id, "channel.to.id")
     if type_name == "Event":
         return _event(body, envelope, external_user_id)
-    sender = channel.get("from")
+    sender = channel.sender
     # GCX samples spell it `nickName`, a real capture `nickname` (external-contracts §G6).
     name = (sender.get("nickname") or sender.get("nickName")) if isinstance(sender, dict) else None
-    text = _opt_str(body.get("text"), "text") or ""
-    fields = _content_fields(body, text if text.strip() else "")
+    message = _validated(OutboundMessageFields, payload)
+    text = message.text or ""
+    fields = _content_fields(message.content or [], text if text.strip() else "")
     common = {
         **envelope,
         "external_user_id": external_user_id,
         "sender_name": name if isinstance(name, str) and name.strip() else None,
-        "originating_entity": _opt_str(body.get("originatingEntity"), "originatingEntity"),
+        "originating_entity": message.originating_entity,
     }
     structured = fields["quick_replies"] or fields["cards"] or fields["unsupported"]
     if type_name == "Text" and not structured:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bridge.messages import NewConversation, NewMessage
+
 QUEUE = "bridge"
 # The task name as procrastinate registers it: blueprint namespace + task name (app.jobs).
 FLUSH_TASK = "switchboard:flush_conversation"
@@ -81,9 +83,10 @@ _STORE_AND_DEFER = text(
     ), msg AS (
         INSERT INTO bridge_message (tenant_id, conversation_id, direction, kind, dedupe_key,
                                     slack_event_id, slack_client_msg_id, status, payload,
-                                    source_ts, trace_id)
+                                    normalized, source_ts, trace_id)
         SELECT :tenant_id, conv.id, :direction, :kind, :dedupe_key, :slack_event_id,
-               :slack_client_msg_id, 'pending', CAST(:payload AS jsonb), :source_ts, :trace_id
+               :slack_client_msg_id, 'pending', CAST(:payload AS jsonb),
+               CAST(:normalized AS jsonb), :source_ts, :trace_id
         FROM conv
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
@@ -99,21 +102,33 @@ _STORE_AND_DEFER = text(
 
 
 async def store_and_defer(
-    session: AsyncSession,
-    *,
-    tenant_id: uuid.UUID,
-    conversation: dict[str, object],
-    message: dict[str, object],
+    session: AsyncSession, *, conversation: NewConversation, message: NewMessage
 ) -> bool:
-    """True if the message was new (and is now queued), False for a duplicate."""
+    """True if the message was new (and is now queued), False for a duplicate.
+
+    The message's `conversation_id` is not known yet (None): the statement upserts the
+    conversation and files the message under it.
+    """
     params: dict[str, object] = {
         "new_conversation_id": uuid.uuid4(),
-        "tenant_id": tenant_id,
+        "tenant_id": message.tenant_id,
         "queue": QUEUE,
         "task": FLUSH_TASK,
-        **conversation,
-        **message,
-        "payload": json.dumps(message["payload"]),
+        "conversation_key": conversation.conversation_key,
+        "conversation_kind": conversation.kind,
+        "slack_channel_id": conversation.slack_channel_id,
+        "slack_thread_ts": conversation.slack_thread_ts,
+        "slack_user_id": conversation.slack_user_id,
+        "genesys_integration_id": conversation.genesys_integration_id,
+        "direction": message.direction.value,
+        "kind": message.kind.value,
+        "dedupe_key": message.dedupe_key,
+        "slack_event_id": message.slack_event_id,
+        "slack_client_msg_id": message.slack_client_msg_id,
+        "payload": json.dumps(message.payload),
+        "normalized": None if message.normalized is None else json.dumps(message.normalized),
+        "source_ts": message.source_ts,
+        "trace_id": message.trace_id,
     }
     row = (await session.execute(_STORE_AND_DEFER, params)).first()
     return row is not None

@@ -113,11 +113,14 @@ class Ignored:
     event:<type>, empty, malformed, edit_without_text_change, channel_message_without_mention,
     mention_delivered_as_app_mention (the `app_mention` event carries it), not_linked.
 
-    For "not_linked", `conversation_key` is the thread's key: look it up, and parse again with
-    `linked_thread=True` if it is linked to a live conversation."""
+    For "not_linked", `conversation_key` is the thread's key, and `candidate` the message it
+    would be in a linked thread (None if that would be ignored too, e.g. empty): if the caller
+    finds the thread linked to a live conversation, it forwards `candidate` without parsing
+    the event again."""
 
     reason: str
     conversation_key: str | None = None
+    candidate: SlackMessage | None = None
 
 
 def _is_id(value: object) -> TypeGuard[str]:
@@ -287,16 +290,18 @@ def parse_slack_event(
                 return Ignored("mention_delivered_as_app_mention")
             if thread_ts is None or thread_ts == ts:
                 return Ignored("channel_message_without_mention")
-        if event_type == "message" and not linked_thread:
-            return Ignored("not_linked", conversation_key=conversation.external_user_id)
+    # A plain reply in a thread is forwarded only if the caller knows the thread is linked.
+    needs_link = event_type == "message" and conversation.kind == "thread" and not linked_thread
 
     text = _strip_leading_mention(raw_text, bot_user_id) if kind != "delete" else ""
     files = _files(body.get("files")) if kind == "message" else ()
     if kind != "delete" and not text.strip() and not files:
+        if needs_link:
+            return Ignored("not_linked", conversation_key=conversation.external_user_id)
         return Ignored("empty")
     event_time = envelope.get("event_time")
     event_id = envelope.get("event_id")
-    return SlackMessage(
+    message = SlackMessage(
         kind=kind,
         conversation=conversation,
         slack_team_id=_str(envelope.get("team_id")),
@@ -314,3 +319,8 @@ def parse_slack_event(
         is_ext_shared_channel=envelope.get("is_ext_shared_channel") is True,
         from_bot=from_bot,
     )
+    if needs_link:
+        return Ignored(
+            "not_linked", conversation_key=conversation.external_user_id, candidate=message
+        )
+    return message

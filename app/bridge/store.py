@@ -12,7 +12,16 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import BridgeMessage, Conversation, GenesysIntegration, SlackInstallation, Tenant
+from app.bridge.messages import CROSSING_KINDS, Direction, NewConversation, NewMessage, Status
+from app.db.models import (
+    BridgeMessage,
+    Conversation,
+    GenesysIntegration,
+    SlackInstallation,
+    Tenant,
+    TenantStatus,
+)
+from app.tenants.store import slack_owner
 
 
 @dataclass(frozen=True)
@@ -45,23 +54,26 @@ async def tenant_for_slack(
     slack_team_id: str | None,
     is_enterprise_install: bool,
 ) -> SlackTenant | None:
-    """The active tenant of an event with its installation and chosen integrations."""
-    query = select(
-        Tenant,
-        SlackInstallation,
-        _integration_subquery(GenesysIntegration.for_mentions),
-        _integration_subquery(GenesysIntegration.for_dms),
-    ).join(SlackInstallation, SlackInstallation.tenant_id == Tenant.id)
-    if is_enterprise_install or not slack_team_id:
-        query = query.where(
-            Tenant.is_enterprise_install.is_(True),
-            Tenant.slack_enterprise_id == slack_enterprise_id,
+    """The active tenant of an event with its installation and chosen integrations, in one
+    query on the hot path; which tenant owns the IDs is `tenants.store.slack_owner`'s rule."""
+    query = (
+        select(
+            Tenant,
+            SlackInstallation,
+            _integration_subquery(GenesysIntegration.for_mentions),
+            _integration_subquery(GenesysIntegration.for_dms),
         )
-    else:
-        query = query.where(
-            Tenant.is_enterprise_install.is_(False), Tenant.slack_team_id == slack_team_id
+        .join(SlackInstallation, SlackInstallation.tenant_id == Tenant.id)
+        .where(
+            slack_owner(
+                slack_enterprise_id=slack_enterprise_id,
+                slack_team_id=slack_team_id,
+                is_enterprise_install=is_enterprise_install,
+            ),
+            Tenant.status == TenantStatus.ACTIVE,
         )
-    row = (await session.execute(query.where(Tenant.status == "active"))).first()
+    )
+    row = (await session.execute(query)).first()
     if row is None:
         return None
     return SlackTenant(row[0], row[1], row[2], row[3])
@@ -91,8 +103,8 @@ async def has_delivered(session: AsyncSession, *, conversation_id: uuid.UUID) ->
         select(BridgeMessage.id)
         .where(
             BridgeMessage.conversation_id == conversation_id,
-            BridgeMessage.status == "delivered",
-            BridgeMessage.kind.in_(("message", "edit", "delete", "agent_text", "agent_structured")),
+            BridgeMessage.status == Status.DELIVERED,
+            BridgeMessage.kind.in_([kind.value for kind in CROSSING_KINDS]),
         )
         .limit(1)
     )
@@ -100,7 +112,7 @@ async def has_delivered(session: AsyncSession, *, conversation_id: uuid.UUID) ->
 
 
 async def find_message(
-    session: AsyncSession, *, tenant_id: uuid.UUID, direction: str, dedupe_key: str
+    session: AsyncSession, *, tenant_id: uuid.UUID, direction: Direction, dedupe_key: str
 ) -> BridgeMessage | None:
     query = select(BridgeMessage).where(
         BridgeMessage.tenant_id == tenant_id,
@@ -146,7 +158,7 @@ async def get_conversation(
 
 
 async def upsert_conversation(
-    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_key: str, values: dict[str, Any]
+    session: AsyncSession, *, tenant_id: uuid.UUID, conversation: NewConversation
 ) -> uuid.UUID:
     """Create the conversation on its first message; later messages only touch its activity.
 
@@ -154,7 +166,7 @@ async def upsert_conversation(
     """
     statement = (
         insert(Conversation)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, conversation_key=conversation_key, **values)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, **conversation.values())
         .on_conflict_do_update(
             index_elements=["tenant_id", "conversation_key"],
             set_={"last_activity_at": func.now()},
@@ -164,10 +176,13 @@ async def upsert_conversation(
     return (await session.execute(statement)).scalar_one()
 
 
-async def insert_message(session: AsyncSession, *, values: dict[str, Any]) -> int | None:
+async def insert_message(session: AsyncSession, message: NewMessage) -> int | None:
     """Insert unless a unique constraint says it is a duplicate; returns the new id or None."""
     statement = (
-        insert(BridgeMessage).values(**values).on_conflict_do_nothing().returning(BridgeMessage.id)
+        insert(BridgeMessage)
+        .values(**message.values())
+        .on_conflict_do_nothing()
+        .returning(BridgeMessage.id)
     )
     return (await session.execute(statement)).scalar_one_or_none()
 
@@ -178,7 +193,10 @@ async def next_pending(
     """The head of a conversation's queue. Only one job per conversation runs at a time."""
     query = (
         select(BridgeMessage)
-        .where(BridgeMessage.conversation_id == conversation_id, BridgeMessage.status == "pending")
+        .where(
+            BridgeMessage.conversation_id == conversation_id,
+            BridgeMessage.status == Status.PENDING,
+        )
         .order_by(BridgeMessage.source_ts, BridgeMessage.id)
         .limit(1)
     )
@@ -194,7 +212,7 @@ async def find_by_genesys_message_id(
 ) -> BridgeMessage | None:
     query = select(BridgeMessage).where(
         BridgeMessage.tenant_id == tenant_id,
-        BridgeMessage.direction == "to_slack",
+        BridgeMessage.direction == Direction.TO_SLACK,
         BridgeMessage.dedupe_key == genesys_message_id,
     )
     return (await session.execute(query)).scalar_one_or_none()
@@ -225,7 +243,7 @@ async def conversations_needing_jobs(
     query = (
         select(BridgeMessage.tenant_id, BridgeMessage.conversation_id)
         .where(
-            BridgeMessage.status == "pending",
+            BridgeMessage.status == Status.PENDING,
             BridgeMessage.conversation_id.is_not(None),
             BridgeMessage.created_at < older_than,
         )
@@ -238,7 +256,7 @@ async def conversations_needing_jobs(
 async def list_dead(
     session: AsyncSession, *, tenant_id: uuid.UUID | None = None, limit: int = 100
 ) -> Sequence[BridgeMessage]:
-    query = select(BridgeMessage).where(BridgeMessage.status == "dead")
+    query = select(BridgeMessage).where(BridgeMessage.status == Status.DEAD)
     if tenant_id is not None:
         query = query.where(BridgeMessage.tenant_id == tenant_id)
     return (await session.execute(query.order_by(BridgeMessage.id).limit(limit))).scalars().all()
@@ -253,8 +271,10 @@ async def requeue_dead(
     """Put dead letters back in their conversation's queue; returns the conversations touched."""
     statement = (
         update(BridgeMessage)
-        .where(BridgeMessage.status == "dead", BridgeMessage.conversation_id.is_not(None))
-        .values(status="pending", attempts=0, next_attempt_at=None, created_at=func.now())
+        .where(BridgeMessage.status == Status.DEAD, BridgeMessage.conversation_id.is_not(None))
+        .values(
+            status=Status.PENDING.value, attempts=0, next_attempt_at=None, created_at=func.now()
+        )
         .returning(BridgeMessage.tenant_id, BridgeMessage.conversation_id)
     )
     if message_ids is not None:
@@ -271,7 +291,7 @@ async def delete_dead(
     message_ids: Sequence[int] | None = None,
     tenant_id: uuid.UUID | None = None,
 ) -> int:
-    statement = delete(BridgeMessage).where(BridgeMessage.status == "dead")
+    statement = delete(BridgeMessage).where(BridgeMessage.status == Status.DEAD)
     if message_ids is not None:
         statement = statement.where(BridgeMessage.id.in_(list(message_ids)))
     if tenant_id is not None:

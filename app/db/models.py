@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -25,6 +26,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
+
+
+class TenantStatus(StrEnum):
+    """Only an active tenant's traffic is bridged; `disabled` is an operator's switch
+    (`python -m app tenants disable`), `uninstalled` is kept for audit and reinstalls."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    UNINSTALLED = "uninstalled"
 
 
 def _uuid_pk() -> Mapped[uuid.UUID]:
@@ -45,7 +55,9 @@ class Tenant(Base):
     slack_team_id: Mapped[str | None] = mapped_column(String(32))
     is_enterprise_install: Mapped[bool] = mapped_column(Boolean, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default=TenantStatus.ACTIVE.value
+    )
     created_at: Mapped[datetime] = _created_at()
     uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Per-tenant behaviour: a ✓ reaction when Genesys accepted a message; whether other
@@ -237,7 +249,8 @@ class BridgeMessage(Base):
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("conversation.id", ondelete="CASCADE")
     )
-    direction: Mapped[str] = mapped_column(String(12), nullable=False)  # to_genesys | to_slack
+    # Values of `app.bridge.messages.Direction`, `Kind` and `Status`.
+    direction: Mapped[str] = mapped_column(String(12), nullable=False)
     kind: Mapped[str] = mapped_column(String(24), nullable=False)
     dedupe_key: Mapped[str] = mapped_column(String(300), nullable=False)
     slack_event_id: Mapped[str | None] = mapped_column(String(64))
@@ -245,6 +258,9 @@ class BridgeMessage(Base):
     # pending -> delivered | dead; "recorded" for what is kept but never sent (typing, receipts).
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
     payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    # The message as ingest parsed it (`app.bridge.normalized`), so delivery never parses the
+    # payload again; None on rows from before it was kept, and where the payload is the body.
+    normalized: Mapped[dict[str, object] | None] = mapped_column(JSONB)
     source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     rate_limited: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))

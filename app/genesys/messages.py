@@ -10,7 +10,9 @@ only when Genesys returns it at all (UNCONFIRMED).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
 
 class _GenesysModel(BaseModel):
@@ -137,3 +139,59 @@ class ReceiptResult(_GenesysModel):
     @property
     def failed(self) -> bool:
         return self.status == "Failed"
+
+
+# --- the outbound webhook (what Genesys posts to us) ------------------------------------------
+# Only the envelope every delivery has is modelled: what a payload's other fields mean depends
+# on its `type` and each content item's `contentType`, and an unknown one must be acknowledged,
+# not refused, so `app.bridge.outbound` reads those itself. A string field is never coerced.
+
+_Required = Annotated[str, StringConstraints(min_length=1)]
+
+
+class WebhookChannel(_GenesysModel):
+    genesys_integration_id: _Required = Field(alias="id")
+    time: str | None = None
+    # Read only where the type needs them (`to.id` names the recipient; `from` the agent).
+    to: Any = None
+    sender: Any = Field(default=None, alias="from")
+
+
+class OutboundWebhook(_GenesysModel):
+    """The envelope every outbound webhook has, whatever its type. `channel` is optional here
+    only so that its absence is reported as "channel must be an object", as a wrong type is."""
+
+    genesys_message_id: _Required = Field(alias="id")
+    channel: WebhookChannel | None = None
+    genesys_conversation_id: str | None = Field(default=None, alias="conversationId")
+    type: _Required
+
+
+class OutboundMessageFields(_GenesysModel):
+    """What a `Text` or `Structured` message adds; never read for other types, so a receipt
+    or an event is not refused for a field it does not use."""
+
+    text: str | None = None
+    content: list[dict[str, Any]] | None = None
+    originating_entity: str | None = Field(default=None, alias="originatingEntity")
+
+
+_PROBLEMS = {
+    "missing": "is required",
+    "string_too_short": "is required",
+    "string_type": "must be a string",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be an array",
+}
+
+
+def first_problem(exc: ValidationError) -> str:
+    """The first thing wrong with a payload, named by its JSON path (`content[0] must be an
+    object`), for the 400 Genesys gets. Paths use the wire names, never values."""
+    error = exc.errors()[0]
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return f"{path or 'payload'} {_PROBLEMS.get(error['type'], 'is not valid')}"

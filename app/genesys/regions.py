@@ -3,7 +3,8 @@
 A tenant picks a region once; the API lives on `api.{domain}` and OAuth on `login.{domain}`.
 Not every domain is `*.pure.cloud` (mypurecloud.com/.ie/.de/.jp/.com.au, the FedRAMP and EU
 sovereign clouds), so the table is spelled out rather than derived from the AWS region name.
-The sandbox and the tests point both hosts at the simulator with overrides.
+The sandbox and the tests point both hosts at the simulator with overrides; an override holding
+`{domain}` keeps one host per region (the sandbox's regional host names).
 """
 
 from __future__ import annotations
@@ -63,9 +64,20 @@ def hosts_for(
     stored region fails loudly instead of sending credentials to a made-up host.
     """
     region = region_by_key(region_key)
-    if region is None and (api_override is None or login_override is None):
+    templated = any(_DOMAIN in _placeholder(o) for o in (api_override, login_override) if o)
+    if region is None and (api_override is None or login_override is None or templated):
         raise ValueError(f"unknown Genesys Cloud region {region_key!r}")
     domain = region.domain if region is not None else ""
-    api = api_override or f"https://api.{domain}"
-    login = login_override or f"https://login.{domain}"
+    api = _placeholder(api_override).replace(_DOMAIN, domain) or f"https://api.{domain}"
+    login = _placeholder(login_override).replace(_DOMAIN, domain) or f"https://login.{domain}"
     return GenesysHosts(api_base=api.rstrip("/"), login_base=login.rstrip("/"))
+
+
+# An override may name the region's domain, `http://localhost:8002/api.{domain}`: the sandbox
+# serves each region under its own host name, so a wrong region fails there as it does live.
+_DOMAIN = "{domain}"
+
+
+def _placeholder(override: str | None) -> str:
+    """URL settings arrive percent-encoded (`%7Bdomain%7D`); put the braces back."""
+    return (override or "").replace("%7Bdomain%7D", _DOMAIN).replace("%7bdomain%7d", _DOMAIN)

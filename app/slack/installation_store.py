@@ -18,7 +18,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.crypto import SecretBox
-from app.db.models import SlackInstallation, Tenant
+from app.db.models import SlackInstallation, Tenant, TenantStatus
 from app.tenants import offboarding, store
 from app.tenants.purposes import SLACK_BOT_REFRESH_TOKEN, SLACK_BOT_TOKEN
 
@@ -93,7 +93,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
                 Tenant, found.id, with_for_update=True, populate_existing=True
             )
             row = await store.get_installation(session, tenant_id=found.id)
-            if tenant is None or tenant.status != "active" or row is None:
+            if tenant is None or tenant.status != TenantStatus.ACTIVE or row is None:
                 return
             row.bot_token_enc = self._box.encrypt(
                 bot.bot_token, tenant_id=tenant.id, purpose=BOT_TOKEN
@@ -141,21 +141,15 @@ class PostgresInstallationStore(AsyncInstallationStore):
         is_enterprise_install: bool | None,
     ) -> tuple[Tenant, SlackInstallation] | None:
         async with self._sessions() as session:
+            # With `org_fallback`, a workspace of a Grid org whose app was installed org-wide.
             tenant = await store.find_tenant_for_slack(
                 session,
                 slack_enterprise_id=enterprise_id,
                 slack_team_id=team_id,
                 is_enterprise_install=bool(is_enterprise_install),
+                org_fallback=True,
             )
-            if tenant is None and enterprise_id and not is_enterprise_install:
-                # A workspace of a Grid org whose app was installed org-wide.
-                tenant = await store.find_tenant_for_slack(
-                    session,
-                    slack_enterprise_id=enterprise_id,
-                    slack_team_id=None,
-                    is_enterprise_install=True,
-                )
-            if tenant is None or tenant.status != "active":
+            if tenant is None or tenant.status != TenantStatus.ACTIVE:
                 return None
             row = await store.get_installation(session, tenant_id=tenant.id)
             if row is None or row.bot_token_enc is None:
@@ -246,14 +240,8 @@ class PostgresInstallationStore(AsyncInstallationStore):
                 slack_enterprise_id=enterprise_id,
                 slack_team_id=team_id,
                 is_enterprise_install=team_id is None,
+                org_fallback=True,
             )
-            if tenant is None and enterprise_id:
-                tenant = await store.find_tenant_for_slack(
-                    session,
-                    slack_enterprise_id=enterprise_id,
-                    slack_team_id=None,
-                    is_enterprise_install=True,
-                )
             if tenant is None:
                 return
             await offboarding.purge_tenant(session, tenant_id=tenant.id, reason=reason)

@@ -19,6 +19,7 @@ from app.db.models import (
     GenesysIntegration,
     SlackInstallation,
     Tenant,
+    TenantStatus,
 )
 from app.tenants import store
 
@@ -43,9 +44,9 @@ async def purge_tenant(session: AsyncSession, *, tenant_id: uuid.UUID, reason: s
     """
     closed = await session.execute(
         update(Tenant)
-        .where(Tenant.id == tenant_id, Tenant.status != "uninstalled")
+        .where(Tenant.id == tenant_id, Tenant.status != TenantStatus.UNINSTALLED)
         .values(
-            status="uninstalled",
+            status=TenantStatus.UNINSTALLED.value,
             uninstalled_at=func.coalesce(Tenant.uninstalled_at, func.now()),
         )
         .returning(Tenant.id)

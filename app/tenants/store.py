@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,11 +17,31 @@ from app.db.models import (
     SlackInstallation,
     SlackOAuthState,
     Tenant,
+    TenantStatus,
 )
 
 
 async def get_tenant(session: AsyncSession, *, tenant_id: uuid.UUID) -> Tenant | None:
     return await session.get(Tenant, tenant_id)
+
+
+def slack_owner(
+    *,
+    slack_enterprise_id: str | None,
+    slack_team_id: str | None,
+    is_enterprise_install: bool,
+    org_fallback: bool = False,
+) -> ColumnElement[bool]:
+    """The one rule for which tenant owns Slack IDs: the org's tenant for an org-wide install
+    (or when no workspace is named), else the workspace's. With `org_fallback`, a workspace of
+    an Enterprise Grid org whose app was installed org-wide also finds the org's tenant."""
+    org = and_(
+        Tenant.is_enterprise_install.is_(True), Tenant.slack_enterprise_id == slack_enterprise_id
+    )
+    if is_enterprise_install or not slack_team_id:
+        return org if slack_enterprise_id else false()
+    team = and_(Tenant.is_enterprise_install.is_(False), Tenant.slack_team_id == slack_team_id)
+    return or_(team, org) if org_fallback and slack_enterprise_id else team
 
 
 async def find_tenant_for_slack(
@@ -30,20 +50,23 @@ async def find_tenant_for_slack(
     slack_enterprise_id: str | None,
     slack_team_id: str | None,
     is_enterprise_install: bool,
+    org_fallback: bool = False,
 ) -> Tenant | None:
-    """The tenant an install or event belongs to: the org if installed org-wide, else the team."""
-    query = select(Tenant)
-    if is_enterprise_install or slack_team_id is None:
-        if slack_enterprise_id is None:
-            return None
-        query = query.where(
-            Tenant.is_enterprise_install.is_(True),
-            Tenant.slack_enterprise_id == slack_enterprise_id,
+    """The tenant an install or event belongs to (`slack_owner`); the workspace's own tenant
+    wins over its org's."""
+    query = (
+        select(Tenant)
+        .where(
+            slack_owner(
+                slack_enterprise_id=slack_enterprise_id,
+                slack_team_id=slack_team_id,
+                is_enterprise_install=is_enterprise_install,
+                org_fallback=org_fallback,
+            )
         )
-    else:
-        query = query.where(
-            Tenant.is_enterprise_install.is_(False), Tenant.slack_team_id == slack_team_id
-        )
+        .order_by(Tenant.is_enterprise_install)
+        .limit(1)
+    )
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -65,7 +88,7 @@ async def upsert_tenant_for_slack(
         "slack_team_id": None if is_enterprise_install else slack_team_id,
         "is_enterprise_install": is_enterprise_install,
         "name": name,
-        "status": "active",
+        "status": TenantStatus.ACTIVE.value,
     }
     if is_enterprise_install:
         target = {
@@ -85,7 +108,7 @@ async def upsert_tenant_for_slack(
             **target,  # type: ignore[arg-type]
             set_={
                 "name": name,
-                "status": "active",
+                "status": TenantStatus.ACTIVE.value,
                 "uninstalled_at": None,
                 "slack_enterprise_id": slack_enterprise_id,
             },
@@ -318,7 +341,7 @@ async def list_tenants(session: AsyncSession) -> Sequence[Tenant]:
 
 async def set_tenant_status(session: AsyncSession, *, tenant_id: uuid.UUID, status: str) -> bool:
     tenant = await session.get(Tenant, tenant_id)
-    if tenant is None or tenant.status == "uninstalled":
+    if tenant is None or tenant.status == TenantStatus.UNINSTALLED:
         return False
     tenant.status = status
     return True

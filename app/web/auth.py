@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.config import Settings
+from app.db.models import TenantStatus
 from app.slack.app import is_workspace_admin
 from app.tenants import store
 from app.web.session import COOKIE_NAME, AdminSession, set_cookie_header
@@ -124,15 +125,9 @@ async def sign_in_callback(request: Request) -> Response:
             slack_enterprise_id=slack_enterprise_id,
             slack_team_id=slack_team_id,
             is_enterprise_install=False,
+            org_fallback=True,
         )
-        if tenant is None and slack_enterprise_id:
-            tenant = await store.find_tenant_for_slack(
-                session,
-                slack_enterprise_id=slack_enterprise_id,
-                slack_team_id=None,
-                is_enterprise_install=True,
-            )
-    if tenant is None or tenant.status != "active" or not slack_user_id:
+    if tenant is None or tenant.status != TenantStatus.ACTIVE or not slack_user_id:
         return refusal(
             request,
             "Switchboard is not installed in this workspace",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.bridge.ingest import WebhookAnswer
+from app.bridge.messages import TOO_LARGE, IngestOutcome, IngestOutcomeKind
 from app.web.bodies import read_capped
 from app.web.views import state_of
 
@@ -22,20 +22,27 @@ from app.web.views import state_of
 MAX_BODY_BYTES = 256 * 1024
 
 
-def answer(outcome: WebhookAnswer) -> Response:
+_STATUS = {
+    IngestOutcomeKind.UNSIGNED: 401,
+    IngestOutcomeKind.MALFORMED: 400,
+    IngestOutcomeKind.TOO_LARGE: 413,
+}
+
+
+def answer(outcome: IngestOutcome) -> Response:
     """The one place an ingest outcome becomes an HTTP answer for Genesys.
 
     Accepted, recorded, duplicate, ignored or outside its tenant: 200, so Genesys neither
     retries nor fails the chat; unknown integration or bad signature: 401; not a webhook we
     can read: 400; over the cap: 413. The body names the reason, never message text.
     """
-    return JSONResponse({"status": outcome.detail}, status_code=outcome.status)
+    return JSONResponse({"status": outcome.detail}, status_code=_STATUS.get(outcome.kind, 200))
 
 
 async def receive(request: Request) -> Response:
     raw = await read_capped(request, MAX_BODY_BYTES)
     if raw is None:
-        return answer(WebhookAnswer(413, "body too large"))
+        return answer(TOO_LARGE)
     outcome = await state_of(request).ingest.genesys_webhook(
         raw, request.headers.get("x-hub-signature-256")
     )

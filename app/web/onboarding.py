@@ -14,16 +14,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.db.models import TenantStatus
 from app.genesys.regions import REGIONS
 from app.tenants import store
 from app.tenants.connection_check import Check
-from app.tenants.onboarding import (
+from app.tenants.integrations import FieldErrors, WiredIntegration
+from app.tenants.webhook_secrets import (
     PREVIOUS_SECRET_GRACE,
-    FieldErrors,
     IntegrationNotFound,
     RotationFailed,
     RotationUnfinished,
-    WiredIntegration,
 )
 from app.web.auth import csrf_ok, current_admin, refusal
 from app.web.session import AdminSession
@@ -48,7 +48,7 @@ async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | No
         chosen = list(await store.list_tenant_integrations(session, tenant_id=admin.tenant_id))
         previous = list(await store.list_previous_integrations(session, tenant_id=admin.tenant_id))
         audit = list(await store.list_audit(session, tenant_id=admin.tenant_id))
-    if tenant is None or installation is None or tenant.status != "active":
+    if tenant is None or installation is None or tenant.status != TenantStatus.ACTIVE:
         return None
     return {
         "tenant": tenant,

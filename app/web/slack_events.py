@@ -109,8 +109,8 @@ async def handle(
         )
         return Response(status_code=200)
     if is_button_click(payload):
-        outcome = await ingest.slack_actions(payload)
-        log.info("slack action", extra={"outcome": outcome})
+        outcomes = await ingest.slack_actions(payload)
+        log.info("slack action", extra={"outcome": ",".join(map(str, outcomes)) or "none"})
         return Response(status_code=200)
     return await bolt.handle(replayed(request, body))
 

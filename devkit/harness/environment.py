@@ -12,8 +12,22 @@ from app.config import Settings
 from sandbox.slack_world import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_SIGNING_SECRET
 
 
-def simulator_environment(*, slack_url: str, genesys_url: str) -> dict[str, str]:
-    """The sandbox Slack app's credentials and both simulators' URLs, as environment names."""
+def simulator_environment(
+    *, slack_url: str, genesys_url: str, regional: bool = False
+) -> dict[str, str]:
+    """The sandbox Slack app's credentials and both simulators' URLs, as environment names.
+
+    `regional` points each Genesys region at its own host in the simulator
+    (`{genesys_url}/api.{domain}`, `/login.{domain}`), so a tenant that picks another region
+    than its org's is refused as real Genesys would refuse it; otherwise every region reaches
+    the simulator's region-blind root.
+    """
+    genesys_api, genesys_login = genesys_url, genesys_url
+    if regional:
+        genesys_api, genesys_login = (
+            f"{genesys_url}/api.{{domain}}",
+            f"{genesys_url}/login.{{domain}}",
+        )
     return {
         "SLACK_CLIENT_ID": SANDBOX_CLIENT_ID,
         "SLACK_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
@@ -21,8 +35,8 @@ def simulator_environment(*, slack_url: str, genesys_url: str) -> dict[str, str]
         "SLACK_API_URL": f"{slack_url}/api/",
         "SLACK_AUTHORIZE_URL": f"{slack_url}/oauth/v2/authorize",
         "SLACK_OPENID_AUTHORIZE_URL": f"{slack_url}/openid/connect/authorize",
-        "GENESYS_API_URL": genesys_url,
-        "GENESYS_LOGIN_URL": genesys_url,
+        "GENESYS_API_URL": genesys_api,
+        "GENESYS_LOGIN_URL": genesys_login,
     }
 
 

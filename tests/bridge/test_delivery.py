@@ -1,66 +1,243 @@
-"""The pure decisions of delivery: which failures are an admin's to fix, what the admin is
-told, and what a delivery changes on its conversation."""
+"""The flush loop with fakes at the ports: what is sent, in what order, what is recorded.
+
+Rows get in through the real `Ingest` (so they carry what ingest parsed), on real Postgres;
+Slack and Genesys are `tests.fakes`, which record sends and fail on request.
+"""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge.delivery import (
-    SETUP_ALERT_HEADLINE,
-    is_setup_problem,
-    setup_alert_text,
-    values_for_conversation,
-)
-from app.db.models import Conversation
+from app.bridge.delivery import ACK_REACTION, Delivery
+from app.bridge.ingest import Ingest
+from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
+from app.bridge.notices import SETUP_ALERT_HEADLINE, SETUP_PROBLEM_NOTICE
+from app.bridge.retries import RetryLater
+from app.crypto import SecretBox
+from app.db.models import BridgeMessage
+from app.genesys.errors import GenesysUnavailable
+from app.slack.errors import SlackRejected
+from app.tenants.genesys_access import GenesysNotConnected
+from tests.bridge.conftest import Onboarded
+from tests.bridge.test_ingest import ROOT_TS, agent_text, envelope, mention, webhook
+from tests.fakes import FakeGenesys, FakeSlack, FakeTokens
 
-
-@pytest.mark.parametrize(
-    ("reason", "setup"),
-    [
-        ("genesys_not_connected", True),
-        ("GenesysAuthError", True),
-        ("GenesysPermissionError:403", True),
-        ("GenesysNotFound:404", True),
-        ("GenesysRejected:400", False),
-        ("GenesysUnavailable", False),
-        ("GenesysRateLimited", False),
-        ("unparseable:malformed", False),
-    ],
-)
-def test_only_what_an_admin_must_fix_is_a_set_up_problem(reason: str, setup: bool) -> None:
-    assert is_setup_problem(reason) is setup
+Sessions = async_sessionmaker[AsyncSession]
+THREAD_KEY = f"T0ACME:C0SUPPORT:{ROOT_TS}"
 
 
-def test_the_admin_alert_names_the_cause_and_the_fix_and_nothing_else() -> None:
-    text = setup_alert_text(
-        "GenesysNotFound:404", conversation_kind="dm", setup_url="https://sb.example/onboarding"
+@pytest.fixture
+def slack() -> FakeSlack:
+    return FakeSlack()
+
+
+@pytest.fixture
+def genesys() -> FakeGenesys:
+    return FakeGenesys()
+
+
+@pytest.fixture
+def tokens() -> FakeTokens:
+    return FakeTokens()
+
+
+@pytest.fixture
+def delivery(
+    sessions: Sessions, box: SecretBox, slack: FakeSlack, genesys: FakeGenesys, tokens: FakeTokens
+) -> Delivery:
+    return Delivery(
+        sessions=sessions,
+        box=box,
+        slack=slack,
+        genesys=genesys,
+        tokens=tokens,
+        setup_url="https://sb.test/onboarding",
     )
 
-    assert text.startswith(SETUP_ALERT_HEADLINE)
-    assert "integration chosen for DMs" in text
-    assert text.endswith("https://sb.example/onboarding (This alert is sent at most once an hour.)")
-    unplaced = setup_alert_text("genesys_not_connected", conversation_kind="thread", setup_url=None)
-    assert "chosen for channel mentions" in unplaced
-    assert "None" not in unplaced
+
+async def latest(sessions: Sessions) -> BridgeMessage:
+    """The row ingest stored last."""
+    async with sessions() as session:
+        found = await session.execute(
+            select(BridgeMessage).order_by(BridgeMessage.id.desc()).limit(1)
+        )
+        return found.scalar_one()
 
 
-def conversation(integration_id: str | None, genesys_conversation_id: str | None) -> Conversation:
-    return Conversation(
-        genesys_integration_id=integration_id, genesys_conversation_id=genesys_conversation_id
+async def reread(sessions: Sessions, message_id: int) -> BridgeMessage:
+    async with sessions() as session:
+        row = await session.get(BridgeMessage, message_id, populate_existing=True)
+        assert row is not None
+        return row
+
+
+async def a_mention(sessions: Sessions, box: SecretBox) -> BridgeMessage:
+    outcome = await Ingest(sessions=sessions, box=box).slack_event(envelope(mention()))
+    assert outcome.kind == IngestOutcomeKind.ACCEPTED
+    return await latest(sessions)
+
+
+async def flush(delivery: Delivery, row: BridgeMessage) -> int:
+    assert row.conversation_id is not None
+    return await delivery.flush(tenant_id=row.tenant_id, conversation_id=row.conversation_id)
+
+
+async def test_a_customer_message_is_sent_from_what_ingest_parsed(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+    slack: FakeSlack,
+) -> None:
+    row = await a_mention(sessions, box)
+    # The raw envelope is not read again: delivery works from the parsed form alone.
+    async with sessions.begin() as session:
+        await session.execute(
+            update(BridgeMessage).where(BridgeMessage.id == row.id).values(payload={})
+        )
+
+    assert await flush(delivery, row) == 1
+
+    [sent] = genesys.sent
+    assert (sent.endpoint, sent.integration_id) == (
+        "message",
+        onboarded.integration.genesys_integration_id,
     )
+    assert sent.body["text"] == "my order never arrived"
+    assert sent.body["channel"]["from"]["id"] == THREAD_KEY
+    done = await reread(sessions, row.id)
+    assert (done.status, done.genesys_message_id) == (Status.DELIVERED, "gm-1")
+    assert slack.reactions == [("C0SUPPORT", ROOT_TS, ACK_REACTION)]
 
 
-def test_a_delivery_on_another_integration_moves_the_conversation_and_forgets_the_old_one() -> None:
-    old = conversation("int-old", "conv-old")
+async def test_a_row_from_before_parse_once_is_parsed_from_its_envelope(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+) -> None:
+    row = await a_mention(sessions, box)
+    async with sessions.begin() as session:
+        await session.execute(
+            update(BridgeMessage).where(BridgeMessage.id == row.id).values(normalized=None)
+        )
 
-    assert values_for_conversation(old, {"genesys_integration_id": "int-new"}) == {
-        "genesys_integration_id": "int-new",
-        "genesys_conversation_id": None,
-    }
-    assert values_for_conversation(
-        old, {"genesys_integration_id": "int-new", "genesys_conversation_id": "conv-new"}
-    ) == {"genesys_integration_id": "int-new", "genesys_conversation_id": "conv-new"}
-    assert values_for_conversation(
-        old, {"genesys_integration_id": "int-old", "genesys_conversation_id": "conv-old"}
-    ) == {"genesys_conversation_id": "conv-old"}
-    assert values_for_conversation(old, {"slack_ts": "1.2"}) == {}
+    await flush(delivery, row)
+
+    assert [s.body["text"] for s in genesys.sent] == ["my order never arrived"]
+    assert (await reread(sessions, row.id)).status == Status.DELIVERED
+
+
+async def test_a_passing_failure_waits_and_the_next_flush_delivers(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+) -> None:
+    row = await a_mention(sessions, box)
+    genesys.failures.append(GenesysUnavailable("503 from Genesys", status=503))
+
+    with pytest.raises(RetryLater) as caught:
+        await flush(delivery, row)
+
+    assert caught.value.reason == "GenesysUnavailable"
+    waiting = await reread(sessions, row.id)
+    assert (waiting.status, waiting.attempts, waiting.last_error) == (
+        Status.PENDING,
+        1,
+        "GenesysUnavailable",
+    )
+    assert await flush(delivery, row) == 1
+    assert len(genesys.sent) == 1
+    assert (await reread(sessions, row.id)).status == Status.DELIVERED
+
+
+async def test_no_genesys_org_dead_letters_tells_the_thread_and_alerts_the_admin(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+    slack: FakeSlack,
+) -> None:
+    row = await a_mention(sessions, box)
+    genesys.failures.append(GenesysNotConnected(str(onboarded.tenant.id)))
+
+    # The message dies, then the notice queued behind it is posted in the same flush.
+    assert await flush(delivery, row) == 2
+
+    dead = await reread(sessions, row.id)
+    assert (dead.status, dead.last_error) == (Status.DEAD, "genesys_not_connected")
+    assert [(p.channel, p.text, p.thread_ts) for p in slack.posted] == [
+        ("C0SUPPORT", SETUP_PROBLEM_NOTICE, ROOT_TS)
+    ]
+    async with sessions() as session:
+        alert = (
+            await session.execute(
+                select(BridgeMessage).where(BridgeMessage.dedupe_key.startswith("setup_alert:"))
+            )
+        ).scalar_one()
+    assert (alert.direction, alert.kind, alert.status) == (
+        Direction.TO_SLACK,
+        Kind.NOTICE,
+        Status.PENDING,
+    )
+    assert str(alert.payload["text"]).startswith(SETUP_ALERT_HEADLINE)
+    assert alert.conversation_id != row.conversation_id  # the admin's own DM
+
+
+async def test_an_agent_reply_lands_in_its_thread_and_the_agent_gets_a_receipt(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+    slack: FakeSlack,
+    tokens: FakeTokens,
+) -> None:
+    ingest = Ingest(sessions=sessions, box=box)
+    integration_id = onboarded.integration.genesys_integration_id
+    outcome = await webhook(ingest, agent_text(integration_id, THREAD_KEY))
+    assert outcome.kind == IngestOutcomeKind.ACCEPTED
+    row = await latest(sessions)
+    tokens.fresh = "xoxb-rotated"
+
+    assert await flush(delivery, row) == 2  # the reply, then its receipt
+
+    assert [(p.channel, p.thread_ts) for p in slack.posted] == [("C0SUPPORT", ROOT_TS)]
+    assert "We are on it" in slack.posted[0].text
+    assert slack.tokens_used == ["xoxb-rotated"]
+    [receipt] = genesys.sent
+    assert (receipt.endpoint, receipt.integration_id) == ("receipt", integration_id)
+    assert (receipt.body["id"], receipt.body["status"]) == ("gm-0001", "Delivered")
+
+
+async def test_slack_refusing_a_reply_sends_the_agent_a_failed_receipt(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+    slack: FakeSlack,
+) -> None:
+    ingest = Ingest(sessions=sessions, box=box)
+    integration_id = onboarded.integration.genesys_integration_id
+    outcome = await webhook(ingest, agent_text(integration_id, THREAD_KEY, id=str(uuid.uuid4())))
+    assert outcome.kind == IngestOutcomeKind.ACCEPTED
+    row = await latest(sessions)
+    slack.failures.append(SlackRejected("channel_not_found"))
+
+    await flush(delivery, row)
+
+    dead = await reread(sessions, row.id)
+    assert (dead.status, dead.last_error) == (Status.DEAD, "slack:channel_not_found")
+    [receipt] = genesys.sent
+    assert receipt.body["status"] == "Failed"
+    assert receipt.body["reasons"][0]["code"] == "InvalidDestination"

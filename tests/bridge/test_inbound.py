@@ -23,7 +23,6 @@ from app.bridge.inbound import (
     to_open_message,
     to_receipt,
     to_structured_response,
-    to_typing_event,
     utf16_length,
 )
 from app.bridge.outbound import ButtonClick
@@ -385,16 +384,6 @@ def test_structured_response_answers_the_originating_message() -> None:
         },
         "buttonResponse": {"type": "QuickReply", "text": "Yes", "payload": "yes"},
         "originatingMessageId": "d7d58935af65a45e5234ac77de017a0a",
-    }
-
-
-def test_typing_event_body() -> None:
-    assert to_typing_event(external_user_id=f"{TEAM}:{JANE}", time=AT) == {
-        "channel": {
-            "from": {"id": f"{TEAM}:{JANE}", "idType": "Opaque"},
-            "time": "2025-06-10T21:03:25.100Z",
-        },
-        "events": [{"eventType": "Typing"}],
     }
 
 

@@ -285,6 +285,18 @@ def test_malformed_payloads_say_what_is_wrong(body: Any, problem: str) -> None:
         parse_webhook(body)
 
 
+def test_message_fields_are_checked_only_on_messages() -> None:
+    """A receipt, an event or an unknown type is acknowledged whatever fields it also has;
+    only `Text` and `Structured` are held to `text`, `content` and `originatingEntity`."""
+    receipt = parse_webhook(payload("Receipt", status="Delivered", text=5, content="x"))
+    unknown = parse_webhook(payload("Hologram", text=["x"], originatingEntity=7))
+
+    assert isinstance(receipt, AgentReceipt)
+    assert unknown == UnknownOutbound(**ENVELOPE, type_name="Hologram", external_user_id=CUSTOMER)
+    with pytest.raises(MalformedWebhook, match=re.escape("originatingEntity must be a string")):
+        parse_webhook(payload(text="Hi", originatingEntity=7))
+
+
 def test_attachments_and_card_links_without_a_url_are_accepted() -> None:
     parsed = parse_webhook(
         payload(

@@ -201,7 +201,18 @@ def test_plain_reply_in_an_unlinked_thread_is_ignored_with_the_key_to_look_up() 
 
     result = parse(envelope(thread_reply()))
 
-    assert result == Ignored("not_linked", conversation_key=conversation_key(started))
+    assert isinstance(result, Ignored)
+    assert (result.reason, result.conversation_key) == ("not_linked", conversation_key(started))
+    # What a linked thread would forward comes with it, so the caller never parses twice.
+    assert result.candidate == forwarded(envelope(thread_reply()), linked_thread=True)
+
+
+def test_an_empty_reply_in_an_unlinked_thread_has_nothing_to_forward() -> None:
+    result = parse(envelope(thread_reply(text="   ")))
+
+    assert isinstance(result, Ignored)
+    assert result.reason == "not_linked" and result.candidate is None
+    assert parse(envelope(thread_reply(text="   ")), linked_thread=True) == Ignored("empty")
 
 
 @pytest.mark.parametrize("linked_thread", [False, True])
@@ -373,10 +384,11 @@ def test_edit_in_a_channel_follows_the_thread_link() -> None:
     event = edit("typo fixed", channel_type="channel")
     event["message"] = {**event["message"], "thread_ts": TS}
 
+    linked = forwarded(envelope(event), linked_thread=True)
     assert parse(envelope(event)) == Ignored(
-        "not_linked", conversation_key=f"{TEAM}:{CHANNEL}:{TS}"
+        "not_linked", conversation_key=f"{TEAM}:{CHANNEL}:{TS}", candidate=linked
     )
-    assert forwarded(envelope(event), linked_thread=True).kind == "edit"
+    assert linked.kind == "edit"
 
 
 def test_delete_in_dm_becomes_a_note_from_the_author() -> None:

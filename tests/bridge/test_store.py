@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import store
-from app.db.models import GenesysIntegration, Tenant
-from tests.factories import make_tenant
+from app.bridge.messages import Direction, Kind, NewConversation, NewMessage
+from app.crypto import SecretBox
+from app.db.models import GenesysIntegration, Tenant, TenantStatus
+from app.tenants import store as tenants_store
+from tests.factories import make_installation, make_tenant
 
 
 def integration(tenant_id: uuid.UUID, *, mentions: bool, dms: bool) -> GenesysIntegration:
@@ -68,3 +72,102 @@ async def test_the_admin_alert_is_claimed_once_an_hour_per_tenant(
         )
         assert await store.claim_setup_alert(session, tenant_id=acme.id, every=hour)
         assert not await store.claim_setup_alert(session, tenant_id=acme.id, every=hour)
+
+
+def notice(tenant_id: uuid.UUID, conversation_id: uuid.UUID, key: str) -> NewMessage:
+    return NewMessage(
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        direction=Direction.TO_SLACK,
+        kind=Kind.NOTICE,
+        dedupe_key=key,
+        payload={"text": "hello"},
+        source_ts=datetime.now(UTC),
+    )
+
+
+async def test_a_conversation_is_created_once_and_a_message_inserted_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        tenant = await make_tenant(session)
+        thread = NewConversation(
+            conversation_key="T0:C0:1.2",
+            kind="thread",
+            slack_channel_id="C0",
+            slack_thread_ts="1.2",
+        )
+        first = await store.upsert_conversation(session, tenant_id=tenant.id, conversation=thread)
+        again = await store.upsert_conversation(session, tenant_id=tenant.id, conversation=thread)
+        assert first == again
+
+        new_id = await store.insert_message(session, notice(tenant.id, first, "notice:1"))
+        assert new_id is not None
+        assert await store.insert_message(session, notice(tenant.id, first, "notice:1")) is None
+        row = await store.get_message(session, message_id=new_id)
+        assert row is not None
+        assert (row.direction, row.kind, row.status) == ("to_slack", "notice", "pending")
+        found = await store.find_message(
+            session, tenant_id=tenant.id, direction=Direction.TO_SLACK, dedupe_key="notice:1"
+        )
+        assert found is not None and found.id == new_id
+        pending = await store.next_pending(session, conversation_id=first)
+        assert pending is not None and pending.id == new_id
+
+
+async def test_the_tenant_of_slack_ids_follows_one_rule(
+    sessions: async_sessionmaker[AsyncSession], box: SecretBox
+) -> None:
+    async with sessions.begin() as session:
+        team = await make_tenant(session, slack_team_id="T0TEAM", slack_enterprise_id="E0GRID")
+        org = await make_tenant(
+            session, slack_team_id=None, slack_enterprise_id="E0ORG", is_enterprise_install=True
+        )
+        org.slack_team_id = None
+        for tenant in (team, org):
+            await make_installation(session, box, tenant=tenant)
+        await session.flush()
+
+        async def bridge_finds(enterprise: str | None, team_id: str | None, is_org: bool) -> Any:
+            found = await store.tenant_for_slack(
+                session,
+                slack_enterprise_id=enterprise,
+                slack_team_id=team_id,
+                is_enterprise_install=is_org,
+            )
+            return None if found is None else found.tenant.id
+
+        assert await bridge_finds("E0GRID", "T0TEAM", False) == team.id
+        assert await bridge_finds("E0ORG", "T0ANY", True) == org.id
+        assert await bridge_finds("E0ORG", None, False) == org.id  # no workspace named
+        assert await bridge_finds(None, "T0OTHER", False) is None
+        # A workspace of an org installed org-wide finds the org only when asked to.
+        assert (
+            await tenants_store.find_tenant_for_slack(
+                session,
+                slack_enterprise_id="E0ORG",
+                slack_team_id="T0W",
+                is_enterprise_install=False,
+            )
+            is None
+        )
+        fallback = await tenants_store.find_tenant_for_slack(
+            session,
+            slack_enterprise_id="E0ORG",
+            slack_team_id="T0W",
+            is_enterprise_install=False,
+            org_fallback=True,
+        )
+        assert fallback is not None and fallback.id == org.id
+        # The workspace's own tenant wins over its org's.
+        own = await tenants_store.find_tenant_for_slack(
+            session,
+            slack_enterprise_id="E0GRID",
+            slack_team_id="T0TEAM",
+            is_enterprise_install=False,
+            org_fallback=True,
+        )
+        assert own is not None and own.id == team.id
+        team.status = TenantStatus.DISABLED
+        await session.flush()
+        assert await bridge_finds("E0GRID", "T0TEAM", False) is None

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge.ingest import Ingest
+from app.bridge.messages import IngestOutcome, IngestOutcomeKind
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, GenesysIntegration
 from app.signing import genesys_signature
@@ -80,6 +81,14 @@ def typing_body(integration_id: str) -> bytes:
     return json.dumps(payload).encode()
 
 
+RECORDED, UNSIGNED = IngestOutcomeKind.RECORDED, IngestOutcomeKind.UNSIGNED
+
+
+async def webhook(ingest: Ingest, body: bytes, signature: str | None) -> IngestOutcome:
+    """As the web layer calls it: the body parsed, the raw bytes for the signature."""
+    return await ingest.genesys_webhook(body, signature)
+
+
 async def reread(sessions: Sessions, integration_id: str) -> GenesysIntegration:
     async with sessions() as session:
         row = (
@@ -99,19 +108,19 @@ async def test_the_previous_secret_verifies_until_the_current_one_is_seen(
     row = await wired(sessions, box, previous=PREVIOUS, previous_until=later)
     body = typing_body(row.genesys_integration_id)
 
-    old = await ingest.genesys_webhook(body, genesys_signature(PREVIOUS, body))
-    assert old.status == 200
+    old = await webhook(ingest, body, genesys_signature(PREVIOUS, body))
+    assert old.kind == RECORDED
     assert (await reread(sessions, row.genesys_integration_id)).previous_webhook_secret_enc
 
-    new = await ingest.genesys_webhook(body, genesys_signature(CURRENT, body))
-    assert new.status == 200
+    new = await webhook(ingest, body, genesys_signature(CURRENT, body))
+    assert new.kind == RECORDED
     after = await reread(sessions, row.genesys_integration_id)
     assert after.previous_webhook_secret_enc is None
     assert after.previous_secret_expires_at is None
     assert after.last_verified_at is not None
 
-    too_late = await ingest.genesys_webhook(body, genesys_signature(PREVIOUS, body))
-    assert too_late.status == 401
+    too_late = await webhook(ingest, body, genesys_signature(PREVIOUS, body))
+    assert too_late.kind == UNSIGNED
 
 
 async def test_the_previous_secret_expires_with_its_window(
@@ -120,8 +129,8 @@ async def test_the_previous_secret_expires_with_its_window(
     ended = datetime.now(UTC) - timedelta(seconds=1)
     row = await wired(sessions, box, previous=PREVIOUS, previous_until=ended)
     body = typing_body(row.genesys_integration_id)
-    answer = await ingest.genesys_webhook(body, genesys_signature(PREVIOUS, body))
-    assert answer.status == 401
+    answer = await webhook(ingest, body, genesys_signature(PREVIOUS, body))
+    assert answer.kind == UNSIGNED
     assert (await reread(sessions, row.genesys_integration_id)).last_refused_at is not None
 
 
@@ -132,7 +141,7 @@ async def test_a_signature_of_neither_secret_is_refused_and_noted(
     row = await wired(sessions, box, previous=PREVIOUS, previous_until=later)
     body = typing_body(row.genesys_integration_id)
     for signature in (genesys_signature("someone-else-0123456789", body), None, "sha256=AAAA"):
-        assert (await ingest.genesys_webhook(body, signature)).status == 401
+        assert (await webhook(ingest, body, signature)).kind == UNSIGNED
     after = await reread(sessions, row.genesys_integration_id)
     assert after.last_refused_at is not None and after.last_verified_at is None
     assert after.previous_webhook_secret_enc is not None  # a forgery ends no rotation
@@ -144,8 +153,8 @@ async def test_timestamps_are_rewritten_at_most_once_a_minute(
     recent = datetime.now(UTC) - timedelta(seconds=20)
     row = await wired(sessions, box, last_verified_at=recent, last_refused_at=recent)
     body = typing_body(row.genesys_integration_id)
-    assert (await ingest.genesys_webhook(body, genesys_signature(CURRENT, body))).status == 200
-    assert (await ingest.genesys_webhook(body, "sha256=forged")).status == 401
+    assert (await webhook(ingest, body, genesys_signature(CURRENT, body))).kind == RECORDED
+    assert (await webhook(ingest, body, "sha256=forged")).kind == UNSIGNED
     after = await reread(sessions, row.genesys_integration_id)
     assert (after.last_verified_at, after.last_refused_at) == (recent, recent)
 
@@ -154,8 +163,8 @@ async def test_timestamps_are_rewritten_at_most_once_a_minute(
         fresh = await session.get(GenesysIntegration, row.genesys_integration_id)
         assert fresh is not None
         fresh.last_verified_at = fresh.last_refused_at = stale
-    assert (await ingest.genesys_webhook(body, genesys_signature(CURRENT, body))).status == 200
-    assert (await ingest.genesys_webhook(body, "sha256=forged")).status == 401
+    assert (await webhook(ingest, body, genesys_signature(CURRENT, body))).kind == RECORDED
+    assert (await webhook(ingest, body, "sha256=forged")).kind == UNSIGNED
     after = await reread(sessions, row.genesys_integration_id)
     assert after.last_verified_at is not None and after.last_verified_at > stale
     assert after.last_refused_at is not None and after.last_refused_at > stale
@@ -166,8 +175,8 @@ async def test_a_webhook_for_an_unknown_integration_writes_nothing(
 ) -> None:
     row = await wired(sessions, box)
     body = typing_body(str(uuid.uuid4()))
-    answer = await ingest.genesys_webhook(body, genesys_signature(CURRENT, body))
-    assert answer.status == 401
+    answer = await webhook(ingest, body, genesys_signature(CURRENT, body))
+    assert answer.kind == UNSIGNED
     after = await reread(sessions, row.genesys_integration_id)
     assert (after.last_verified_at, after.last_refused_at) == (None, None)
     async with sessions() as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.bridge.delivery import NOT_DELIVERED_NOTICE
+from app.bridge.notices import NOT_DELIVERED_NOTICE
 from app.db.models import BridgeMessage
 from sandbox.faults import FaultSpec
 from tests.e2e.ledger import assert_bridged, receipts

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bridge.delivery import (
+from app.bridge.inbound import CONTINUATION_ATTRIBUTE, CONTINUATION_NOTE
+from app.bridge.notices import (
     DELIVERED_LATER_NOTICE,
     NOT_DELIVERED_NOTICE,
     SETUP_ALERT_HEADLINE,
     SETUP_PROBLEM_NOTICE,
 )
-from app.bridge.inbound import CONTINUATION_ATTRIBUTE, CONTINUATION_NOTE
 from app.db.models import BridgeMessage, Conversation
 from devkit.harness.processes import PYTHON, ROOT
 from devkit.harness.tenants import GLOBEX, connect_genesys_as_admin

@@ -175,7 +175,12 @@ def _with(body: dict[str, Any], value: Any, *keys: str) -> dict[str, Any]:
     return changed
 
 
-ATTACHMENT = [{"contentType": "Attachment", "attachment": {"mediaType": "Image", "url": "u"}}]
+ATTACHMENT = [
+    {
+        "contentType": "Attachment",
+        "attachment": {"mediaType": "Image", "url": "u", "mime": "image/png"},
+    }
+]
 
 BAD_BODIES: list[tuple[str, str, dict[str, Any], str]] = [
     ("no text, no content", "message", _without(message(), "text"), "anyOf"),

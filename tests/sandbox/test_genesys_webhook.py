@@ -26,7 +26,7 @@ from sandbox.genesys_world import (
     GenesysWorld,
 )
 from sandbox.runner import ServerThread
-from tests.sandbox.simulators import genesys_client
+from tests.sandbox.simulators import genesys_client, login
 
 SECRET = "webhook-secret-0123456789"
 FAST = 0.05  # 10 s timeout -> 0.5 s, 5 s between retries -> 0.25 s
@@ -236,7 +236,10 @@ async def test_attachment_bytes_are_served_by_the_sim(receiver: tuple[Receiver, 
         await reply(http, kind="attachment")
         payload = json.loads(target.seen[0].body)
         attachment = payload["content"][0]["attachment"]
-        download = await http.get(httpx.URL(attachment["url"]).path)
+        anonymous = await http.get(httpx.URL(attachment["url"]).path)
+        download = await http.get(httpx.URL(attachment["url"]).path, headers=await login(http))
+    assert anonymous.status_code == 401  # downloads need a token by default
+    assert httpx.URL(attachment["url"]).path.startswith("/api-downloads.mypurecloud.com/")
     assert payload["type"] == "Text"
     assert "text" not in payload
     assert download.status_code == 200

@@ -7,7 +7,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandbox.slack_actions import Choice, build_block_actions
+from sandbox import snapshot
+from sandbox.genesys_world import GenesysWorld
+from sandbox.slack_actions import Choice, ResponseUrl, build_block_actions
 from sandbox.slack_mrkdwn import compose, to_html
 from sandbox.slack_payloads import build_uninstall
 from sandbox.slack_seed import ACME_TEAM_ID
@@ -149,3 +151,16 @@ def test_composer_escapes_and_mentions_and_the_page_shows_characters(world: Slac
     html = to_html(text, user_name=lambda u: world.users[u].display_name)
     assert str(html) == ('&lt;b&gt;hi&lt;/b&gt; &amp; <span class="mention">@grace</span>, @nobody')
     assert "<script" not in str(to_html("<script>x</script>", user_name=lambda u: None))
+
+
+def test_a_snapshot_keeps_response_urls_and_drops_rate_limit_counters(world: SlackWorld) -> None:
+    """`make dev` restarts keep what Slack keeps; a counter on the monotonic clock is not it."""
+    world.response_urls["k"] = ResponseUrl("C0ACMESUPP", "1.2", "U0ACME0003", None, 2e9)
+    world.limits.take_method("reactions.add", ACME_TEAM_ID)
+    world.events_per_hour = 7
+    text = snapshot.dump(world, GenesysWorld.seeded())
+    restored = SlackWorld.seeded()
+    snapshot.load(text, restored, GenesysWorld.seeded())
+    assert restored.response_urls["k"].uses_left == 5
+    assert restored.events_per_hour == 7
+    assert '"limits"' not in text and '"event_times"' not in text

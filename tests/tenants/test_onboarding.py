@@ -14,7 +14,8 @@ from app.crypto import SecretBox
 from app.db.models import AuditEvent, GenesysConnection, GenesysIntegration
 from app.genesys.clients import GenesysClients
 from app.signing import verify_genesys
-from app.tenants.onboarding import FieldErrors, Onboarding, WiredIntegration
+from app.tenants.integrations import FieldErrors, WiredIntegration
+from app.tenants.onboarding import Onboarding
 from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 from sandbox.genesys_app import create_genesys_sandbox
 from sandbox.genesys_world import (

@@ -15,15 +15,15 @@ from app.crypto import SecretBox
 from app.db.models import AuditEvent, GenesysIntegration
 from app.genesys.clients import GenesysClients
 from app.tenants import store
-from app.tenants.onboarding import (
+from app.tenants.integrations import WiredIntegration
+from app.tenants.onboarding import Onboarding
+from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
+from app.tenants.webhook_secrets import (
     PREVIOUS_SECRET_GRACE,
     IntegrationNotFound,
-    Onboarding,
     RotationFailed,
     RotationUnfinished,
-    WiredIntegration,
 )
-from app.tenants.purposes import GENESYS_WEBHOOK_SECRET
 from sandbox.faults import FaultSpec
 from sandbox.genesys_app import create_genesys_sandbox
 from sandbox.genesys_world import (

@@ -1,0 +1,213 @@
+"""Storing what Slack sends us (message events, button clicks) before Slack gets its answer.
+
+Each accepted message is one short transaction: find the tenant, upsert its conversation,
+insert the message with the parsed form beside the raw envelope (the unique constraints drop
+Slack's retries), and queue the conversation's delivery job. The event is parsed once, here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.bridge import normalized, queueing, routing, store
+from app.bridge.inbound import slack_ts_to_datetime
+from app.bridge.messages import (
+    DUPLICATE,
+    UNKNOWN_TENANT,
+    Direction,
+    IngestOutcome,
+    Kind,
+    NewConversation,
+    NewMessage,
+    accepted,
+    ignored,
+)
+from app.bridge.outbound import ButtonClick
+from app.bridge.rendering import InvalidButtonValue, parse_button_value
+from app.bridge.routing import Ignored, SlackMessage
+from app.db.text import storable
+from app.logs import trace_id
+
+# A thread counts as live for plain (non-mention) replies this long after its last message;
+# Genesys groups a customer's messages for about 72 hours.
+LIVE_THREAD_WINDOW = timedelta(hours=72)
+
+
+def event_tenant_keys(envelope: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """Bolt's rule: `authorizations[0]` names the installation (it matters in Slack Connect)."""
+    auths = envelope.get("authorizations")
+    first = auths[0] if isinstance(auths, list) and auths and isinstance(auths[0], dict) else {}
+    enterprise = first.get("enterprise_id") or envelope.get("enterprise_id")
+    team = first.get("team_id") or envelope.get("team_id")
+    return enterprise, team, bool(first.get("is_enterprise_install"))
+
+
+def action_tenant_keys(body: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """The same for an interactivity payload, which names its team and org as objects."""
+    team = body.get("team") if isinstance(body.get("team"), dict) else {}
+    enterprise = body.get("enterprise") if isinstance(body.get("enterprise"), dict) else {}
+    return (
+        (enterprise or {}).get("id"),
+        (team or {}).get("id"),
+        bool(body.get("is_enterprise_install")),
+    )
+
+
+class FromSlack:
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def event(self, envelope: dict[str, Any]) -> IngestOutcome:
+        """Store a verified Events API message for delivery."""
+        envelope = storable(envelope)
+        enterprise, team, is_org = event_tenant_keys(envelope)
+        async with self._sessions.begin() as session:
+            found = await store.tenant_for_slack(
+                session,
+                slack_enterprise_id=enterprise,
+                slack_team_id=team,
+                is_enterprise_install=is_org,
+            )
+            if found is None:
+                return UNKNOWN_TENANT
+            tenant, installation = found.tenant, found.installation
+            parsed = routing.parse_slack_event(
+                envelope,
+                bot_user_id=installation.slack_bot_user_id or "",
+                bot_id=installation.slack_bot_id,
+                forward_other_bots=tenant.forward_other_bots,
+            )
+            if (
+                isinstance(parsed, Ignored)
+                and parsed.reason == "not_linked"
+                and await self._is_live(session, tenant.id, parsed.conversation_key)
+            ):
+                parsed = parsed.candidate or Ignored("empty")
+            if isinstance(parsed, Ignored):
+                return ignored(parsed.reason)
+            integration_id = found.integration_for(parsed.conversation.kind)
+            return await self._store(session, tenant.id, parsed, envelope, integration_id)
+
+    async def _is_live(self, session: AsyncSession, tenant_id: uuid.UUID, key: str | None) -> bool:
+        if key is None:
+            return False
+        conversation = await store.get_conversation_by_key(
+            session, tenant_id=tenant_id, conversation_key=key
+        )
+        return conversation is not None and (
+            conversation.last_activity_at > datetime.now(UTC) - LIVE_THREAD_WINDOW
+        )
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        msg: SlackMessage,
+        envelope: dict[str, Any],
+        integration_id: str | None,
+    ) -> IngestOutcome:
+        ref = msg.conversation
+        stored = await queueing.store_and_defer(
+            session,
+            conversation=NewConversation(
+                conversation_key=routing.conversation_key(msg),
+                kind=ref.kind,
+                slack_channel_id=msg.slack_channel_id,
+                slack_thread_ts=ref.slack_thread_ts,
+                slack_user_id=ref.slack_user_id,
+                genesys_integration_id=integration_id,
+            ),
+            message=NewMessage(
+                tenant_id=tenant_id,
+                conversation_id=None,
+                direction=Direction.TO_GENESYS,
+                kind=Kind(msg.kind),
+                dedupe_key=routing.external_message_id(msg),
+                slack_event_id=msg.slack_event_id,
+                slack_client_msg_id=msg.client_msg_id if msg.kind == "message" else None,
+                payload={"envelope": envelope},
+                normalized=normalized.from_slack(msg),
+                source_ts=slack_ts_to_datetime(msg.occurred_ts),
+                trace_id=trace_id.get(),
+            ),
+        )
+        return accepted() if stored else DUPLICATE
+
+    async def actions(self, body: dict[str, Any]) -> list[IngestOutcome]:
+        """Button clicks on agent messages, one outcome per action. Link buttons need no
+        answer beyond the ack."""
+        body = storable(body)
+        enterprise, team, is_org = action_tenant_keys(body)
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        async with self._sessions() as session:
+            found = await store.tenant_for_slack(
+                session,
+                slack_enterprise_id=enterprise,
+                slack_team_id=team,
+                is_enterprise_install=is_org,
+            )
+        if found is None:
+            return [UNKNOWN_TENANT]
+        outcomes = []
+        for action in body.get("actions") or []:
+            if not isinstance(action, dict):
+                continue
+            action_id = str(action.get("action_id") or "")
+            if not action_id.startswith(("sb_qr_", "sb_btn_")):
+                outcomes.append(ignored("not_ours"))
+                continue
+            try:
+                click = parse_button_value(str(action.get("value") or ""))
+            except InvalidButtonValue:
+                outcomes.append(ignored("invalid_button_value"))
+                continue
+            outcomes.append(
+                await self.button_click(
+                    tenant_id=found.tenant.id,
+                    click=click,
+                    slack_user_id=str((user or {}).get("id") or ""),
+                    action_ts=str(action.get("action_ts") or "0"),
+                )
+            )
+        return outcomes
+
+    async def button_click(
+        self, *, tenant_id: uuid.UUID, click: ButtonClick, slack_user_id: str, action_ts: str
+    ) -> IngestOutcome:
+        """A click on an agent's quick reply or card button goes back as a structured answer."""
+        async with self._sessions.begin() as session:
+            offered = await store.find_by_genesys_message_id(
+                session, tenant_id=tenant_id, genesys_message_id=click.genesys_message_id
+            )
+            if offered is None or offered.conversation_id is None:
+                return ignored("unknown_message")
+            new_id = await store.insert_message(
+                session,
+                NewMessage(
+                    tenant_id=tenant_id,
+                    conversation_id=offered.conversation_id,
+                    direction=Direction.TO_GENESYS,
+                    kind=Kind.STRUCTURED_RESPONSE,
+                    dedupe_key=f"click:{click.genesys_message_id}:{slack_user_id}:{action_ts}",
+                    payload={
+                        "click": {
+                            "genesys_message_id": click.genesys_message_id,
+                            "kind": click.kind,
+                            "payload": click.payload,
+                            "text": click.text,
+                        },
+                        "slack_user_id": slack_user_id,
+                    },
+                    source_ts=slack_ts_to_datetime(action_ts),
+                ),
+            )
+            if new_id is None:
+                return DUPLICATE
+            await queueing.defer_flush(
+                session, tenant_id=tenant_id, conversation_id=offered.conversation_id
+            )
+        return accepted()

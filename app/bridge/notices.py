@@ -1,0 +1,45 @@
+"""What people are told when a message cannot cross, in words, kept apart from the delivery code.
+
+Pure. A problem that passes (Genesys down, rate limits, a refused message) is told apart from a
+set-up problem, which only an admin can fix; the installing admin is then told what is wrong
+and where to fix it (`setup_alert_text`). IDs and causes only, never what anyone wrote.
+"""
+
+from __future__ import annotations
+
+NOT_DELIVERED_NOTICE = (
+    ":warning: This message could not be delivered to support right now. Please try again later."
+)
+SETUP_PROBLEM_NOTICE = (
+    ":warning: This message did not reach support: Switchboard is not set up correctly "
+    "for this workspace. An admin has been told."
+)
+# The failure notice becomes this once a replayed dead letter is delivered after all.
+DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
+SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
+# Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").
+_SETUP_PROBLEMS = {
+    "genesys_not_connected": "no Genesys Cloud org is connected to Switchboard, or no Open "
+    "Messaging integration is chosen for {purpose}.",
+    "GenesysAuthError": "Genesys Cloud refuses Switchboard's OAuth client ID or secret.",
+    "GenesysPermissionError": "the OAuth client's role lacks a permission Switchboard needs "
+    "(conversation:message:receive).",
+    "GenesysNotFound": "Genesys Cloud does not know the Open Messaging integration chosen for "
+    "{purpose} (it may have been deleted).",
+}
+
+
+def is_setup_problem(reason: str) -> bool:
+    return reason.split(":", 1)[0] in _SETUP_PROBLEMS
+
+
+def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | None) -> str:
+    """The DM to the installing admin: what is wrong and where to fix it."""
+    purpose = "DMs" if conversation_kind == "dm" else "channel mentions"
+    problem = _SETUP_PROBLEMS[reason.split(":", 1)[0]].format(purpose=purpose)
+    fix = f"Fix it on the set-up page: {setup_url}" if setup_url else "Fix it on the set-up page."
+    return (
+        f"{SETUP_ALERT_HEADLINE} The cause: {problem} People who write to support are told "
+        f"that it is not set up correctly and that an admin has been told. {fix} "
+        "(This alert is sent at most once an hour.)"
+    )

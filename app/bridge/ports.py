@@ -1,0 +1,73 @@
+"""What delivery needs from Slack and Genesys, as two small ports (`typing.Protocol`).
+
+`app.main` passes the real adapters (`app.slack.sender.SlackSender`,
+`app.slack.token_refresh.BotTokenRefresher`, `app.tenants.genesys_access.TenantGenesys`);
+the bridge's fast tests pass fakes that record what was sent. The ports speak the adapters'
+own types and errors: a failed Slack call raises a `SlackError` (`app.slack.errors`), a failed
+Genesys call a `GenesysError`, and a tenant with no Genesys org connected `GenesysNotConnected`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Protocol
+
+from app.db.models import SlackInstallation
+from app.genesys.messages import InboundAccepted, ReceiptResult
+from app.slack.directory import ChannelInfo, SlackProfile
+
+
+class SlackSender(Protocol):
+    async def post_message(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str: ...
+
+    async def update_message(
+        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+    ) -> None: ...
+
+    async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str: ...
+
+    async def add_reaction(
+        self, token: str, *, team_id: str | None, channel: str, ts: str, name: str
+    ) -> None: ...
+
+    async def profile(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> SlackProfile | None: ...
+
+    async def channel_info(
+        self, token: str, *, team_id: str | None, scope: str, channel: str
+    ) -> ChannelInfo: ...
+
+    async def permalink(
+        self, token: str, *, team_id: str | None, channel: str, ts: str
+    ) -> str | None: ...
+
+
+class BotTokens(Protocol):
+    async def refreshed(self, installation: SlackInstallation) -> str | None:
+        """A new bot token if the installation's is about to expire and was rotated; None
+        to keep using the current one."""
+        ...
+
+
+class GenesysSender(Protocol):
+    async def send_inbound_message(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted: ...
+
+    async def send_structured_response(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted: ...
+
+    async def send_receipt(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> ReceiptResult: ...

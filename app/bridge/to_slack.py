@@ -1,0 +1,114 @@
+"""Sending one stored message to Slack: an agent's reply, or a notice of our own.
+
+The agent's message was parsed at ingest (`BridgeMessage.normalized`); rows from before that
+column are parsed from the webhook payload here. A DM conversation opens its channel on first
+use and keeps it. Slack failures become `Retryable` or `Permanent` (`app.bridge.outcomes`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.bridge import normalized, routing, store
+from app.bridge.messages import DeliveryOutcome, Kind
+from app.bridge.outbound import AgentMessage, AgentStructured, parse_webhook
+from app.bridge.outcomes import DeliveryContext
+from app.bridge.ports import SlackSender
+from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
+from app.bridge.retries import Permanent, Retryable
+from app.db.models import BridgeMessage
+from app.retry import RetryableError
+from app.slack.errors import SlackError, SlackRateLimited, SlackRejected
+
+UNRESOLVABLE_RECEIPT = (
+    "InvalidDestination",
+    "The recipient is not a Slack conversation of this workspace",
+)
+
+
+def stored_agent_message(row: BridgeMessage) -> AgentMessage | AgentStructured:
+    """What ingest parsed; an older row without it is parsed from the webhook payload."""
+    found = normalized.to_agent_message(
+        row.normalized, structured=row.kind == Kind.AGENT_STRUCTURED
+    )
+    if found is not None:
+        return found
+    parsed = parse_webhook(row.payload)
+    if not isinstance(parsed, AgentMessage | AgentStructured):
+        raise Permanent("not_an_agent_message")
+    return parsed
+
+
+class ToSlack:
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], slack: SlackSender) -> None:
+        self._sessions = sessions
+        self._slack = slack
+
+    async def send(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
+        if context.conversation.kind == routing.UNRESOLVED_KIND:
+            raise Permanent("unresolvable_recipient", receipt_reason=UNRESOLVABLE_RECEIPT)
+        try:
+            return await self._send(row, context)
+        except RetryableError as exc:
+            error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
+            limited = isinstance(exc, SlackRateLimited)
+            raise Retryable(f"slack:{error}", exc.retry_after, rate_limited=limited) from None
+        except SlackError as exc:
+            raise Permanent(f"slack:{exc.error}", slack_error=exc.error) from None
+
+    async def _channel(self, context: DeliveryContext) -> str:
+        conversation = context.conversation
+        channel = conversation.slack_channel_id
+        if channel is None and conversation.slack_user_id:
+            channel = await self._slack.open_dm(
+                context.token, team_id=context.team_id, slack_user_id=conversation.slack_user_id
+            )
+            async with self._sessions.begin() as session:
+                await store.touch_conversation(
+                    session, conversation_id=conversation.id, values={"slack_channel_id": channel}
+                )
+        if channel is None:
+            raise Permanent("no_slack_channel")
+        return channel
+
+    async def _send(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
+        conversation = context.conversation
+        channel = await self._channel(context)
+        if row.kind == Kind.NOTICE_UPDATE:
+            notice_ts = str(row.payload["slack_ts"])
+            await self._slack.update_message(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                ts=notice_ts,
+                text=str(row.payload["text"]),
+            )
+            return DeliveryOutcome(slack_ts=notice_ts)
+        if row.kind == Kind.NOTICE:
+            text, blocks = str(row.payload["text"]), None
+        else:
+            post = to_slack_post(stored_agent_message(row), agent_name=None)
+            text, blocks = post.text, post.blocks
+        thread_ts = conversation.slack_thread_ts if conversation.kind == "thread" else None
+        try:
+            ts = await self._slack.post_message(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+            )
+        except SlackRejected as exc:
+            if exc.error != "msg_too_long":
+                raise
+            # Slack counted more than we did; once more, cut to what it recommends.
+            ts = await self._slack.post_message(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                text=shorten_escaped(text, SLACK_SAFE_TEXT_LIMIT),
+                blocks=blocks,
+                thread_ts=thread_ts,
+            )
+        return DeliveryOutcome(slack_ts=ts)

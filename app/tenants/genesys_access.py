@@ -1,0 +1,105 @@
+"""A tenant's way to Genesys: one cached client per tenant, and the verbs delivery sends with.
+
+`TenantGenesys` is the adapter behind the bridge's `GenesysSender` port: it finds the tenant's
+stored connection, reuses the tenant's cached client (a credentials change yields a fresh one,
+and a fresh token), and raises `GenesysNotConnected` when no org is connected.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.crypto import SecretBox
+from app.genesys.client import GenesysClient
+from app.genesys.clients import GenesysClients
+from app.genesys.messages import InboundAccepted, ReceiptResult
+from app.genesys.regions import hosts_for
+from app.tenants import store
+from app.tenants.purposes import GENESYS_CLIENT_SECRET
+
+WEBHOOK_PATH = "/genesys/webhook"
+
+
+class GenesysNotConnected(Exception):
+    """The tenant has no Genesys Cloud org connected (or it was removed)."""
+
+
+class TenantGenesys:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        clients: GenesysClients,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._box = box
+        self.clients = clients
+        self._transport = transport
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self._settings.public_url}{WEBHOOK_PATH}"
+
+    def new_client(self, region: str, client_id: str, client_secret: str) -> GenesysClient:
+        settings = self._settings
+        hosts = hosts_for(
+            region,
+            api_override=str(settings.genesys_api_url).rstrip("/")
+            if settings.genesys_api_url
+            else None,
+            login_override=str(settings.genesys_login_url).rstrip("/")
+            if settings.genesys_login_url
+            else None,
+        )
+        return GenesysClient(
+            hosts, client_id=client_id, client_secret=client_secret, transport=self._transport
+        )
+
+    async def client_for(self, tenant_id: uuid.UUID) -> GenesysClient | None:
+        """The tenant's cached client; a credentials change yields a fresh one (and token)."""
+        async with self._sessions() as session:
+            connection = await store.get_connection(session, tenant_id=tenant_id)
+        if connection is None:
+            return None
+        secret = self._box.decrypt(
+            connection.client_secret_enc, tenant_id=tenant_id, purpose=GENESYS_CLIENT_SECRET
+        )
+        region, client_id = connection.region, connection.client_id
+        return await self.clients.get(
+            tenant_id,
+            credentials_version=str(connection.credentials_version),
+            factory=lambda: self.new_client(region, client_id, secret),
+        )
+
+    async def _connected(self, tenant_id: uuid.UUID) -> GenesysClient:
+        client = await self.client_for(tenant_id)
+        if client is None:
+            raise GenesysNotConnected(str(tenant_id))
+        return client
+
+    async def send_inbound_message(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted:
+        client = await self._connected(tenant_id)
+        return await client.send_inbound_message(integration_id, body)
+
+    async def send_structured_response(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted:
+        client = await self._connected(tenant_id)
+        return await client.send_structured_response(integration_id, body)
+
+    async def send_receipt(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> ReceiptResult:
+        client = await self._connected(tenant_id)
+        return await client.send_receipt(integration_id, body)

@@ -1,0 +1,126 @@
+"""Fakes of the bridge's ports (`app.bridge.ports`): they record what would have been sent.
+
+Each can be told to fail the next calls with an adapter's own error, so tests of delivery
+see the same exceptions the real `SlackSender` and `TenantGenesys` raise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.db.models import SlackInstallation
+from app.genesys.messages import InboundAccepted, ReceiptResult
+from app.slack.directory import ChannelInfo, SlackProfile
+
+
+@dataclass
+class Posted:
+    channel: str
+    text: str
+    thread_ts: str | None
+    blocks: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class FakeSlack:
+    posted: list[Posted] = field(default_factory=list)
+    updated: list[tuple[str, str, str]] = field(default_factory=list)
+    reactions: list[tuple[str, str, str]] = field(default_factory=list)
+    tokens_used: list[str] = field(default_factory=list)
+    # Raised, one per call, by the next post_message calls.
+    failures: list[Exception] = field(default_factory=list)
+
+    async def post_message(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        self.tokens_used.append(token)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.posted.append(Posted(channel, text, thread_ts, blocks))
+        return f"1700000000.{len(self.posted):06d}"
+
+    async def update_message(
+        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+    ) -> None:
+        self.updated.append((channel, ts, text))
+
+    async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
+        return f"D{slack_user_id}"
+
+    async def add_reaction(
+        self, token: str, *, team_id: str | None, channel: str, ts: str, name: str
+    ) -> None:
+        self.reactions.append((channel, ts, name))
+
+    async def profile(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> SlackProfile | None:
+        return SlackProfile(first_name="Jane", last_name=None, nickname="jane")
+
+    async def channel_info(
+        self, token: str, *, team_id: str | None, scope: str, channel: str
+    ) -> ChannelInfo:
+        return ChannelInfo(name="support", is_shared=False)
+
+    async def permalink(
+        self, token: str, *, team_id: str | None, channel: str, ts: str
+    ) -> str | None:
+        return f"https://acme.slack.test/archives/{channel}/p{ts.replace('.', '')}"
+
+
+@dataclass
+class Sent:
+    tenant_id: uuid.UUID
+    integration_id: str
+    endpoint: str
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeGenesys:
+    sent: list[Sent] = field(default_factory=list)
+    # Raised, one per call, by the next sends (e.g. `GenesysNotConnected`, `GenesysRejected`).
+    failures: list[Exception] = field(default_factory=list)
+
+    def _record(self, tenant_id: uuid.UUID, integration_id: str, endpoint: str, body: Any) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(Sent(tenant_id, integration_id, endpoint, body))
+
+    async def send_inbound_message(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted:
+        self._record(tenant_id, integration_id, "message", body)
+        return InboundAccepted(id=f"gm-{len(self.sent)}", conversationId="gc-1")
+
+    async def send_structured_response(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted:
+        self._record(tenant_id, integration_id, "structured/response", body)
+        return InboundAccepted(id=f"gm-{len(self.sent)}")
+
+    async def send_receipt(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> ReceiptResult:
+        self._record(tenant_id, integration_id, "receipt", body)
+        return ReceiptResult(id=str(body.get("id")), status="Delivered")
+
+
+@dataclass
+class FakeTokens:
+    """Token rotation: `fresh` is handed out once, as if the token were about to expire."""
+
+    fresh: str | None = None
+
+    async def refreshed(self, installation: SlackInstallation) -> str | None:
+        fresh, self.fresh = self.fresh, None
+        return fresh

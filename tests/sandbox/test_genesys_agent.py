@@ -1,0 +1,134 @@
+"""The agent console's actions, as the product sees them: a name that the webhook does not carry
+but the Conversations API does, a date picker, and ending a conversation (its state and
+participants, and a new conversation for the next message). Reference §3.3, §3.3.6, §3.4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from sandbox.genesys_world import SANDBOX_DMS_INTEGRATION_ID, GenesysWorld
+from sandbox.runner import ServerThread
+from tests.sandbox.simulators import genesys_session
+from tests.sandbox.test_genesys_console import customer_says
+
+CONVERSATIONS = "/api/v2/conversations/messages"
+SECRET = "webhook-secret-0123456789"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.bodies.append(json.loads(body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def test_the_agent_name_is_on_the_conversation_not_in_the_webhook() -> None:
+    receiver = Receiver()
+    with ServerThread(receiver) as target:
+        world = GenesysWorld.seeded()
+        integration = world.integrations[SANDBOX_DMS_INTEGRATION_ID]
+        integration.webhook_url, integration.webhook_secret = target.url, SECRET
+        async with genesys_session(world) as (http, auth):
+            conversation_id = await customer_says(http, auth, "hello")
+            form = {"conversation_id": conversation_id, "agent_name": "Grace Hopper"}
+            sent = await http.post("/console/reply", data={**form, "kind": "text", "text": "Hi"})
+            assert sent.status_code == 303 and "error" not in sent.headers["location"]
+            assert sent.cookies.get("sandbox_agent_name") == "Grace%20Hopper"
+            for _ in range(100):
+                if receiver.bodies:
+                    break
+                await asyncio.sleep(0.05)
+            conversation = await http.get(f"{CONVERSATIONS}/{conversation_id}", headers=auth)
+            user_id = next(
+                p["userId"] for p in conversation.json()["participants"] if p["purpose"] == "agent"
+            )
+            user = await http.get(f"/api/v2/users/{user_id}", headers=auth)
+            page = await http.get("/")  # the client kept the cookie the reply set
+    (payload,) = receiver.bodies
+    assert payload["text"] == "Hi"
+    assert payload["channel"]["from"]["nickname"] == integration.name  # never the agent's name
+    assert "Grace Hopper" not in json.dumps(payload)
+    assert conversation.status_code == 200
+    purposes = {p["purpose"]: p for p in conversation.json()["participants"]}
+    assert purposes["agent"]["name"] == "Grace Hopper"
+    assert purposes["customer"]["state"] == purposes["agent"]["state"] == "connected"
+    assert user.json()["name"] == "Grace Hopper"
+    assert 'value="Grace Hopper"' in page.text
+
+
+async def test_a_date_picker_offers_times_as_a_structured_message() -> None:
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        await customer_says(http, auth, "when can you call?")
+        reply = await http.post(
+            "/_sandbox/agent/reply",
+            json={
+                "integration_id": SANDBOX_DMS_INTEGRATION_ID,
+                "to_id": "T1:U1",
+                "kind": "date_picker",
+                "text": "Pick a slot",
+            },
+        )
+    assert reply.status_code == 200, reply.text
+    (conversation,) = world.conversations.values()
+    content = conversation.messages[-1].detail["content"]
+    assert content[0]["contentType"] == "DatePicker"
+    picker = content[0]["datePicker"]
+    assert picker["title"] == "Pick a slot"
+    assert len(picker["availableTimes"]) == 3
+    assert all(re.match(r"\d{4}-\d\d-\d\dT", t["dateTime"]) for t in picker["availableTimes"])
+
+
+async def test_ending_a_conversation_disconnects_everyone_and_the_next_message_opens_another() -> (
+    None
+):
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        first = await customer_says(http, auth, "hello")
+        await http.post(
+            "/_sandbox/agent/reply",
+            json={"conversation_id": first, "agent_name": "Sam", "wait": False},
+        )
+        ended = await http.post("/console/end", data={"conversation_id": first})
+        late = await http.post("/_sandbox/agent/reply", json={"conversation_id": first})
+        seen = (await http.get(f"{CONVERSATIONS}/{first}", headers=auth)).json()
+        second = await customer_says(http, auth, "me again")
+        page = await http.get("/")
+    assert ended.status_code == 303
+    assert late.status_code == 409
+    assert "endTime" in seen
+    assert {p["state"] for p in seen["participants"]} == {"disconnected"}
+    assert second != first
+    assert f'id="end-{second}"' in page.text and f'id="end-{first}"' not in page.text
+
+
+async def test_the_customer_side_can_end_a_conversation_and_others_cannot_read_it() -> None:
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        conversation_id = await customer_says(http, auth, "bye")
+        bad = await http.patch(
+            f"{CONVERSATIONS}/{conversation_id}", headers=auth, json={"state": "gone"}
+        )
+        ended = await http.patch(
+            f"{CONVERSATIONS}/{conversation_id}", headers=auth, json={"state": "disconnected"}
+        )
+        anonymous = await http.get(f"{CONVERSATIONS}/{conversation_id}")
+    assert bad.status_code == 400
+    assert ended.status_code == 200 and ended.json()["participants"][0]["state"] == "disconnected"
+    assert anonymous.status_code == 401
+    assert ended.json()["selfUri"] == f"{CONVERSATIONS}/{conversation_id}"
