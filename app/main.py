@@ -57,6 +57,11 @@ SECURITY_HEADERS = [
 ]
 
 
+# Sent only on https (as the platform's proxy reports it): browsers ignore it over http, and a
+# local http run must not pin localhost to https. One year, the ASVS minimum.
+HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 class SecurityHeaders:
     """Adds the headers every page needs; pure ASGI so streaming and lifespan pass through."""
 
@@ -71,7 +76,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                wanted = SECURITY_HEADERS
+                if scope.get("scheme") == "https":
+                    wanted = [*SECURITY_HEADERS, HSTS_HEADER]
+                extra = [(k, v) for k, v in wanted if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
