@@ -94,6 +94,7 @@ class Services:
     delivery: Delivery
 
     async def aclose(self) -> None:
+        await self.delivery.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
         await self.engine.dispose()

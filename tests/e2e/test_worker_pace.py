@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from sandbox.faults import FaultSpec
 from tests.e2e.ledger import genesys_texts, wait_until
 from tests.e2e.stack import System
@@ -19,7 +17,6 @@ from tests.e2e.traffic import SlackPeople, thread_id
 REACTION_DELAY_SECONDS = 2.0
 
 
-@pytest.mark.xfail(strict=True, reason="the ✓ reaction is sent inline and holds the conversation")
 async def test_a_slow_reaction_never_delays_the_next_message(bridge: System) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec
