@@ -116,8 +116,8 @@ class ReactionPacer:
         if tasks:
             await asyncio.wait(tasks, timeout=within)
 
-    async def aclose(self) -> None:
-        await self.wait_idle()
+    async def aclose(self, within: float = 5.0) -> None:
+        await self.wait_idle(within)
         for workspace in self._workspaces.values():
             if workspace.task is not None and not workspace.task.done():
                 workspace.task.cancel()
