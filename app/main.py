@@ -102,6 +102,7 @@ class Services:
     delivery: Delivery
 
     async def aclose(self) -> None:
+        await self.delivery.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
         await self.engine.dispose()
@@ -115,8 +116,17 @@ def build_services(
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
     Slack sender, the token refresher, and the tenants' Genesys access."""
+    pool_size, overflow = settings.web_db_pool_size, settings.web_db_pool_size
+    if application_name == "worker":
+        # The same ceiling (twice WEB_DB_POOL_SIZE, docs/deployment.md), all of it kept open:
+        # with overflow, the worker's concurrent jobs opened and closed connections all day,
+        # and a new asyncpg connection (start-up, type introspection) costs more than a message.
+        pool_size, overflow = 2 * pool_size, 0
     engine = create_engine(
-        settings.database, pool_size=settings.web_db_pool_size, application_name=application_name
+        settings.database,
+        pool_size=pool_size,
+        max_overflow=overflow,
+        application_name=application_name,
     )
     sessions = create_sessions(engine)
     box = SecretBox(settings.keys)

@@ -31,6 +31,8 @@ class FakeSlack:
     tokens_used: list[str] = field(default_factory=list)
     # Raised, one per call, by the next post_message calls.
     failures: list[Exception] = field(default_factory=list)
+    # Raised, one per call, by the next add_reaction calls.
+    reaction_failures: list[Exception] = field(default_factory=list)
 
     async def post_message(
         self,
@@ -59,6 +61,8 @@ class FakeSlack:
     async def add_reaction(
         self, token: str, *, team_id: str | None, channel: str, ts: str, name: str
     ) -> None:
+        if self.reaction_failures:
+            raise self.reaction_failures.pop(0)
         self.reactions.append((channel, ts, name))
 
     async def profile(

@@ -4,6 +4,15 @@ procrastinate's own deferring runs on its psycopg connection, which cannot join 
 SQLAlchemy/asyncpg transaction. Its schema exposes the SQL function it uses to insert jobs,
 so we call that function on our connection: the message row and its job commit together or
 not at all. The relay in `app.jobs` is the safety net for anything this ever misses.
+
+A conversation gets a job only when it has none waiting ("todo"): one job drains every
+message pending when it runs (`Delivery.flush`), so a second waiting job would only fetch,
+find nothing and finish. The waiting job is locked `FOR KEY SHARE` until our transaction
+commits; procrastinate's fetch takes jobs `FOR UPDATE … SKIP LOCKED`, so it cannot start that
+job before our message is visible to it. A running ("doing") job does not count: it may have
+read the queue already, so a message arriving during a flush queues the next one. Two
+transactions racing on a conversation with no waiting job may both queue one; the second
+then finds little or nothing to do, which costs a fetch, never a message.
 """
 
 from __future__ import annotations
@@ -23,10 +32,17 @@ FLUSH_TASK = "switchboard:flush_conversation"
 
 _DEFER = text(
     """
+    WITH waiting AS (
+        SELECT id FROM procrastinate_jobs
+        WHERE lock = :lock AND status = 'todo'
+        LIMIT 1
+        FOR KEY SHARE
+    )
     SELECT procrastinate_defer_jobs_v1(ARRAY[
         ROW(:queue, :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL)
         ::procrastinate_job_to_defer_v1
     ])
+    WHERE NOT EXISTS (SELECT 1 FROM waiting)
     """
 )
 
@@ -70,7 +86,8 @@ async def locks_with_jobs(session: AsyncSession, locks: Sequence[str]) -> set[st
 
 # The hot path of ingest in one round trip: upsert the conversation, insert the message
 # unless a unique constraint says it is a duplicate, and queue the conversation's flush job
-# only if the message is new. No row comes back for a duplicate.
+# only if the message is new and no job of the conversation is waiting (see above). One row
+# comes back for a new message, none for a duplicate.
 _STORE_AND_DEFER = text(
     """
     WITH conv AS (
@@ -90,13 +107,22 @@ _STORE_AND_DEFER = text(
         FROM conv
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
+    ), waiting AS (
+        SELECT jobs.id FROM procrastinate_jobs AS jobs, msg
+        WHERE jobs.lock = 'conversation:' || msg.conversation_id::text
+          AND jobs.status = 'todo'
+        LIMIT 1
+        FOR KEY SHARE OF jobs
+    ), deferred AS (
+        SELECT procrastinate_defer_jobs_v1(ARRAY[
+            ROW(:queue, :task, 0, 'conversation:' || msg.conversation_id::text, NULL,
+                jsonb_build_object('tenant_id', CAST(:tenant_id AS text),
+                                   'conversation_id', msg.conversation_id::text),
+                NULL)::procrastinate_job_to_defer_v1
+        ]) FROM msg
+        WHERE NOT EXISTS (SELECT 1 FROM waiting)
     )
-    SELECT procrastinate_defer_jobs_v1(ARRAY[
-        ROW(:queue, :task, 0, 'conversation:' || msg.conversation_id::text, NULL,
-            jsonb_build_object('tenant_id', CAST(:tenant_id AS text),
-                               'conversation_id', msg.conversation_id::text),
-            NULL)::procrastinate_job_to_defer_v1
-    ]) FROM msg
+    SELECT msg.conversation_id, (SELECT count(*) FROM deferred) FROM msg
     """
 )
 

@@ -12,12 +12,19 @@ from sqlalchemy.ext.asyncio import (
 from app.config import DatabaseURL
 
 
-def create_engine(database: DatabaseURL, *, pool_size: int, application_name: str) -> AsyncEngine:
-    """One engine per process. `pool_pre_ping` survives a Postgres restart without 500s."""
+def create_engine(
+    database: DatabaseURL,
+    *,
+    pool_size: int,
+    application_name: str,
+    max_overflow: int | None = None,
+) -> AsyncEngine:
+    """One engine per process. `pool_pre_ping` survives a Postgres restart without 500s.
+    Overflow defaults to `pool_size` again."""
     return create_async_engine(
         database.sqlalchemy,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
         # A DBAPIError's text would otherwise quote every parameter: message text, payloads.

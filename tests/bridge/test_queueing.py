@@ -1,5 +1,6 @@
-"""Queueing shares the ingest transaction: a message and its flush job commit together, one
-job per new message, none for a duplicate, and the lock keeps a conversation in order."""
+"""Queueing shares the ingest transaction: a message and its flush job commit together, a job
+only when the conversation has none waiting, none for a duplicate, and the lock keeps a
+conversation in order."""
 
 from __future__ import annotations
 
@@ -65,8 +66,20 @@ async def test_a_new_message_is_queued_with_its_conversation_and_a_duplicate_is_
         assert stored[0][1] == {"text": "kept as given"}
         lock = queueing.conversation_lock(conversation_id)
         args = queueing.flush_args(tenant.id, conversation_id)
-        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)] * 2
+        # One waiting job drains both messages.
+        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)]
         assert await queueing.locks_with_jobs(session, [lock, "conversation:other"]) == {lock}
+
+        # A running job may have read the queue already: the next message queues another.
+        await session.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))
+        assert await queueing.store_and_defer(
+            session, conversation=thread, message=customer_message(tenant.id, "m3")
+        )
+        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)] * 2
+        assert await queueing.store_and_defer(
+            session, conversation=thread, message=customer_message(tenant.id, "m4")
+        )
+        assert len(await jobs(session)) == 2
 
 
 async def test_defer_flush_queues_one_job_under_the_conversation_lock(sessions: Sessions) -> None:
@@ -82,3 +95,7 @@ async def test_defer_flush_queues_one_job_under_the_conversation_lock(sessions: 
             )
         ]
         assert await queueing.locks_with_jobs(session, []) == set()
+
+        # Already waiting: no second job.
+        await queueing.defer_flush(session, tenant_id=tenant_id, conversation_id=conversation_id)
+        assert len(await jobs(session)) == 1
