@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from tests.e2e.admin import Admin
@@ -18,15 +17,18 @@ from tests.e2e.traffic import Agents, SlackPeople, thread_id
 CUSTOMIZE = "chat:write.customize"
 
 
-def _post_params(system: System, channel: str) -> list[dict[str, Any]]:
+def _post_params(system: System, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """What our worker sent to chat.postMessage in one thread (the Slack sim's call log)."""
     return [
         call.params
         for call in system.slack.calls
-        if call.method == "chat.postMessage" and call.ok and call.params.get("channel") == channel
+        if call.method == "chat.postMessage"
+        and call.ok
+        and call.params.get("channel") == channel
+        and call.params.get("thread_ts") == thread_ts
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="every reply is posted as the app; no agent lookup")
 async def test_a_reply_is_posted_under_the_agents_name(bridge: System) -> None:
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
@@ -42,13 +44,12 @@ async def test_a_reply_is_posted_under_the_agents_name(bridge: System) -> None:
         ("Hi, Dana here", "Dana"),
         ("Still me", "Dana"),
     ]
-    sent = _post_params(bridge, acme.support_channel)
+    sent = _post_params(bridge, acme.support_channel, root.ts)
     assert [p.get("username") for p in sent] == ["Dana", "Dana"]
     # Looked up once per conversation participant, not once per message.
     assert bridge.genesys.stats.api_calls.get("users.get", 0) - lookups_before == 1
 
 
-@pytest.mark.xfail(strict=True, reason="no switch for agent names")
 async def test_with_names_switched_off_the_app_posts_as_itself(bridge: System) -> None:
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
@@ -64,7 +65,9 @@ async def test_with_names_switched_off_the_app_posts_as_itself(bridge: System) -
 
     posts = slack_posts(bridge.slack, acme.support_channel, root.ts)
     assert [(p.text, p.username) for p in posts] == [("Anonymous help", None)]
-    assert [p.get("username") for p in _post_params(bridge, acme.support_channel)] == [None]
+    assert [p.get("username") for p in _post_params(bridge, acme.support_channel, root.ts)] == [
+        None
+    ]
 
 
 async def test_an_install_without_customize_gets_plain_posts(bridge: System) -> None:
@@ -94,4 +97,6 @@ async def test_an_install_without_customize_gets_plain_posts(bridge: System) -> 
 
     posts = slack_posts(bridge.slack, globex.support_channel, root.ts)
     assert [(p.text, p.username) for p in posts] == [("Plain reply", None)]
-    assert [p.get("username") for p in _post_params(bridge, globex.support_channel)] == [None]
+    assert [p.get("username") for p in _post_params(bridge, globex.support_channel, root.ts)] == [
+        None
+    ]
