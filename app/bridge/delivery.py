@@ -56,7 +56,7 @@ class Delivery:
         self._slack = slack
         self._tokens = tokens
         self._to_genesys = ToGenesys(sessions=sessions, genesys=genesys, slack=slack)
-        self._to_slack = ToSlack(sessions=sessions, slack=slack)
+        self._to_slack = ToSlack(sessions=sessions, slack=slack, genesys=genesys)
         self._outcomes = Outcomes(sessions=sessions, setup_url=setup_url)
         self.reactions = ReactionPacer(slack)
 

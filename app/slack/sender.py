@@ -67,14 +67,21 @@ class SlackSender:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        username: str | None = None,
+        icon_url: str | None = None,
     ) -> str:
         """Post and return the new message's ts. `parse`/`link_names` stay off: the text is
-        already escaped, and Slack must not turn it back into mentions."""
+        already escaped, and Slack must not turn it back into mentions. `username`/`icon_url`
+        need `chat:write.customize`; the caller sends them only when the install has it."""
         params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
         if blocks:
             params["blocks"] = blocks
         if thread_ts:
             params["thread_ts"] = thread_ts
+        if username:
+            params["username"] = username
+        if icon_url:
+            params["icon_url"] = icon_url
         data = await self._call(token, team_id, "chat_postMessage", **params)
         return str(data.get("ts"))
 

@@ -18,6 +18,8 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
+from app.genesys.directory import AgentDirectory, AgentIdentity
+from app.genesys.errors import GenesysError
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.genesys.regions import hosts_for
 from app.tenants import store
@@ -47,6 +49,7 @@ class TenantGenesys:
         self.clients = clients
         self._transport = transport
         self._checked: dict[uuid.UUID, tuple[float, GenesysClient]] = {}
+        self._directory = AgentDirectory()
 
     @property
     def webhook_url(self) -> str:
@@ -129,3 +132,18 @@ class TenantGenesys:
     ) -> ReceiptResult:
         client = await self._connected(tenant_id)
         return await client.send_receipt(integration_id, body)
+
+    async def agent_identity(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> AgentIdentity | None:
+        """The agent answering a Genesys conversation; None when it cannot be told (no
+        permission, no agent, an error): the caller falls back to the integration's name."""
+        client = await self._sending_client(tenant_id)
+        if client is None:
+            return None
+        try:
+            return await self._directory.agent_of(
+                client, org_key=str(tenant_id), conversation_id=conversation_id
+            )
+        except GenesysError:
+            return None

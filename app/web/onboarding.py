@@ -223,6 +223,7 @@ async def save_behaviour(request: Request) -> Response:
         actor_slack_user_id=admin.slack_user_id,
         ack_reaction=form.get("ack_reaction") == "on",
         forward_other_bots=form.get("forward_other_bots") == "on",
+        agent_names=form.get("agent_names") == "on",
     )
     return RedirectResponse("/onboarding?saved=behaviour#behaviour", status_code=303)
 
