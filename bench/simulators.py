@@ -215,7 +215,7 @@ async def serve(args: argparse.Namespace) -> None:
     # would throttle most of its ticks); the per-channel posting limit stays on.
     slack_world.method_rate_limits = False
     populate(slack_world, channels=args.channels, users=args.users)
-    # Whether Genesys drops a repeated `channel.messageId` is UNCONFIRMED (reference §1.3);
+    # Whether Genesys drops a repeated `channel.messageId` is UNCONFIRMED (external-contracts §G7);
     # the bench assumes it does, as the e2e tests do, and counts such resends separately.
     genesys_world = GenesysWorld.seeded(config=GenesysConfig(dedupe_inbound_message_id=True))
     servers = [

@@ -2,7 +2,7 @@
 
 A delivery only *offers* a reaction here and moves on to the next message. Each workspace has
 its own small queue, drained by one task at most `PER_MINUTE` calls a rolling minute (Slack's
-Tier 3, "50+ per minute", per method per workspace; slack-platform reference §4.2). The ✓ is
+Tier 3, "50+ per minute", per method per workspace; external-contracts §S2). The ✓ is
 cosmetic, so a reaction is dropped rather than allowed to pile up: when the workspace's queue
 is full, when it waited longer than `MAX_WAIT_SECONDS`, or when Slack answered 429 (the queue
 then also pauses for `Retry-After`). The queue lives in the worker's memory: a reaction lost
