@@ -140,7 +140,8 @@ class Agent:
                 new_uuid(), "sandbox-sample.png", "image/png", sample_png(), integration.org_id
             )
             world.downloads[download.id] = download
-            # On the org's region `api-downloads` host, as real agent media is (external-contracts §G9).
+            # On the org's region `api-downloads` host, as real agent media is
+            # (external-contracts §G9).
             host = f"/api-downloads.{org.domain}" if org is not None else ""
             url = f"{base_url}{host}/api/v2/downloads/{download.id}"
             if reply.kind == "attachment":

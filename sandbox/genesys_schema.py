@@ -3,7 +3,8 @@
 Genesys validates bodies against a JSON schema and answers 400 ErrorBody; these checks reject
 what the reference says it rejects (missing `text`/`content`, nested top-level `metadata`,
 values outside an enum, a missing `channel.from.id`) so the bridge meets those errors in tests
-rather than in production. Field names and enums are taken from the SDK models (external-contracts §G1).
+rather than in production. Field names and enums are taken from the SDK models
+(external-contracts §G1).
 Pure functions: no state, no I/O.
 """
 
