@@ -104,11 +104,16 @@ def build_services(
     *,
     application_name: str,
     genesys_transport: httpx.AsyncBaseTransport | None = None,
+    pre_ping: bool = False,
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
-    Slack sender, the token refresher, and the tenants' Genesys access."""
+    Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
+    dead connections itself, so only the worker pings on checkout (`pre_ping`)."""
     engine = create_engine(
-        settings.database, pool_size=settings.web_db_pool_size, application_name=application_name
+        settings.database,
+        pool_size=settings.web_db_pool_size,
+        application_name=application_name,
+        pre_ping=pre_ping,
     )
     sessions = create_sessions(engine)
     box = SecretBox(settings.keys)
@@ -246,7 +251,7 @@ async def worker_app(
 ) -> AsyncIterator[tuple[procrastinate.App, WorkerDeps]]:
     """The queue app and what its tasks need, open for the duration of the block."""
     services = build_services(
-        settings, application_name="worker", genesys_transport=genesys_transport
+        settings, application_name="worker", genesys_transport=genesys_transport, pre_ping=True
     )
     deps = WorkerDeps(settings=settings, sessions=services.sessions, delivery=services.delivery)
     queue = build_queue(settings)
