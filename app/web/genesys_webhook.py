@@ -10,6 +10,8 @@ that into HTTP.
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,6 +22,8 @@ from app.web.views import state_of
 # Genesys' Open Messaging bodies are a few KB (agent text is at most 4,000 characters, plus
 # quick replies or a card); 256 KiB leaves ample room and bounds what a stranger can make us read.
 MAX_BODY_BYTES = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 
 _STATUS = {
@@ -46,4 +50,5 @@ async def receive(request: Request) -> Response:
     outcome = await state_of(request).ingest.genesys_webhook(
         raw, request.headers.get("x-hub-signature-256")
     )
+    log.info("genesys webhook", extra={"outcome": outcome.kind.value})
     return answer(outcome)
