@@ -9,6 +9,7 @@ closed on shutdown; nothing connects at import time.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
 from app.web import routes
+from app.web.admission import Admission
 from app.web.auth import build_oauth
 from app.web.install import install_callbacks
 from app.web.metrics import IngestMetrics, IngestTimer
@@ -168,6 +170,7 @@ class AppState:
     onboarding: Onboarding
     ingest: Ingest
     ingest_metrics: IngestMetrics
+    admission: Admission
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -212,6 +215,10 @@ def create_app(
             onboarding=services.onboarding,
             ingest=services.ingest,
             ingest_metrics=ingest_metrics,
+            admission=Admission(
+                deadline_seconds=settings.ingest_ack_deadline_seconds,
+                max_in_flight=settings.ingest_max_in_flight,
+            ),
         )
         try:
             yield {"app": state}
@@ -263,6 +270,10 @@ async def worker_app(
 
 
 async def run_worker(settings: Settings) -> None:
-    """The Procfile's worker process (`python -m app worker`)."""
+    """The Procfile's worker process (`python -m app worker`). It runs at a lower scheduling
+    priority (`WORKER_NICE`), so that where it shares a core with a web process the acks
+    come first and the backlog waits (docs/decisions.md, "Acks come first")."""
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     async with worker_app(settings) as (queue, deps):
         await jobs.run_worker(queue, deps)

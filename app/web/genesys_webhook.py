@@ -15,7 +15,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.bridge.messages import TOO_LARGE, IngestOutcome, IngestOutcomeKind
+from app.bridge.messages import BUSY, TOO_LARGE, IngestOutcome, IngestOutcomeKind
 from app.web.bodies import read_capped
 from app.web.views import state_of
 
@@ -30,6 +30,7 @@ _STATUS = {
     IngestOutcomeKind.UNSIGNED: 401,
     IngestOutcomeKind.MALFORMED: 400,
     IngestOutcomeKind.TOO_LARGE: 413,
+    IngestOutcomeKind.BUSY: 503,
 }
 
 
@@ -38,17 +39,22 @@ def answer(outcome: IngestOutcome) -> Response:
 
     Accepted, recorded, duplicate, ignored or outside its tenant: 200, so Genesys neither
     retries nor fails the chat; unknown integration or bad signature: 401; not a webhook we
-    can read: 400; over the cap: 413. The body names the reason, never message text.
+    can read: 400; over the cap: 413; not stored in time: 503 (Genesys retries it). The body
+    names the reason, never message text.
     """
-    return JSONResponse({"status": outcome.detail}, status_code=_STATUS.get(outcome.kind, 200))
+    status = _STATUS.get(outcome.kind, 200)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse({"status": outcome.detail}, status_code=status, headers=headers)
 
 
 async def receive(request: Request) -> Response:
     raw = await read_capped(request, MAX_BODY_BYTES)
     if raw is None:
         return answer(TOO_LARGE)
-    outcome = await state_of(request).ingest.genesys_webhook(
-        raw, request.headers.get("x-hub-signature-256")
+    state = state_of(request)
+    outcome = await state.admission.run(
+        state.ingest.genesys_webhook(raw, request.headers.get("x-hub-signature-256"))
     )
+    outcome = outcome or BUSY
     log.info("genesys webhook", extra={"outcome": outcome.kind.value})
     return answer(outcome)
