@@ -106,11 +106,11 @@ def build_services(
     *,
     application_name: str,
     genesys_transport: httpx.AsyncBaseTransport | None = None,
-    pre_ping: bool = False,
+    pre_ping: bool = True,
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
     Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
-    dead connections itself, so only the worker pings on checkout (`pre_ping`)."""
+    dead connections itself, so the web does not ping on checkout (`pre_ping`)."""
     engine = create_engine(
         settings.database,
         pool_size=settings.web_db_pool_size,
@@ -192,7 +192,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         services = build_services(
-            settings, application_name="web", genesys_transport=genesys_transport
+            settings, application_name="web", genesys_transport=genesys_transport, pre_ping=False
         )
         codec = SessionCodec(settings.session_secret.get_secret_value())
         bolt = build_bolt_app(
@@ -258,7 +258,7 @@ async def worker_app(
 ) -> AsyncIterator[tuple[procrastinate.App, WorkerDeps]]:
     """The queue app and what its tasks need, open for the duration of the block."""
     services = build_services(
-        settings, application_name="worker", genesys_transport=genesys_transport, pre_ping=True
+        settings, application_name="worker", genesys_transport=genesys_transport
     )
     deps = WorkerDeps(settings=settings, sessions=services.sessions, delivery=services.delivery)
     queue = build_queue(settings)

@@ -13,12 +13,12 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import delete, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import DatabaseURL
 from app.crypto import SecretBox
 from app.db.models import GenesysIntegration, SlackInstallation, Tenant
-from app.db.session import create_sessions, on_driver
+from app.db.session import create_engine, create_sessions, on_driver
 from app.tenants.cache import TenantCache
 from tests.factories import make_installation, make_integration, make_settings, make_tenant
 
@@ -186,10 +186,12 @@ async def test_an_org_wide_install_is_found_by_its_org(
     )
 
 
-async def test_on_driver_replaces_a_connection_that_died(
-    engine: AsyncEngine, database_url: str
-) -> None:
-    """Without pool_pre_ping: a backend killed under a pooled connection costs no error."""
+async def test_on_driver_replaces_a_connection_that_died(database_url: str) -> None:
+    """Without pool_pre_ping (the web's engine): a backend killed under a pooled connection
+    costs no error."""
+    engine = create_engine(
+        DatabaseURL(database_url), pool_size=1, application_name="tests", pre_ping=False
+    )
     sessions = create_sessions(engine)
 
     async def backend(connection: asyncpg.Connection[Any]) -> int:
@@ -197,11 +199,14 @@ async def test_on_driver_replaces_a_connection_that_died(
         assert isinstance(pid, int)
         return pid
 
-    first = await on_driver(sessions, backend)
-    other = await asyncpg.connect(DatabaseURL(database_url).libpq)
     try:
-        assert await other.fetchval("SELECT pg_terminate_backend($1)", first)
+        first = await on_driver(sessions, backend)
+        other = await asyncpg.connect(DatabaseURL(database_url).libpq)
+        try:
+            assert await other.fetchval("SELECT pg_terminate_backend($1)", first)
+        finally:
+            await other.close()
+        second = await on_driver(sessions, backend)
+        assert second != first
     finally:
-        await other.close()
-    second = await on_driver(sessions, backend)
-    assert second != first
+        await engine.dispose()
