@@ -40,7 +40,7 @@ MAX_STALE_CONNECTIONS = 64
 
 
 class ConnectionLost(Exception):
-    """Raised inside a session block so that it rolls back instead of committing."""
+    """No live connection to the database could be found."""
 
 
 def create_engine(
@@ -55,8 +55,12 @@ def create_engine(
     """
     return create_async_engine(
         database.sqlalchemy,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        # The same budget as `pool_size` plus as many again in overflow, but every connection
+        # is kept once opened: an overflow connection is closed on its return, so bursts
+        # used to open (TLS attempt, type introspection, statement preparation) and close
+        # connections over and over.
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
         # A DBAPIError's text would otherwise quote every parameter: message text, payloads.
@@ -77,30 +81,48 @@ async def on_driver(
     sessions: async_sessionmaker[AsyncSession],
     work: Callable[[asyncpg.Connection[Any]], Awaitable[T]],
 ) -> T:
-    """Run `work` on the pooled connection's asyncpg driver, once it has committed.
+    """Run `work` on a pooled connection's asyncpg driver.
 
-    No statement goes through SQLAlchemy, so it starts no transaction: each statement `work`
-    runs is its own. (In tests, whose sessions join an outer transaction, it runs inside that
-    one.) A connection found closed is thrown away for another; one that dies during `work`
-    gets one retry on a fresh connection, then the error goes up.
+    No statement goes through SQLAlchemy, so none starts a transaction: each statement `work`
+    runs is its own, committed when it returns. A connection found closed is thrown away for
+    another; one that dies during `work` gets one retry on a fresh connection, then the error
+    goes up. Sessions bound to one connection instead of the engine (the tests' rollback
+    fixture) run `work` inside that connection's transaction.
     """
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, AsyncEngine):
+        return await _on_pooled(bind, work)
+    return await _in_session(sessions, work)
+
+
+async def _on_pooled(
+    engine: AsyncEngine, work: Callable[[asyncpg.Connection[Any]], Awaitable[T]]
+) -> T:
+    """The hot path: a pooled connection without a Session; none of its statements goes
+    through SQLAlchemy, so returning it to the pool (a rollback of nothing) is free."""
     retried = False
     for _ in range(MAX_STALE_CONNECTIONS):
-        try:
-            async with sessions.begin() as session:
-                connection = await session.connection()
-                driver = (await connection.get_raw_connection()).driver_connection
-                if not isinstance(driver, asyncpg.Connection) or driver.is_closed():
-                    await connection.invalidate()
-                    raise ConnectionLost
-                try:
-                    return await work(driver)
-                except DISCONNECTS as exc:
-                    await connection.invalidate(exc)
-                    if retried:
-                        raise
-                    retried = True
-                    raise ConnectionLost from exc
-        except ConnectionLost:
-            continue
+        async with engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            if not isinstance(driver, asyncpg.Connection) or driver.is_closed():
+                await connection.invalidate()
+                continue
+            try:
+                return await work(driver)
+            except DISCONNECTS as exc:
+                await connection.invalidate(exc)
+                if retried:
+                    raise
+                retried = True
     raise ConnectionLost("no live database connection")
+
+
+async def _in_session(
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[asyncpg.Connection[Any]], Awaitable[T]],
+) -> T:
+    async with sessions.begin() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, asyncpg.Connection)
+        return await work(driver)
