@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import pytest
+from asyncpg.connection import LoggedQuery
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -149,3 +151,53 @@ async def test_a_retired_integration_is_unknown_in_a_warm_process(
     late = await webhook(ingest, agent_text(integration, to_id, id="gm-0002"), WEBHOOK_SECRET)
     assert late == IngestOutcomeKind.UNSIGNED
     assert await stored(sessions) == 1
+
+
+async def statements_of(sessions: Sessions, send: Any) -> list[str]:
+    """The statements `send()` runs on the test's connection, without the fixture's
+    savepoints (production runs none: each ingest statement is its own transaction)."""
+    async with sessions() as session:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    seen: list[str] = []
+
+    def record(query: LoggedQuery) -> None:
+        if "SAVEPOINT" not in query.query:
+            seen.append(" ".join(query.query.split())[:40])
+
+    raw.add_query_logger(record)
+    try:
+        await send()
+    finally:
+        raw.remove_query_logger(record)
+    return seen
+
+
+async def test_an_event_of_a_cached_tenant_is_one_statement(
+    sessions: Sessions, ingest: Ingest, onboarded: Onboarded
+) -> None:
+    cold = await statements_of(
+        sessions, lambda: ingest.slack_event(envelope(dm("one", "1718053401.000100")))
+    )
+    warm = await statements_of(
+        sessions, lambda: ingest.slack_event(envelope(dm("two", "1718053402.000100")))
+    )
+    assert len(cold) == 2, cold  # the tenant's read, then the statement that stores
+    assert len(warm) == 1, warm
+    assert warm[0].startswith("WITH ok AS")
+
+
+async def test_an_agent_reply_of_a_cached_integration_is_one_statement(
+    sessions: Sessions, ingest: Ingest, onboarded: Onboarded
+) -> None:
+    integration = onboarded.integration.genesys_integration_id
+    to_id = "T0ACME:D0JANE:U0JANE"
+    # The first reply notes the integration as verified (once a minute), which drops the
+    # entry; the second reads it again, and from then on it is served from the cache.
+    for n in (1, 2):
+        await webhook(ingest, agent_text(integration, to_id, id=f"gm-000{n}"), WEBHOOK_SECRET)
+    warm = await statements_of(
+        sessions,
+        lambda: webhook(ingest, agent_text(integration, to_id, id="gm-0003"), WEBHOOK_SECRET),
+    )
+    assert len(warm) == 1, warm
