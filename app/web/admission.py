@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+# Under overload a warning per request would cost what shedding saves: at most one a second.
+LOG_EVERY_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -26,17 +30,26 @@ class Admission:
         self._deadline = deadline_seconds
         self._max_in_flight = max_in_flight
         self._running: set[asyncio.Task[Any]] = set()
+        self._unlogged = {"shed": 0, "late": 0}
+        self._logged_at = 0.0
 
     @property
     def in_flight(self) -> int:
         return len(self._running)
 
+    @property
+    def full(self) -> bool:
+        """Checked before a request is even read, so shedding costs next to nothing."""
+        if len(self._running) < self._max_in_flight:
+            return False
+        self._note("shed")
+        return True
+
     async def run(self, work: Coroutine[Any, Any, T]) -> T | None:
         """`work`'s result, or None when it was shed or is still running at the deadline.
         An error it raises in time is raised here (the web answers 5xx, which is retried)."""
-        if len(self._running) >= self._max_in_flight:
+        if self.full:
             work.close()
-            log.warning("ingest shed", extra={"in_flight": len(self._running)})
             return None
         task = asyncio.create_task(work)
         self._running.add(task)
@@ -44,8 +57,19 @@ class Admission:
         try:
             return await asyncio.wait_for(asyncio.shield(task), self._deadline)
         except TimeoutError:
-            log.warning("ingest past its deadline", extra={"in_flight": len(self._running)})
+            self._note("late")
             return None
+
+    def _note(self, what: str) -> None:
+        self._unlogged[what] += 1
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY_SECONDS:
+            self._logged_at = now
+            log.warning(
+                "ingest answered busy",
+                extra={**self._unlogged, "in_flight": len(self._running)},
+            )
+            self._unlogged = {"shed": 0, "late": 0}
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._running.discard(task)

@@ -48,10 +48,12 @@ def answer(outcome: IngestOutcome) -> Response:
 
 
 async def receive(request: Request) -> Response:
+    state = state_of(request)
+    if state.admission.full:
+        return answer(BUSY)
     raw = await read_capped(request, MAX_BODY_BYTES)
     if raw is None:
         return answer(TOO_LARGE)
-    state = state_of(request)
     outcome = await state.admission.run(
         state.ingest.genesys_webhook(raw, request.headers.get("x-hub-signature-256"))
     )

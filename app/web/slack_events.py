@@ -76,6 +76,8 @@ async def handle(
     admission: Admission,
     bolt: AsyncSlackRequestHandler,
 ) -> Response:
+    if admission.full:
+        return busy()
     body = await read_capped(request, MAX_BODY_BYTES)
     if body is None:
         return JSONResponse({"error": "request body too large"}, status_code=413)

@@ -44,10 +44,11 @@ async def test_past_the_limit_work_is_shed_without_running() -> None:
         return name
 
     assert await admission.run(blocked("first")) is None  # past its deadline, still running
+    assert admission.full
     assert await admission.run(blocked("second")) is None  # shed
     release.set()
     await asyncio.sleep(0.01)
-    assert ran == ["first"] and admission.in_flight == 0
+    assert ran == ["first"] and admission.in_flight == 0 and not admission.full
 
 
 async def test_an_error_in_time_reaches_the_request() -> None:
