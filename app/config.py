@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # libpq spellings asyncpg understands for its `ssl=` argument.
@@ -64,15 +64,33 @@ class DatabaseURL:
         return "DatabaseURL(<redacted>)"
 
 
+# The key id of a bare 64-hex-character entry, which is what Heroku's `"generator": "secret"`
+# makes (32 random bytes as hex). Fixed, so ciphertexts written under it stay readable for as
+# long as the same value stays in the list.
+GENERATED_KEY_ID = "gen"
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def parse_encryption_keys(raw: str) -> list[tuple[str, bytes]]:
-    """Parse `kid:base64key,kid:base64key`; the first key encrypts, every key decrypts."""
+    """Parse `kid:base64key,kid:base64key`; the first key encrypts, every key decrypts.
+
+    An entry may also be 64 hex characters with no id: a platform-generated AES-256 key, used
+    as is under the id `GENERATED_KEY_ID`. `k2:<base64>,<64 hex>` rotates away from it.
+    """
     keys: list[tuple[str, bytes]] = []
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
+        if len(item) == 64 and set(item) <= _HEX_DIGITS:
+            if any(existing == GENERATED_KEY_ID for existing, _ in keys):
+                raise ValueError("ENCRYPTION_KEYS has more than one bare hex key")
+            keys.append((GENERATED_KEY_ID, bytes.fromhex(item)))
+            continue
         kid, sep, encoded = item.partition(":")
         if not sep or not kid or not kid.isalnum():
-            raise ValueError("each ENCRYPTION_KEYS entry must look like 'kid:base64key'")
+            raise ValueError(
+                "each ENCRYPTION_KEYS entry must look like 'kid:base64key' or be 64 hex characters"
+            )
         try:
             key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError) as exc:
@@ -87,6 +105,31 @@ def parse_encryption_keys(raw: str) -> list[tuple[str, bytes]]:
     return keys
 
 
+LOCAL_BASE_URL = "http://localhost:8000"
+
+
+def derive_base_url(
+    *, heroku_domain: str, render_url: str, on_heroku: bool, on_render: bool
+) -> str:
+    """The public URL a platform gives the app, when BASE_URL is not set."""
+    if heroku_domain.strip():
+        return f"https://{heroku_domain.strip().rstrip('/')}"
+    if render_url.strip():
+        return render_url.strip().rstrip("/")
+    if on_heroku:
+        raise ValueError(
+            "BASE_URL is not set and Heroku did not say the app's domain: turn on runtime dyno "
+            "metadata (heroku labs:enable runtime-dyno-metadata, then restart) so that "
+            "HEROKU_APP_DEFAULT_DOMAIN_NAME is set, or set BASE_URL to the app's https URL"
+        )
+    if on_render:
+        raise ValueError(
+            "BASE_URL is not set and Render gave no RENDER_EXTERNAL_URL (only web services "
+            "get one): set BASE_URL to the app's https URL"
+        )
+    return LOCAL_BASE_URL
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
@@ -94,9 +137,15 @@ class Settings(BaseSettings):
         description="Postgres URL; postgres:// and ?sslmode= are accepted.",
     )
     base_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl("http://localhost:8000"),
-        description="Public URL of the web app; used for OAuth redirects and the webhook URL.",
+        default=AnyHttpUrl(LOCAL_BASE_URL),
+        description="Public URL of the web app; used for OAuth redirects and the webhook URL. "
+        "Unset, it comes from the platform (see `_derive_base_url`).",
     )
+    # What platforms tell a process about itself; read only to derive `base_url`.
+    heroku_app_default_domain_name: str = ""
+    dyno: str = ""
+    render_external_url: str = ""
+    render: str = ""
     encryption_keys: Annotated[SecretStr, NoDecode] = Field(
         description="Comma-separated kid:base64 AES-256 keys; the first encrypts.",
     )
@@ -133,6 +182,30 @@ class Settings(BaseSettings):
     worker_nice: int = Field(default=10, ge=0, le=19)
     log_level: str = "INFO"
     metrics_token: SecretStr = SecretStr("")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_base_url(cls, data: object) -> object:
+        """Fill an unset BASE_URL from the platform's own name for the app, or refuse.
+
+        Heroku's runtime dyno metadata gives `HEROKU_APP_DEFAULT_DOMAIN_NAME` (the
+        `<app>-<hash>.herokuapp.com` host; `HEROKU_APP_NAME` alone cannot rebuild it, as new
+        apps' hosts carry a random suffix); Render gives `RENDER_EXTERNAL_URL`. On a platform
+        (Heroku sets `DYNO`, Render `RENDER`) that gives neither, the URL cannot be known and
+        guessing localhost would break every Slack redirect, so the process does not start.
+        Elsewhere (a laptop, the tests) the local URL is the default.
+        """
+        if not isinstance(data, dict):
+            return data
+        if str(data.get("base_url") or "").strip():
+            return data
+        derived = derive_base_url(
+            heroku_domain=str(data.get("heroku_app_default_domain_name") or ""),
+            render_url=str(data.get("render_external_url") or ""),
+            on_heroku=bool(str(data.get("dyno") or "").strip()),
+            on_render=bool(str(data.get("render") or "").strip()),
+        )
+        return {**data, "base_url": derived}
 
     @field_validator(
         "genesys_api_url",

@@ -59,6 +59,11 @@ SECURITY_HEADERS = [
 ]
 
 
+# Sent only on https (as the platform's proxy reports it): browsers ignore it over http, and a
+# local http run must not pin localhost to https. One year, the ASVS minimum.
+HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 class SecurityHeaders:
     """Adds the headers every page needs; pure ASGI so streaming and lifespan pass through."""
 
@@ -73,7 +78,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                wanted = SECURITY_HEADERS
+                if scope.get("scheme") == "https":
+                    wanted = [*SECURITY_HEADERS, HSTS_HEADER]
+                extra = [(k, v) for k, v in wanted if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -96,6 +104,7 @@ class Services:
     delivery: Delivery
 
     async def aclose(self) -> None:
+        await self.delivery.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
         await self.engine.dispose()
@@ -111,9 +120,15 @@ def build_services(
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
     Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
     dead connections itself, so the web does not ping on checkout (`pre_ping`)."""
+    # The same ceiling for web and worker (twice WEB_DB_POOL_SIZE, docs/deployment.md), all
+    # of it kept open: an overflow connection is closed on its return, so the worker's jobs
+    # and the web's bursts opened and closed connections all day, and a new asyncpg
+    # connection (TLS attempt, type introspection, statements prepared again) costs more
+    # than a message.
     engine = create_engine(
         settings.database,
-        pool_size=settings.web_db_pool_size,
+        pool_size=2 * settings.web_db_pool_size,
+        max_overflow=0,
         application_name=application_name,
         pre_ping=pre_ping,
     )

@@ -2,7 +2,7 @@
 
 Each returns the spans in which at-least-once delivery may legitimately repeat a message
 (a process killed, or the database gone, between a call reaching Slack and its outcome being
-written down): Slack's `chat.postMessage` has no idempotency key (reference §1.3), so such a
+written down): Slack's `chat.postMessage` has no idempotency key (external-contracts §S1), so such a
 repeat is visible, and is reported apart from unexplained duplicates.
 """
 
@@ -32,7 +32,7 @@ HOLD_SECONDS = 2.0
 def kill_worker(at: float) -> Fault:
     """`kill -9` of a worker mid-flight, and a new worker at once. To be sure deliveries are
     in flight, Genesys holds every inbound message for 2 s from a second before the kill
-    (reference §5.2 F1). The dead worker's jobs stay "doing" until
+    (external-contracts §R1). The dead worker's jobs stay "doing" until
     `app.jobs.retry_stalled_jobs` finds its heartbeat stale; the held calls still complete at
     Genesys, so they are sent again: at-least-once, with the same `channel.messageId`."""
 

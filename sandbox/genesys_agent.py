@@ -114,7 +114,7 @@ class Agent:
 
     def end(self, conversation_id: str) -> Conversation:
         """The agent ends the conversation: every participant is disconnected. Nothing is sent
-        to the webhook, because Open Messaging has no such event (reference §3.3.6)."""
+        to the webhook, because Open Messaging has no such event (external-contracts §G8)."""
         conversation = self._world.conversations.get(conversation_id)
         if conversation is None:
             raise LookupError(f"conversation {conversation_id} not found")
@@ -140,7 +140,8 @@ class Agent:
                 new_uuid(), "sandbox-sample.png", "image/png", sample_png(), integration.org_id
             )
             world.downloads[download.id] = download
-            # On the org's region `api-downloads` host, as real agent media is (reference §1.1).
+            # On the org's region `api-downloads` host, as real agent media is
+            # (external-contracts §G9).
             host = f"/api-downloads.{org.domain}" if org is not None else ""
             url = f"{base_url}{host}/api/v2/downloads/{download.id}"
             if reply.kind == "attachment":

@@ -50,9 +50,9 @@ class GenesysConfig(BaseModel):
     # UNCONFIRMED: inbound endpoints check the body before the permission, so a client lacking
     # `conversation:message:receive` gets 400 (not 403) for an invalid body.
     inbound_body_checked_before_permission: bool = False
-    # UNCONFIRMED: the longest inbound `text` (reference §5 documents 4000 for agent text on
-    # this channel). Counted in UTF-16 code units, as Java's String.length() counts, so an
-    # emoji counts twice: the strictest reading. None: no limit.
+    # UNCONFIRMED: the longest inbound `text` (external-contracts §G4: 4000 is documented for
+    # agent text on this channel). Counted in UTF-16 code units, as Java's String.length()
+    # counts, so an emoji counts twice: the strictest reading. None: no limit.
     inbound_text_limit: int | None = Field(default=4000, ge=1)
     # UNCONFIRMED: an inbound message or structured response answered 2xx without its `id`.
     inbound_answer_without_id: bool = False

@@ -1,12 +1,13 @@
 """The Conversations API the product could watch: a message conversation's state and who is
 in it, the agent's user record, and the customer side ending a conversation.
 
-The webhook carries neither the agent's name nor the end of a conversation (reference §3.3,
-§3.3.6), so these are where a client finds them: `GET /api/v2/conversations/messages/{id}`
-lists participants (`purpose` customer or agent, `state` connected or disconnected, the agent's
-`userId`), `GET /api/v2/users/{userId}` names the agent, and `PATCH …/{id}` with
-`{"state": "disconnected"}` ends it (reference §3.4). The bodies keep to the fields those SDK
-models share; the permission for reading is UNCONFIRMED (see `PERMISSION_CONVERSATION_VIEW`).
+The webhook carries neither the agent's name nor the end of a conversation
+(external-contracts §G6, §G8), so these are where a client finds them:
+`GET /api/v2/conversations/messages/{id}` lists participants (`purpose` customer or agent,
+`state` connected or disconnected, the agent's `userId`), `GET /api/v2/users/{userId}` names
+the agent, and `PATCH …/{id}` with `{"state": "disconnected"}` ends it (external-contracts
+§G8). The bodies keep to the fields those SDK models share; the permission for reading is
+UNCONFIRMED (see `PERMISSION_CONVERSATION_VIEW`).
 """
 
 from __future__ import annotations

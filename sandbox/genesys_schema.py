@@ -3,7 +3,8 @@
 Genesys validates bodies against a JSON schema and answers 400 ErrorBody; these checks reject
 what the reference says it rejects (missing `text`/`content`, nested top-level `metadata`,
 values outside an enum, a missing `channel.from.id`) so the bridge meets those errors in tests
-rather than in production. Field names and enums are taken from the SDK models (reference §7).
+rather than in production. Field names and enums are taken from the SDK models
+(external-contracts §G1).
 Pure functions: no state, no I/O.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from sandbox.genesys_errors import ANY_OF_TEXT_CONTENT, MALFORMED, GenesysApiError, bad_request
 
 ID_TYPES = ("Email", "Phone", "Opaque")
-# Lower-case "email" is accepted in practice (reference §2.2), so the sim accepts it too.
+# Lower-case "email" is accepted in practice (external-contracts §G1), so the sim accepts it too.
 ACCEPTED_ID_TYPES = (*ID_TYPES, "email")
 MEDIA_TYPES = ("Image", "Video", "Audio", "File", "Link")
 EVENT_TYPES = ("Typing",)

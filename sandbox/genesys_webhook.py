@@ -1,4 +1,4 @@
-"""Genesys' side of the outbound webhook: the payload shapes (reference §3.3) and a sender
+"""Genesys' side of the outbound webhook: the payload shapes (external-contracts §G6) and a sender
 that delivers them the way Genesys does.
 
 Delivery is compact JSON signed with `X-Hub-Signature-256` over the exact bytes sent, plus the

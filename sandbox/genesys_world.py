@@ -28,7 +28,7 @@ PERMISSION_ADD = "messaging:integration:add"
 PERMISSION_EDIT = "messaging:integration:edit"
 # Reading a message routing recipient (is a flow bound?), `GET /api/v2/routing/message/recipients`.
 PERMISSION_ROUTING = "routing:message:manage"
-# Reading a message conversation (its state, its participants): reference §1.2 names this
+# Reading a message conversation (its state, its participants): external-contracts §G8 names this
 # permission for message details; that it also covers the conversation is UNCONFIRMED.
 PERMISSION_CONVERSATION_VIEW = "conversation:message:view"
 # `PATCH /api/v2/conversations/messages/{conversationId}` `{"state": "disconnected"}`.
@@ -86,7 +86,7 @@ def to_iso(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-# The region domains Genesys Cloud serves (reference §1.1), copied here because the sandbox
+# The region domains Genesys Cloud serves (external-contracts §G9), copied here because the sandbox
 # imports nothing from the product. Each has `login.`, `api.` and `api-downloads.` hosts.
 REGION_DOMAINS = frozenset(
     {
@@ -199,7 +199,7 @@ class Participant:
     """Who is in a conversation: the customer (the Slack side) and the agents who answered.
 
     The webhook never names the agent (`channel.from.nickname` is the integration's name,
-    reference §3.3 and pitfall 13); the Conversations API is where a client can read it."""
+    external-contracts §G6); the Conversations API is where a client can read it."""
 
     id: str
     purpose: Literal["customer", "agent"]

@@ -1,9 +1,12 @@
 """The Web API edge of the simulated Slack: `/api/<method>`, as slack_sdk's clients call it.
 
 Every call goes through the same steps real Slack shows from outside: armed faults first,
-then the token (`not_authed`, `invalid_auth`, `token_expired`), then scopes (`missing_scope`),
-then the method. API errors are HTTP 200 with `{"ok": false, "error": …}`; only throttling and
-injected faults change the status. Each call is recorded, minus its secrets, for tests.
+then the token (`not_authed`, `invalid_auth` for a token Slack never issued, `token_revoked`
+for one revoked by an uninstall or `auth.revoke`, `token_expired`), then scopes
+(`missing_scope`, naming `needed` and `provided`), then the method's rate-limit tier
+(`slack_limits`: 429, `ratelimited`, `Retry-After`), then the method. API errors are HTTP 200
+with `{"ok": false, "error": …}`; only throttling and injected faults change the status.
+Each call is recorded, minus its secrets, for tests.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.faults import TIMEOUT_HANG_SECONDS, Outcome, wait_out
+from sandbox.slack_limits import retry_after_seconds
 from sandbox.slack_records import RecordedCall, SlackToken
 from sandbox.slack_world import SlackWorld
 
@@ -170,11 +174,26 @@ def _check_token(world: SlackWorld, value: str | None) -> SlackToken:
     if not value:
         raise ApiError("not_authed")
     token = world.tokens.get(value)
-    if token is None or token.revoked:
+    if token is None:
         raise ApiError("invalid_auth")
+    if token.revoked:
+        raise ApiError("token_revoked")
     if token.expires_at is not None and token.expires_at < time.time():
         raise ApiError("token_expired")
     return token
+
+
+def _within_tier(call: MethodCall, name: str) -> None:
+    if not call.world.method_rate_limits or call.token is None:
+        return
+    workspace = call.token.slack_team_id or call.token.slack_enterprise_id or ""
+    wait = call.world.limits.take_method(name, workspace)
+    if wait is not None:
+        raise ApiError(
+            "ratelimited",
+            status=429,
+            headers={"Retry-After": str(retry_after_seconds(wait))},
+        )
 
 
 def _public_params(args: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +235,7 @@ def api_route(world: SlackWorld, methods: dict[str, Method]) -> Route:
                 )
                 if method.scopes:
                     call.need_scope(*method.scopes)
+                _within_tier(call, name)
             body = method.handler(call)
         except ApiError as error:
             return _answer(call, name, error)

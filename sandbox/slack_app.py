@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from sandbox import slack_files, slack_methods, slack_oauth, slack_openid
+from sandbox.slack_actions import action_routes
 from sandbox.slack_api import Method, api_route
 from sandbox.slack_control import control_routes, validation_error
 from sandbox.slack_events import EventSender
@@ -36,6 +37,7 @@ def create_slack_sandbox(world: SlackWorld, *, sender: EventSender | None = None
         *slack_openid.openid_routes(world),
         *control_routes(world, sender),
         *page_routes(world, sender),
+        *action_routes(world),
     ]
     return Starlette(routes=routes, exception_handlers={ValidationError: validation_error})
 

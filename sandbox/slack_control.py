@@ -57,7 +57,7 @@ class EventRequest(BaseModel):
 
 
 # Only these settings mean something when null ("no app URL", "no rate limit").
-_NULLABLE_CONFIG = {"events_url", "post_rate_per_channel"}
+_NULLABLE_CONFIG = {"events_url", "post_rate_per_channel", "interactivity_url"}
 
 
 class ConfigPatch(BaseModel):
@@ -66,6 +66,10 @@ class ConfigPatch(BaseModel):
     token_rotation: bool | None = None
     token_lifetime_seconds: float | None = Field(default=None, gt=0)
     post_rate_per_channel: float | None = Field(default=None, ge=0)
+    post_burst: int | None = Field(default=None, ge=1)
+    method_rate_limits: bool | None = None
+    events_per_hour: int | None = Field(default=None, ge=0)
+    interactivity_url: str | None = None
     enforce_scopes: bool | None = None
     retry_time_scale: float | None = Field(default=None, gt=0)
 
@@ -89,6 +93,10 @@ def _config(world: SlackWorld) -> dict[str, Any]:
         "token_rotation": world.token_rotation,
         "token_lifetime_seconds": world.token_lifetime_seconds,
         "post_rate_per_channel": world.post_rate_per_channel,
+        "post_burst": world.post_burst,
+        "method_rate_limits": world.method_rate_limits,
+        "events_per_hour": world.events_per_hour,
+        "interactivity_url": world.interactivity_url,
         "enforce_scopes": world.enforce_scopes,
         "retry_time_scale": world.retry_time_scale,
     }

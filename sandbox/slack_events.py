@@ -5,6 +5,11 @@ and POSTs it to the Request URL. An answer that is not 2xx within 3 seconds coun
 and is retried up to 3 times (at once, after 1 minute, after 5 minutes) with `X-Slack-Retry-Num`
 and `X-Slack-Retry-Reason`, always with the same `event_id`, so receivers must dedupe on it.
 `time_scale` shrinks those waits for tests and the benchmark; `X-Slack-No-Retry: 1` stops them.
+
+Slack delivers at most 30,000 events per workspace per app per hour (`world.events_per_hour`,
+lower in tests). Past it, events are dropped and the app gets one `app_rate_limited` callback
+per workspace and hour. Interactivity (`block_actions`) is a form post (`payload=<JSON>`) to
+the interactivity URL, signed the same way and never retried.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import asyncio
 import base64
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 
@@ -27,6 +34,7 @@ Signature = Literal["valid", "tampered", "stale"]
 AttemptOutcome = Literal["ok", "http_error", "http_timeout", "connection_failed"]
 
 SLACK_ACK_TIMEOUT_SECONDS = 3.0
+HOUR_SECONDS = 3600.0
 RETRY_DELAYS_SECONDS = (0.0, 60.0, 300.0)
 # Older than the five minutes receivers tolerate.
 STALE_SECONDS = 10 * 60
@@ -58,6 +66,8 @@ class DeliveryReport:
     attempts: list[DeliveryAttempt] = field(default_factory=list)
     error: str | None = None
     done: bool = False
+    # Interactivity goes as a form (`payload=<JSON>`), events as JSON.
+    form: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -134,6 +144,61 @@ class EventSender:
         self._http = http
         self._retrying: set[asyncio.Task[None]] = set()
 
+    def _over_hourly_limit(self, slack_team_id: str) -> bool:
+        """Counts this event against the workspace's hour; True when it must be dropped."""
+        now = time.monotonic()
+        window = self.world.event_times.setdefault(slack_team_id, deque())
+        while window and window[0] <= now - HOUR_SECONDS:
+            window.popleft()
+        if len(window) >= self.world.events_per_hour:
+            return True
+        window.append(now)
+        return False
+
+    async def _notify_rate_limited(self, slack_team_id: str) -> None:
+        """One `app_rate_limited` per workspace and hour, as Slack sends it (no envelope)."""
+        now = time.monotonic()
+        last = self.world.rate_limited_notified.get(slack_team_id)
+        if last is not None and now - last < HOUR_SECONDS:
+            return
+        self.world.rate_limited_notified[slack_team_id] = now
+        notice = {
+            "token": SANDBOX_VERIFICATION_TOKEN,
+            "type": "app_rate_limited",
+            "team_id": slack_team_id,
+            "minute_rate_limited": int(time.time()) // 60 * 60,
+            "api_app_id": SANDBOX_APP_ID,
+        }
+        report = DeliveryReport(
+            event_id=self.world.new_id("Rl0"),
+            event_type="app_rate_limited",
+            url=self.world.events_url,
+            envelope=notice,
+        )
+        self.world.deliveries[report.event_id] = report
+        if report.url is not None:
+            await self._attempt(report, retry_num=0, reason=None, signature="valid")
+        report.done = True
+
+    async def send_interaction(self, payload: JsonObject) -> DeliveryReport:
+        """One signed form post of an interactivity payload; Slack does not retry these."""
+        url = self.world.interactivity_url or self.world.events_url
+        report = DeliveryReport(
+            event_id=self.world.new_id("Ac0"),
+            event_type=str(payload.get("type")),
+            url=url,
+            envelope=payload,
+            form=True,
+        )
+        self.world.deliveries[report.event_id] = report
+        self.world.last_delivery = report
+        if url is None:
+            report.error = "interactivity_url_not_set"
+        else:
+            await self._attempt(report, retry_num=0, reason=None, signature="valid")
+        report.done = True
+        return report
+
     async def send(
         self,
         built: BuiltEvent,
@@ -154,6 +219,11 @@ class EventSender:
         if report.url is None:
             report.error = "events_url_not_set"
             report.done = True
+            return report
+        if self._over_hourly_limit(built.slack_team_id):
+            report.error = "app_rate_limited"
+            report.done = True
+            await self._notify_rate_limited(built.slack_team_id)
             return report
         stop = await self._attempt(report, retry_num=0, reason=None, signature=signature)
         if stop:
@@ -185,8 +255,12 @@ class EventSender:
         """One POST; True when there is nothing left to retry."""
         assert report.url is not None
         body = json.dumps(report.envelope).encode()
+        if report.form:
+            body = urlencode({"payload": body.decode()}).encode()
         now = time.time() - STALE_SECONDS if signature == "stale" else None
         headers = slack_headers(self.signing_secret, body, now=now)
+        if report.form:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         if signature == "tampered":
             original = headers["X-Slack-Signature"]
             headers["X-Slack-Signature"] = original[:-1] + ("0" if original[-1] != "0" else "1")

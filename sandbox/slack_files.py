@@ -27,8 +27,8 @@ from sandbox.slack_api import (
 )
 from sandbox.slack_methods import resolve_channel
 from sandbox.slack_objects import file_object
-from sandbox.slack_pages import TEMPLATES
 from sandbox.slack_records import SlackFile, SlackMessage
+from sandbox.slack_templates import TEMPLATES
 from sandbox.slack_world import SlackWorld
 
 

@@ -8,8 +8,10 @@ Each method checks what Slack checks, in Slack's words (`channel_not_found`, `no
 from __future__ import annotations
 
 import re
+import secrets
 
-from sandbox.slack_api import ApiError, JsonObject, Method, MethodCall, retry_after_header
+from sandbox.slack_api import ApiError, JsonObject, Method, MethodCall
+from sandbox.slack_limits import retry_after_seconds
 from sandbox.slack_objects import (
     channel_object,
     message_object,
@@ -19,6 +21,22 @@ from sandbox.slack_objects import (
 from sandbox.slack_records import SlackChannel, SlackMessage, SlackUser
 from sandbox.slack_world import MAX_SECTION_TEXT_LENGTH
 
+MAX_BLOCKS = 50
+BLOCK_TYPES = frozenset(
+    {
+        "actions",
+        "context",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "input",
+        "markdown",
+        "rich_text",
+        "section",
+        "video",
+    }
+)
 _REACTION_NAME = re.compile(r"[a-z0-9_+'\-]+(::skin-tone-[2-6])?")
 
 
@@ -82,12 +100,38 @@ def _message_content(call: MethodCall) -> tuple[str, list[object] | None]:
         raise ApiError("no_text")
     if len(text) > call.world.max_text_length:
         raise ApiError("msg_too_long")
-    for block in blocks or []:
-        section = block.get("text") if isinstance(block, dict) else None
+    if blocks:
+        _check_blocks(blocks)
+        blocks = [_with_block_id(block) for block in blocks]
+    return text, blocks or None
+
+
+def _check_blocks(blocks: list[object]) -> None:
+    """What Slack refuses with `invalid_blocks`: too many blocks or elements, an unknown
+    block type, a section text over 3,000 characters, a button label over 75."""
+    if len(blocks) > MAX_BLOCKS:
+        raise ApiError("invalid_blocks")
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+            raise ApiError("invalid_blocks")
+        section = block.get("text")
         words = section.get("text") if isinstance(section, dict) else None
         if isinstance(words, str) and len(words) > MAX_SECTION_TEXT_LENGTH:
             raise ApiError("invalid_blocks")
-    return text, blocks or None
+        elements = block.get("elements") if block.get("type") == "actions" else None
+        if elements is not None and (not isinstance(elements, list) or len(elements) > 25):
+            raise ApiError("invalid_blocks")
+        for element in elements or []:
+            label = element.get("text") if isinstance(element, dict) else None
+            if isinstance(label, dict) and len(str(label.get("text", ""))) > 75:
+                raise ApiError("invalid_blocks")
+
+
+def _with_block_id(block: object) -> object:
+    """Slack gives each block without a `block_id` one of its own, and echoes it back."""
+    if not isinstance(block, dict) or block.get("block_id"):
+        return block
+    return {**block, "block_id": secrets.token_urlsafe(4)}
 
 
 def api_test(call: MethodCall) -> JsonObject:
@@ -133,7 +177,8 @@ def chat_post_message(call: MethodCall) -> JsonObject:
     text, blocks = _message_content(call)
     wait = world.take_post_slot(channel.slack_channel_id)
     if wait is not None:
-        raise ApiError("ratelimited", status=429, headers={"Retry-After": retry_after_header(wait)})
+        headers = {"Retry-After": str(retry_after_seconds(wait))}
+        raise ApiError("ratelimited", status=429, headers=headers)
     thread_ts = call.arg("thread_ts")
     parent = world.find_message(channel.slack_channel_id, thread_ts) if thread_ts else None
     if parent is not None and parent.is_reply:

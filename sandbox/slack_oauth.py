@@ -28,7 +28,6 @@ from sandbox.slack_api import (
     sit_out,
 )
 from sandbox.slack_manifest import DeclaredScopes
-from sandbox.slack_pages import TEMPLATES
 from sandbox.slack_records import (
     GrantFlow,
     SlackGrant,
@@ -36,6 +35,7 @@ from sandbox.slack_records import (
     SlackMessage,
     SlackToken,
 )
+from sandbox.slack_templates import TEMPLATES
 from sandbox.slack_world import (
     SANDBOX_APP_ID,
     SANDBOX_APP_NAME,

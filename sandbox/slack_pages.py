@@ -1,16 +1,18 @@
-"""The page a person uses to play Slack user: pick a workspace, a channel and who you are, then
-mention the app or DM it, and watch its replies arrive in threads.
+"""The page a person uses to play Slack user: pick a workspace, a channel and who you are,
+then mention the app, DM it or reply in a thread, edit, delete, attach a file, click the
+buttons of the app's messages, or uninstall it; and watch its replies arrive.
 
-Plain HTML forms, no JavaScript: the conversation sits in an iframe that refreshes itself, so
-the text being typed is never lost. The page says plainly when the app cannot be reached.
+The choices on the page are the ones used: Send posts the workspace, channel and person shown
+in its own form. Messages are drawn as Slack draws them (`slack_mrkdwn`, `slack_blocks`), and
+what is typed is escaped as Slack's composer escapes it. The conversation sits in an iframe
+that refreshes itself unless someone is typing in it; the page says plainly when the app
+cannot be reached. Every action is the signed event (or `block_actions`) Slack would send.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,27 +20,35 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
+from sandbox import slack_blocks, slack_mrkdwn
+from sandbox.slack_composer import composer_routes, selection
 from sandbox.slack_events import DeliveryReport, EventSender
-from sandbox.slack_payloads import EventInputError, build_dm, build_mention
 from sandbox.slack_records import SlackMessage
-from sandbox.slack_world import SANDBOX_APP_NAME, SlackWorld
+from sandbox.slack_templates import TEMPLATES
+from sandbox.slack_world import (
+    SANDBOX_APP_NAME,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_SIGNING_SECRET,
+    SlackWorld,
+)
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
-_LINK = re.compile(r"&lt;(https?://[^|&]+)(?:\|([^&]*))?&gt;")
 _AVATAR_COLORS = ("#4a154b", "#1264a3", "#2bac76", "#e01e5a", "#ecb22e", "#36c5f0")
 
 
 @dataclass
 class ShownMessage:
     ts: str
+    dom_id: str
     author: str
     avatar: str
     is_bot: bool
     clock: str
-    text: Markup
+    body: Markup
+    has_blocks: bool
+    typed: str
+    mine: bool
     edited: bool
     ephemeral: bool
     files: list[str]
@@ -46,29 +56,41 @@ class ShownMessage:
     replies: list[ShownMessage] = field(default_factory=list)
 
 
-def _render_text(world: SlackWorld, text: str) -> Markup:
-    def user(match: re.Match[str]) -> str:
-        person = world.users.get(match.group(1))
-        name = escape(person.display_name if person else match.group(1))
-        return f'<span class="mention">@{name}</span>'
+def _namer(world: SlackWorld) -> slack_mrkdwn.UserName:
+    def name(slack_user_id: str) -> str | None:
+        person = world.users.get(slack_user_id)
+        return person.display_name if person else None
 
-    escaped = str(escape(text))
-    escaped = _MENTION.sub(user, escaped)
-    escaped = _LINK.sub(lambda m: f'<a href="{m.group(1)}">{m.group(2) or m.group(1)}</a>', escaped)
-    return Markup(escaped.replace("\n", "<br>"))
+    return name
 
 
-def _shown(world: SlackWorld, message: SlackMessage) -> ShownMessage:
+def _shown(world: SlackWorld, message: SlackMessage, viewer: str | None) -> ShownMessage:
     person = world.users.get(message.user or "")
     author = message.username or (person.real_name if person else "unknown")
     avatar = message.icon_url or f"/avatars/{message.user or 'bot'}/48.svg"
+    names = _namer(world)
+    has_blocks = slack_blocks.shows_blocks(message.blocks)
+    if has_blocks:
+        clicker = slack_blocks.Clicker(
+            slack_team_id=message.slack_team_id,
+            slack_user_id=viewer or "",
+            slack_channel_id=message.slack_channel_id,
+            ts=message.ts,
+        )
+        body = slack_blocks.blocks_html(message.blocks or [], clicker, names)
+    else:
+        body = slack_mrkdwn.to_html(message.text, user_name=names)
     return ShownMessage(
         ts=message.ts,
+        dom_id="m" + message.ts.replace(".", "-"),
         author=author,
         avatar=avatar,
         is_bot=message.bot_id is not None,
         clock=time.strftime("%H:%M:%S", time.localtime(float(message.ts))),
-        text=_render_text(world, message.text),
+        body=body,
+        has_blocks=has_blocks,
+        typed=slack_mrkdwn.as_typed(message.text, names),
+        mine=viewer is not None and message.user == viewer and message.bot_id is None,
         edited=message.edited is not None,
         ephemeral=message.ephemeral_to is not None,
         files=[
@@ -88,52 +110,49 @@ def conversation(
         for m in world.channel_messages(slack_channel_id)
         if m.ephemeral_to is None or m.ephemeral_to == viewer
     ]
-    top = [_shown(world, m) for m in messages if not m.is_reply]
+    top = [_shown(world, m, viewer) for m in messages if not m.is_reply]
     by_ts = {m.ts: m for m in top}
     for message in messages:
         if message.is_reply and message.thread_ts in by_ts:
-            by_ts[message.thread_ts].replies.append(_shown(world, message))
+            by_ts[message.thread_ts].replies.append(_shown(world, message, viewer))
     return top
+
+
+def _what(report: DeliveryReport) -> str:
+    """`message_changed` says more than `message`, so the subtype is named when there is one."""
+    event = report.envelope.get("event")
+    subtype = event.get("subtype") if isinstance(event, dict) else None
+    return f"{report.event_type} ({subtype})" if subtype else report.event_type
 
 
 def delivery_notice(report: DeliveryReport | None) -> tuple[str, str] | None:
     """(level, sentence) about the last event sent to the app, for the status banner."""
     if report is None:
         return None
-    if report.error == "events_url_not_set":
+    if report.error in ("events_url_not_set", "interactivity_url_not_set"):
         return "error", "Nothing was sent: the events URL is not set."
+    if report.error == "app_rate_limited":
+        return (
+            "error",
+            f"Not sent, over the hourly event limit: {_what(report)}.",
+        )
     last = report.attempts[-1] if report.attempts else None
     if report.delivered:
-        return "ok", f"Delivered {report.event_type} ({report.event_id})."
+        return "ok", f"Delivered {_what(report)} ({report.event_id})."
     if last is None:
-        return "warn", f"Sending {report.event_type}…"
+        return "warn", f"Sending {_what(report)}…"
     what = (
         "timed out after 3 s"
         if last.outcome == "http_timeout"
         else (f"answered HTTP {last.status}" if last.status else "could not be reached")
     )
-    retrying = "" if report.done else " Slack will retry."
-    return "error", f"Your app {what} for {report.event_type}.{retrying}"
-
-
-def _selection(world: SlackWorld, params: dict[str, str]) -> dict[str, str]:
-    team = params.get("team") or ""
-    if team not in world.teams:
-        team = next(iter(world.teams))
-    people = [u for u in world.team_users(team) if not u.is_bot]
-    user = params.get("user") or ""
-    if user not in {p.slack_user_id for p in people}:
-        user = people[0].slack_user_id
-    channels = [c.slack_channel_id for c in world.team_channels(team) if not c.is_archived]
-    channel = params.get("channel") or ""
-    if channel != "dm" and channel not in channels:
-        channel = channels[0]
-    return {"team": team, "user": user, "channel": channel, "thread": params.get("thread", "")}
+    retrying = "" if report.done or report.form else " Slack will retry."
+    return "error", f"Your app {what} for {_what(report)}.{retrying}"
 
 
 def page_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
     async def home(request: Request) -> Response:
-        chosen = _selection(world, dict(request.query_params))
+        chosen = selection(world, dict(request.query_params))
         team = chosen["team"]
         dm = world.open_dm(team, chosen["user"]) if chosen["channel"] == "dm" else None
         channel_id = dm.slack_channel_id if dm else chosen["channel"]
@@ -149,11 +168,16 @@ def page_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
             "notice": delivery_notice(world.last_delivery),
             "problem": request.query_params.get("problem"),
             "frame": "/conversation?" + urlencode(chosen),
+            "credentials": [
+                ("client-id", "Client ID", SANDBOX_CLIENT_ID),
+                ("client-secret", "Client secret", SANDBOX_CLIENT_SECRET),
+                ("signing-secret", "Signing secret", SANDBOX_SIGNING_SECRET),
+            ],
         }
         return TEMPLATES.TemplateResponse(request, "slack_page.html", context)
 
     async def frame(request: Request) -> Response:
-        chosen = _selection(world, dict(request.query_params))
+        chosen = selection(world, dict(request.query_params))
         channel = (
             world.open_dm(chosen["team"], chosen["user"]).slack_channel_id
             if chosen["channel"] == "dm"
@@ -162,42 +186,10 @@ def page_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
         context = {
             "messages": conversation(world, channel, chosen["user"]),
             "notice": delivery_notice(world.last_delivery),
+            "chosen": chosen,
+            "channel": channel,
         }
         return TEMPLATES.TemplateResponse(request, "slack_conversation.html", context)
-
-    async def send(request: Request) -> Response:
-        async with request.form() as form:
-            params = {k: v for k, v in form.items() if isinstance(v, str)}
-        chosen = _selection(world, params)
-        text = params.get("text", "").strip()
-        back = {k: v for k, v in chosen.items() if k != "thread"}
-        if not text:
-            return RedirectResponse(
-                "/?" + urlencode({**back, "problem": "Write something first."}), 303
-            )
-        thread_ts = chosen["thread"] or None
-        try:
-            if chosen["channel"] == "dm":
-                built = build_dm(
-                    world,
-                    slack_team_id=chosen["team"],
-                    slack_user_id=chosen["user"],
-                    text=text,
-                    thread_ts=thread_ts,
-                )
-            else:
-                built = build_mention(
-                    world,
-                    slack_team_id=chosen["team"],
-                    slack_channel_id=chosen["channel"],
-                    slack_user_id=chosen["user"],
-                    text=text,
-                    thread_ts=thread_ts,
-                )
-        except EventInputError as error:
-            return RedirectResponse("/?" + urlencode({**back, "problem": str(error)}), 303)
-        await sender.send(built, background_retries=True)
-        return RedirectResponse("/?" + urlencode(back), status_code=303)
 
     async def settings(request: Request) -> Response:
         async with request.form() as form:
@@ -231,7 +223,7 @@ def page_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
     return [
         Route("/", home, methods=["GET"]),
         Route("/conversation", frame, methods=["GET"]),
-        Route("/send", send, methods=["POST"]),
+        *composer_routes(world, sender),
         Route("/settings", settings, methods=["POST"]),
         Route("/avatars/{user}/{size:int}.svg", avatar, methods=["GET"]),
         Route("/archives/{channel}/{message}", archive, methods=["GET"]),

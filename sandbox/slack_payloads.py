@@ -148,6 +148,37 @@ def build_mention(
     return BuiltEvent(event, slack_team_id, installation, channel, message)
 
 
+def build_channel_message(
+    world: SlackWorld,
+    *,
+    slack_team_id: str,
+    slack_channel_id: str,
+    slack_user_id: str,
+    text: str,
+    thread_ts: str | None = None,
+    file_ids: list[str] | None = None,
+) -> BuiltEvent:
+    """A message in a channel that does not mention the app (a plain reply in a thread, say):
+    Slack sends it as `message` (`message.channels` / `message.groups`) to a member app."""
+    channel = _channel(world, slack_team_id, slack_channel_id)
+    if channel.is_im:
+        raise EventInputError("a DM is sent with build_dm")
+    if not channel.bot_is_member:
+        raise EventInputError(f"the app is not in #{channel.name}, so Slack sends it nothing")
+    message = _user_message(
+        world,
+        channel,
+        slack_user_id=_person(world, slack_team_id, slack_user_id),
+        text=text,
+        thread_ts=thread_ts,
+        file_ids=file_ids,
+        subtype="file_share" if file_ids else None,
+    )
+    event = _message_event(world, message, channel_type=channel_type(channel))
+    installation = world.active_installation(slack_team_id)
+    return BuiltEvent(event, slack_team_id, installation, channel, message)
+
+
 def build_dm(
     world: SlackWorld,
     *,
@@ -300,6 +331,32 @@ def build_app_uninstalled(world: SlackWorld, *, slack_team_id: str) -> BuiltEven
         )
     event = {"type": "app_uninstalled", "event_ts": world.new_ts()}
     return BuiltEvent(event, slack_team_id, installation)
+
+
+def build_uninstall(world: SlackWorld, *, slack_team_id: str) -> list[BuiltEvent]:
+    """Removing the app from a workspace: Slack sends `app_uninstalled` and `tokens_revoked`
+    (in no guaranteed order), having revoked every token of the install."""
+    installation = world.active_installation(slack_team_id)
+    revoked = []
+    if installation is not None:
+        revoked = world.revoke_tokens(
+            slack_team_id=installation.slack_team_id,
+            slack_enterprise_id=installation.slack_enterprise_id,
+        )
+    tokens = {
+        "oauth": sorted({t.slack_user_id for t in revoked if t.kind == "user"}),
+        "bot": sorted({t.slack_user_id for t in revoked if t.kind == "bot"}),
+    }
+    return [
+        BuiltEvent(
+            {"type": "app_uninstalled", "event_ts": world.new_ts()}, slack_team_id, installation
+        ),
+        BuiltEvent(
+            {"type": "tokens_revoked", "tokens": tokens, "event_ts": world.new_ts()},
+            slack_team_id,
+            installation,
+        ),
+    ]
 
 
 def build_tokens_revoked(

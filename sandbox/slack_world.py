@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.faults import FaultPlan
+from sandbox.slack_limits import POST_BURST, POST_RATE_PER_CHANNEL, RateLimits
 from sandbox.slack_manifest import DEFAULT_MANIFEST, declared_scopes
 from sandbox.slack_records import (
     GrantFlow,
@@ -33,6 +34,9 @@ from sandbox.slack_records import (
 from sandbox.slack_seed import SlackDirectory, build_directory
 
 if TYPE_CHECKING:
+    from collections import deque
+
+    from sandbox.slack_actions import ResponseUrl
     from sandbox.slack_events import DeliveryReport
 
 SANDBOX_CLIENT_ID = "1000000000001.2000000000002"
@@ -45,6 +49,8 @@ SANDBOX_APP_ID = "A0SANDBOXAP"
 # The deprecated `token` field every event envelope still carries.
 SANDBOX_VERIFICATION_TOKEN = "sandboxVerificationToken0"
 SANDBOX_APP_NAME = "Switchboard"
+# The Events API delivers at most this many events per workspace per app per hour.
+EVENTS_PER_HOUR = 30_000
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8010"
 # Slack's rotating access tokens live for 12 hours.
@@ -64,6 +70,8 @@ class SlackWorld:
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.key_id = secrets.token_hex(8)
         self.events_url: str | None = None
+        # The manifest sends interactivity to the events URL; None means "the same".
+        self.interactivity_url: str | None = None
         self.public_url = DEFAULT_PUBLIC_URL
         self.faults = FaultPlan()
         self._configure_defaults()
@@ -82,13 +90,17 @@ class SlackWorld:
     def _configure_defaults(self) -> None:
         self.token_rotation = False
         self.token_lifetime_seconds: float = TOKEN_LIFETIME_SECONDS
-        self.post_rate_per_channel: float | None = None
+        self.post_rate_per_channel: float | None = POST_RATE_PER_CHANNEL
+        self.post_burst = POST_BURST
         # chat.postMessage's `text` limit (Slack answers msg_too_long beyond it).
         self.max_text_length = MAX_TEXT_LENGTH
         self.enforce_scopes = True
         self.retry_time_scale = 1.0
         self.declared = declared_scopes(self.manifest)
         self.undeclared_scope_response: UndeclaredScopeResponse = "redirect"
+        self.events_per_hour = EVENTS_PER_HOUR
+        # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
+        self.method_rate_limits = True
 
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}
@@ -107,7 +119,10 @@ class SlackWorld:
         self.calls: list[RecordedCall] = []
         self.deliveries: dict[str, DeliveryReport] = {}
         self.last_delivery: DeliveryReport | None = None
-        self._last_post_at: dict[str, float] = {}
+        self.response_urls: dict[str, ResponseUrl] = {}
+        self.event_times: dict[str, deque[float]] = {}
+        self.rate_limited_notified: dict[str, float] = {}
+        self.limits = RateLimits()
         self._last_ts_us = 0
 
     # ---- identifiers -------------------------------------------------------------------
@@ -199,13 +214,9 @@ class SlackWorld:
         """Seconds until this channel may take another post, or None when it may now."""
         if not self.post_rate_per_channel:
             return None
-        now = time.monotonic()
-        interval = 1.0 / self.post_rate_per_channel
-        last = self._last_post_at.get(slack_channel_id)
-        if last is not None and now - last < interval:
-            return interval - (now - last)
-        self._last_post_at[slack_channel_id] = now
-        return None
+        return self.limits.take_post(
+            slack_channel_id, per_second=self.post_rate_per_channel, burst=self.post_burst
+        )
 
     # ---- files ---------------------------------------------------------------------------
 

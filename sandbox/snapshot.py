@@ -44,7 +44,10 @@ SLACK_TRANSIENT = frozenset(
         "calls",
         "deliveries",
         "last_delivery",
-        "_last_post_at",
+        # rate-limit counters on the monotonic clock, meaningless after a restart
+        "limits",
+        "event_times",
+        "rate_limited_notified",
     }
 )
 GENESYS_TRANSIENT = frozenset({"clock", "faults"})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.db.models import SlackInstallation
+from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
 
@@ -21,6 +22,8 @@ class Posted:
     text: str
     thread_ts: str | None
     blocks: list[dict[str, Any]] | None = None
+    username: str | None = None
+    icon_url: str | None = None
 
 
 @dataclass
@@ -31,6 +34,8 @@ class FakeSlack:
     tokens_used: list[str] = field(default_factory=list)
     # Raised, one per call, by the next post_message calls.
     failures: list[Exception] = field(default_factory=list)
+    # Raised, one per call, by the next add_reaction calls.
+    reaction_failures: list[Exception] = field(default_factory=list)
 
     async def post_message(
         self,
@@ -41,11 +46,13 @@ class FakeSlack:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        username: str | None = None,
+        icon_url: str | None = None,
     ) -> str:
         self.tokens_used.append(token)
         if self.failures:
             raise self.failures.pop(0)
-        self.posted.append(Posted(channel, text, thread_ts, blocks))
+        self.posted.append(Posted(channel, text, thread_ts, blocks, username, icon_url))
         return f"1700000000.{len(self.posted):06d}"
 
     async def update_message(
@@ -59,6 +66,8 @@ class FakeSlack:
     async def add_reaction(
         self, token: str, *, team_id: str | None, channel: str, ts: str, name: str
     ) -> None:
+        if self.reaction_failures:
+            raise self.reaction_failures.pop(0)
         self.reactions.append((channel, ts, name))
 
     async def profile(
@@ -90,6 +99,8 @@ class FakeGenesys:
     sent: list[Sent] = field(default_factory=list)
     # Raised, one per call, by the next sends (e.g. `GenesysNotConnected`, `GenesysRejected`).
     failures: list[Exception] = field(default_factory=list)
+    # Who answers each Genesys conversation (by conversation id); absent: unknown.
+    agents: dict[str, AgentIdentity] = field(default_factory=dict)
 
     def _record(self, tenant_id: uuid.UUID, integration_id: str, endpoint: str, body: Any) -> None:
         if self.failures:
@@ -113,6 +124,11 @@ class FakeGenesys:
     ) -> ReceiptResult:
         self._record(tenant_id, integration_id, "receipt", body)
         return ReceiptResult(id=str(body.get("id")), status="Delivered")
+
+    async def agent_identity(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> AgentIdentity | None:
+        return self.agents.get(conversation_id)
 
 
 @dataclass

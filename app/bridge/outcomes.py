@@ -94,7 +94,7 @@ def values_for_conversation(
             "genesys_integration_id": integration_id,
             "genesys_conversation_id": genesys_conversation_id,
         }
-    if genesys_conversation_id:
+    if genesys_conversation_id and genesys_conversation_id != conversation.genesys_conversation_id:
         return {"genesys_conversation_id": genesys_conversation_id}
     return {}
 
@@ -138,6 +138,7 @@ class Outcomes:
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         rate_limited: int | None = None,
+        attempts: int | None = None,
     ) -> None:
         values: dict[str, object] = {
             "status": status.value,
@@ -146,6 +147,8 @@ class Outcomes:
         }
         if rate_limited is not None:
             values["rate_limited"] = rate_limited
+        if attempts is not None:
+            values["attempts"] = attempts
 
         async def write() -> None:
             async with self._sessions.begin() as session:
@@ -154,24 +157,34 @@ class Outcomes:
         await record(write)
 
     async def delivered(
-        self, row: BridgeMessage, context: DeliveryContext, outcome: DeliveryOutcome
+        self,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        outcome: DeliveryOutcome,
+        *,
+        attempts: int,
     ) -> None:
+        """One transaction: the conversation only if the outcome changed it, the message,
+        and (for an agent's message) its Delivered receipt. The flush's copy of the
+        conversation is kept in step, as it is not read again for the next message."""
         values: dict[str, object] = {
             "status": Status.DELIVERED.value,
             "delivered_at": datetime.now(UTC),
             "last_error": None,
             "next_attempt_at": None,
+            "attempts": attempts,
         }
         if outcome.genesys_message_id and row.direction == Direction.TO_GENESYS:
             values["genesys_message_id"] = outcome.genesys_message_id
         if outcome.slack_ts:
             values["slack_ts"] = outcome.slack_ts
 
+        moved = values_for_conversation(context.conversation, outcome)
+
         async def write() -> None:
             async with self._sessions.begin() as session:
                 # Conversation first, then message: the same lock order as ingest, which
                 # upserts the conversation before inserting a message (no deadlock).
-                moved = values_for_conversation(context.conversation, outcome)
                 if moved:
                     await store.touch_conversation(
                         session, conversation_id=context.conversation.id, values=moved
@@ -192,6 +205,8 @@ class Outcomes:
                     await self._queue_receipt(session, row, context, delivered=True)
 
         await record(write)
+        for name, value in moved.items():
+            setattr(context.conversation, name, value)
 
     async def dead_letter(
         self,
@@ -201,6 +216,7 @@ class Outcomes:
         *,
         slack_error: str | None = None,
         receipt_reason: tuple[str, str] | None = None,
+        attempts: int | None = None,
     ) -> None:
         log.warning(
             "message dead-lettered",
@@ -216,6 +232,7 @@ class Outcomes:
                         "status": Status.DEAD.value,
                         "last_error": reason[:300],
                         "next_attempt_at": None,
+                        "attempts": attempts if attempts is not None else row.attempts,
                     },
                 )
                 if (

@@ -13,6 +13,7 @@ import uuid
 from typing import Any, Protocol
 
 from app.db.models import SlackInstallation
+from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
 
@@ -27,6 +28,8 @@ class SlackSender(Protocol):
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        username: str | None = None,
+        icon_url: str | None = None,
     ) -> str: ...
 
     async def update_message(
@@ -71,3 +74,9 @@ class GenesysSender(Protocol):
     async def send_receipt(
         self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
     ) -> ReceiptResult: ...
+
+    async def agent_identity(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> AgentIdentity | None:
+        """Who answers the Genesys conversation (name, avatar); None when unknown."""
+        ...

@@ -4,6 +4,15 @@ procrastinate's own deferring runs on its psycopg connection, which cannot join 
 SQLAlchemy/asyncpg transaction. Its schema exposes the SQL function it uses to insert jobs,
 so we call that function on our connection: the message row and its job commit together or
 not at all. The relay in `app.jobs` is the safety net for anything this ever misses.
+
+A conversation gets a job only when it has none waiting ("todo"): one job drains every
+message pending when it runs (`Delivery.flush`), so a second waiting job would only fetch,
+find nothing and finish. The waiting job is locked `FOR KEY SHARE` until our transaction
+commits; procrastinate's fetch takes jobs `FOR UPDATE … SKIP LOCKED`, so it cannot start that
+job before our message is visible to it. A running ("doing") job does not count: it may have
+read the queue already, so a message arriving during a flush queues the next one. Two
+transactions racing on a conversation with no waiting job may both queue one; the second
+then finds little or nothing to do, which costs a fetch, never a message.
 """
 
 from __future__ import annotations
@@ -28,10 +37,17 @@ FLUSH_TASK = "switchboard:flush_conversation"
 
 _DEFER = text(
     """
+    WITH waiting AS (
+        SELECT id FROM procrastinate_jobs
+        WHERE lock = :lock AND status = 'todo'
+        LIMIT 1
+        FOR KEY SHARE
+    )
     SELECT procrastinate_defer_jobs_v1(ARRAY[
         ROW(:queue, :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL)
         ::procrastinate_job_to_defer_v1
     ])
+    WHERE NOT EXISTS (SELECT 1 FROM waiting)
     """
 )
 
@@ -79,7 +95,8 @@ async def locks_with_jobs(session: AsyncSession, locks: Sequence[str]) -> set[st
 # trip what ingest needs: check that the tenant is still at the version the web's cache read
 # (`app.tenants.cache`; nothing is stored for a stale one), upsert the conversation (or, for
 # a plain thread reply, only touch it if it is live), insert the message unless a unique
-# constraint says it is a duplicate, and queue the conversation's flush job if it is new.
+# constraint says it is a duplicate, and queue the conversation's flush job if it is new and
+# none of the conversation's jobs is waiting (see the module's docstring).
 
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
 
@@ -149,6 +166,12 @@ _STORE_MESSAGE = """
         FROM conv
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
+    ), waiting AS (
+        SELECT jobs.id FROM procrastinate_jobs AS jobs, msg
+        WHERE jobs.lock = 'conversation:' || msg.conversation_id::text
+          AND jobs.status = 'todo'
+        LIMIT 1
+        FOR KEY SHARE OF jobs
     ), deferred AS (
         SELECT procrastinate_defer_jobs_v1(ARRAY[
             ROW(:queue, :task, 0, 'conversation:' || msg.conversation_id::text, NULL,
@@ -156,6 +179,7 @@ _STORE_MESSAGE = """
                                    'conversation_id', msg.conversation_id::text),
                 NULL)::procrastinate_job_to_defer_v1
         ]) FROM msg
+        WHERE NOT EXISTS (SELECT 1 FROM waiting)
     )
     SELECT EXISTS (SELECT 1 FROM ok) AS current, EXISTS (SELECT 1 FROM conv) AS conversation,
            EXISTS (SELECT 1 FROM msg) AS stored, (SELECT count(*) FROM deferred) AS deferred

@@ -13,12 +13,15 @@ from app.bridge import normalized, routing, store
 from app.bridge.messages import DeliveryOutcome, Kind
 from app.bridge.outbound import AgentMessage, AgentStructured, parse_webhook
 from app.bridge.outcomes import DeliveryContext
-from app.bridge.ports import SlackSender
+from app.bridge.ports import GenesysSender, SlackSender
 from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
 from app.bridge.retries import Permanent, Retryable
 from app.db.models import BridgeMessage
 from app.retry import RetryableError
 from app.slack.errors import SlackError, SlackRateLimited, SlackRejected
+
+# Slack shows `username`/`icon_url` only with this scope; installs from before it lack it.
+CUSTOMIZE_SCOPE = "chat:write.customize"
 
 UNRESOLVABLE_RECEIPT = (
     "InvalidDestination",
@@ -39,10 +42,46 @@ def stored_agent_message(row: BridgeMessage) -> AgentMessage | AgentStructured:
     return parsed
 
 
+def integration_name(payload: dict[str, object]) -> str | None:
+    """`channel.from.nickname`: the integration's name (samples spell it `nickName`)."""
+    channel = payload.get("channel")
+    sender = channel.get("from") if isinstance(channel, dict) else None
+    if not isinstance(sender, dict):
+        return None
+    name = sender.get("nickname") or sender.get("nickName")
+    if not isinstance(name, str):
+        return None
+    return name.strip()[:80] or None
+
+
 class ToSlack:
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], slack: SlackSender) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        slack: SlackSender,
+        genesys: GenesysSender | None = None,
+    ) -> None:
         self._sessions = sessions
         self._slack = slack
+        self._genesys = genesys
+
+    async def _identity(
+        self, row: BridgeMessage, context: DeliveryContext
+    ) -> tuple[str | None, str | None]:
+        """The name (and avatar) to post an agent's reply under: the agent's, looked up in
+        Genesys, else the integration's. Nothing when the tenant switched names off or the
+        install lacks `chat:write.customize` (never a reason to fail the message)."""
+        if not context.tenant.agent_names:
+            return None, None
+        if CUSTOMIZE_SCOPE not in (context.installation.bot_scopes or []):
+            return None, None
+        conversation_id = row.payload.get("conversationId")
+        if self._genesys is not None and isinstance(conversation_id, str) and conversation_id:
+            agent = await self._genesys.agent_identity(context.tenant.id, conversation_id)
+            if agent is not None:
+                return agent.name, agent.icon_url
+        return integration_name(row.payload), None
 
     async def send(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
         if context.conversation.kind == routing.UNRESOLVED_KIND:
@@ -84,10 +123,13 @@ class ToSlack:
                 text=str(row.payload["text"]),
             )
             return DeliveryOutcome(slack_ts=notice_ts)
+        username: str | None = None
+        icon_url: str | None = None
         if row.kind == Kind.NOTICE:
             text, blocks = str(row.payload["text"]), None
         else:
-            post = to_slack_post(stored_agent_message(row), agent_name=None)
+            username, icon_url = await self._identity(row, context)
+            post = to_slack_post(stored_agent_message(row), agent_name=username)
             text, blocks = post.text, post.blocks
         thread_ts = conversation.slack_thread_ts if conversation.kind == "thread" else None
         try:
@@ -98,6 +140,8 @@ class ToSlack:
                 text=text,
                 blocks=blocks,
                 thread_ts=thread_ts,
+                username=username,
+                icon_url=icon_url,
             )
         except SlackRejected as exc:
             if exc.error != "msg_too_long":
@@ -110,5 +154,7 @@ class ToSlack:
                 text=shorten_escaped(text, SLACK_SAFE_TEXT_LIMIT),
                 blocks=blocks,
                 thread_ts=thread_ts,
+                username=username,
+                icon_url=icon_url,
             )
         return DeliveryOutcome(slack_ts=ts)

@@ -68,6 +68,10 @@ class Tenant(Base):
     forward_other_bots: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=text("false")
     )
+    # Agent replies posted under the agent's name and avatar (chat:write.customize).
+    agent_names: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=text("true")
+    )
     # The last time the installing admin was DMed about a set-up problem (at most hourly).
     setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped by triggers (migration c2a1_tenant_version) whenever this row, its installation,

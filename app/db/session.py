@@ -44,10 +44,15 @@ class ConnectionLost(Exception):
 
 
 def create_engine(
-    database: DatabaseURL, *, pool_size: int, application_name: str, pre_ping: bool = True
+    database: DatabaseURL,
+    *,
+    pool_size: int,
+    application_name: str,
+    max_overflow: int | None = None,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
-    """One engine per process. `pre_ping` survives a Postgres restart without errors, at a
-    round trip per checkout.
+    """One engine per process. Overflow defaults to `pool_size` again. `pre_ping` survives a
+    Postgres restart without errors, at a round trip per checkout.
 
     The web turns it off: its hot path finds dead connections itself (`on_driver`), and
     elsewhere SQLAlchemy invalidates the pool on the first disconnect error, so a Postgres
@@ -55,12 +60,8 @@ def create_engine(
     """
     return create_async_engine(
         database.sqlalchemy,
-        # The same budget as `pool_size` plus as many again in overflow, but every connection
-        # is kept once opened: an overflow connection is closed on its return, so bursts
-        # used to open (TLS attempt, type introspection, statement preparation) and close
-        # connections over and over.
-        pool_size=2 * pool_size,
-        max_overflow=0,
+        pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
         # A DBAPIError's text would otherwise quote every parameter: message text, payloads.

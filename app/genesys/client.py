@@ -251,7 +251,7 @@ class GenesysClient:
             )
         return cast(httpx.Response, response)
 
-    async def _request(
+    async def request(
         self,
         method: str,
         path: str,
@@ -260,6 +260,9 @@ class GenesysClient:
         integration_id: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        """One authenticated call with the shared token, retried once with a fresh token on 401,
+        failures raised as the typed `GenesysError` tree. Public so that read-only lookups
+        living in their own module (`genesys/directory.py`) reuse the token and error mapping."""
         await self._ensure_token()
         response = await self._send(method, path, operation=operation, **kwargs)
         if response.status_code == 401:
@@ -294,7 +297,7 @@ class GenesysClient:
     ) -> httpx.Response:
         # Always the per-integration endpoints; the legacy `/inbound/open` is deprecated.
         path = f"{_MESSAGES_PATH}/{_segment(integration_id)}/inbound/open/{kind}"
-        return await self._request(
+        return await self.request(
             "POST",
             path,
             operation=f"inbound {kind}",
@@ -360,7 +363,7 @@ class GenesysClient:
         integrations: list[OpenIntegration] = []
         page_number = 1
         while True:
-            response = await self._request(
+            response = await self.request(
                 "GET",
                 _INTEGRATIONS_PATH,
                 operation="list integrations",
@@ -373,7 +376,7 @@ class GenesysClient:
             page_number += 1
 
     async def get_integration(self, integration_id: str) -> OpenIntegration:
-        response = await self._request(
+        response = await self.request(
             "GET",
             f"{_INTEGRATIONS_PATH}/{_segment(integration_id)}",
             operation="get integration",
@@ -406,7 +409,7 @@ class GenesysClient:
         if not body:
             raise ValueError("patch_integration needs at least one field to change")
         body["name"] = name
-        response = await self._request(
+        response = await self.request(
             "PATCH",
             f"{_INTEGRATIONS_PATH}/{_segment(integration_id)}",
             operation="patch integration",
@@ -420,12 +423,12 @@ class GenesysClient:
     async def get_own_permissions(self) -> AuthzSubject:
         """The client's roles and their policies; documented to need no permission, while
         whether it answers a client-credentials token is UNCONFIRMED (docs/decisions.md)."""
-        response = await self._request("GET", _SUBJECTS_ME_PATH, operation="get own permissions")
+        response = await self.request("GET", _SUBJECTS_ME_PATH, operation="get own permissions")
         return _parse(AuthzSubject, response, operation="get own permissions")
 
     async def get_message_recipient(self, recipient_id: str) -> MessageRecipient:
         """Needs `routing:message:manage`; `flow` says which inbound message flow routes it."""
-        response = await self._request(
+        response = await self.request(
             "GET",
             f"{_RECIPIENTS_PATH}/{_segment(recipient_id)}",
             operation="get message recipient",

@@ -37,6 +37,7 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "chat:write",
+    "chat:write.customize",
     "im:history",
     "im:read",
     "im:write",

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Settings
 from app.slack.directory import ChannelInfo, SlackProfile
-from app.slack.errors import SlackError, error_for_exception
+from app.slack.errors import SlackError, SlackRateLimited, error_for_exception
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,21 @@ class SlackSender:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        username: str | None = None,
+        icon_url: str | None = None,
     ) -> str:
         """Post and return the new message's ts. `parse`/`link_names` stay off: the text is
-        already escaped, and Slack must not turn it back into mentions."""
+        already escaped, and Slack must not turn it back into mentions. `username`/`icon_url`
+        need `chat:write.customize`; the caller sends them only when the install has it."""
         params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
         if blocks:
             params["blocks"] = blocks
         if thread_ts:
             params["thread_ts"] = thread_ts
+        if username:
+            params["username"] = username
+        if icon_url:
+            params["icon_url"] = icon_url
         data = await self._call(token, team_id, "chat_postMessage", **params)
         return str(data.get("ts"))
 
@@ -92,11 +99,14 @@ class SlackSender:
     async def add_reaction(
         self, token: str, *, team_id: str | None, channel: str, ts: str, name: str
     ) -> None:
-        """Best effort: a missing ✓ is cosmetic, so failures are logged and dropped."""
+        """Best effort: a missing ✓ is cosmetic, so failures are logged and dropped, except a
+        429, which the caller's pacing (`app.bridge.reactions`) must hear to back off."""
         try:
             await self._call(
                 token, team_id, "reactions_add", channel=channel, timestamp=ts, name=name
             )
+        except SlackRateLimited:
+            raise
         except SlackError as exc:
             if exc.error != "already_reacted":
                 log.info("reaction not added", extra={"slack_error": exc.error})
@@ -159,6 +169,10 @@ class SlackSender:
     async def permalink(
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None:
+        key = (f"permalink:{team_id}:{channel}", ts)
+        cached = self._cached(key)
+        if isinstance(cached, str):
+            return cached
         try:
             data = await self._call(
                 token, team_id, "chat_getPermalink", channel=channel, message_ts=ts
@@ -167,4 +181,7 @@ class SlackSender:
             log.info("chat.getPermalink failed", extra={"slack_error": exc.error})
             return None
         link = data.get("permalink")
-        return str(link) if link else None
+        if not link:
+            return None
+        self._remember(key, str(link))
+        return str(link)

@@ -40,6 +40,8 @@ RECEIVE = "conversation:message:receive"
 VIEW = "messaging:integration:view"
 EDIT = "messaging:integration:edit"
 ROUTING = "routing:message:manage"
+# Reading who answers a conversation, for replies under the agent's name (optional).
+NAMES = "conversation:message:view"
 # What each permission is for, in the words the admin sees.
 REQUIRED = {
     RECEIVE: "send people's messages and delivery receipts into Genesys",
@@ -104,6 +106,12 @@ class ConnectionCheck:
         self._client = client
         self._webhook_url = webhook_url
         self._tenant_id = tenant_id
+        # Skipped unless Genesys lists the client's permissions (nothing else shows this one).
+        self._names = Check(
+            "Agent names",
+            "skip",
+            f"Genesys did not list the client's permissions, so {NAMES} was not checked.",
+        )
 
     async def run(
         self, chosen: Sequence[ChosenIntegration], *, send_test_message: bool
@@ -115,6 +123,7 @@ class ConnectionCheck:
         checks = [Check("Token grant", "pass", "Genesys issued an access token.")]
         permissions = await self._permissions(chosen)
         checks.append(permissions)
+        checks.append(self._names)
         if not chosen:
             checks.append(
                 Check(
@@ -145,6 +154,7 @@ class ConnectionCheck:
                 "Could not read the client's permissions.",
                 error_hint(exc),
             )
+        self._names = self._names_check(subject.allows(NAMES))
         missing = [p for p in REQUIRED if not subject.allows(p)]
         if missing:
             return Check(
@@ -158,6 +168,19 @@ class ConnectionCheck:
         if optional:
             detail += f" Optional, not granted: {_names(optional, OPTIONAL)}."
         return Check("Permissions", "pass", detail)
+
+    @staticmethod
+    def _names_check(allowed: bool) -> Check:
+        """Optional, so never a Fail: without it replies go out under the integration's name."""
+        if allowed:
+            return Check("Agent names", "pass", f"The client may read who answers ({NAMES}).")
+        return Check(
+            "Agent names",
+            "warning",
+            f"The OAuth client lacks {NAMES}, so replies show the integration's name, "
+            "not the agent's.",
+            f"To show agents' names, add {NAMES}. {ADD_TO_ROLE}",
+        )
 
     async def _probe_receive(self, chosen: Sequence[ChosenIntegration]) -> Check:
         """An empty typing event cannot create a message: 403 names a missing permission, and

@@ -7,6 +7,7 @@ and a fresh token), and raises `GenesysNotConnected` when no org is connected.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -17,12 +18,15 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
+from app.genesys.directory import AgentDirectory, AgentIdentity
+from app.genesys.errors import GenesysError
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.genesys.regions import hosts_for
 from app.tenants import store
 from app.tenants.purposes import GENESYS_CLIENT_SECRET
 
 WEBHOOK_PATH = "/genesys/webhook"
+CONNECTION_RECHECK_SECONDS = 5.0
 
 
 class GenesysNotConnected(Exception):
@@ -44,6 +48,8 @@ class TenantGenesys:
         self._box = box
         self.clients = clients
         self._transport = transport
+        self._checked: dict[uuid.UUID, tuple[float, GenesysClient]] = {}
+        self._directory = AgentDirectory()
 
     @property
     def webhook_url(self) -> str:
@@ -66,6 +72,29 @@ class TenantGenesys:
 
     async def client_for(self, tenant_id: uuid.UUID) -> GenesysClient | None:
         """The tenant's cached client; a credentials change yields a fresh one (and token)."""
+        return await self._load_client(tenant_id)
+
+    async def _sending_client(self, tenant_id: uuid.UUID) -> GenesysClient | None:
+        """For delivery: the connection row is read at most every `CONNECTION_RECHECK_SECONDS`
+        per tenant and process, not on every message. New credentials saved by another
+        process are picked up within that (a call with the old ones fails as retryable
+        meanwhile); a client dropped in this process is never reused, and "not connected" is
+        never remembered, so a tenant that just connected is not turned away."""
+        remembered = self._checked.get(tenant_id)
+        if (
+            remembered is not None
+            and remembered[0] > time.monotonic()
+            and not remembered[1].is_closed
+        ):
+            return remembered[1]
+        client = await self._load_client(tenant_id)
+        if client is None:
+            self._checked.pop(tenant_id, None)
+        else:
+            self._checked[tenant_id] = (time.monotonic() + CONNECTION_RECHECK_SECONDS, client)
+        return client
+
+    async def _load_client(self, tenant_id: uuid.UUID) -> GenesysClient | None:
         async with self._sessions() as session:
             connection = await store.get_connection(session, tenant_id=tenant_id)
         if connection is None:
@@ -81,7 +110,7 @@ class TenantGenesys:
         )
 
     async def _connected(self, tenant_id: uuid.UUID) -> GenesysClient:
-        client = await self.client_for(tenant_id)
+        client = await self._sending_client(tenant_id)
         if client is None:
             raise GenesysNotConnected(str(tenant_id))
         return client
@@ -103,3 +132,18 @@ class TenantGenesys:
     ) -> ReceiptResult:
         client = await self._connected(tenant_id)
         return await client.send_receipt(integration_id, body)
+
+    async def agent_identity(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> AgentIdentity | None:
+        """The agent answering a Genesys conversation; None when it cannot be told (no
+        permission, no agent, an error): the caller falls back to the integration's name."""
+        client = await self._sending_client(tenant_id)
+        if client is None:
+            return None
+        try:
+            return await self._directory.agent_of(
+                client, org_key=str(tenant_id), conversation_id=conversation_id
+            )
+        except GenesysError:
+            return None

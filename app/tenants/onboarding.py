@@ -250,6 +250,7 @@ class Onboarding:
         actor_slack_user_id: str,
         ack_reaction: bool,
         forward_other_bots: bool,
+        agent_names: bool = True,
     ) -> list[str]:
         return await switches.set_behaviour(
             self._sessions,
@@ -257,4 +258,5 @@ class Onboarding:
             actor_slack_user_id=actor_slack_user_id,
             ack_reaction=ack_reaction,
             forward_other_bots=forward_other_bots,
+            agent_names=agent_names,
         )

@@ -16,6 +16,7 @@ async def set_behaviour(
     actor_slack_user_id: str,
     ack_reaction: bool,
     forward_other_bots: bool,
+    agent_names: bool = True,
 ) -> list[str]:
     """Per-workspace switches; returns (and audits) the fields that changed."""
     async with sessions.begin() as session:
@@ -27,11 +28,13 @@ async def set_behaviour(
             for name, old, new in (
                 ("ack_reaction", tenant.ack_reaction, ack_reaction),
                 ("forward_other_bots", tenant.forward_other_bots, forward_other_bots),
+                ("agent_names", tenant.agent_names, agent_names),
             )
             if old != new
         ]
         tenant.ack_reaction = ack_reaction
         tenant.forward_other_bots = forward_other_bots
+        tenant.agent_names = agent_names
         if changed:
             await store.record_audit(
                 session,

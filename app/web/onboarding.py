@@ -8,12 +8,14 @@ field and the entries kept, except secrets, which are never echoed back.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.bridge import dead_letters
+from app.bridge.health import get_health
 from app.db.models import TenantStatus
 from app.genesys.regions import REGIONS
 from app.tenants import store
@@ -36,7 +38,20 @@ SAVED_MESSAGES = {
     "rotated": "Webhook secret rotated and set on the integration. The old secret keeps "
     "working until Genesys signs with the new one.",
     "retired": "Previous integration retired: Switchboard now refuses its webhooks.",
+    "replayed": "Dead letter queued again: it is delivered in its conversation's order.",
+    "discarded": "Dead letter discarded.",
 }
+
+
+def age(delta: timedelta) -> str:
+    """How long something has waited, to the minute (seconds under a minute)."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours >= 24:
+        return f"{hours // 24} d {hours % 24} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | None:
@@ -48,15 +63,23 @@ async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | No
         chosen = list(await store.list_tenant_integrations(session, tenant_id=admin.tenant_id))
         previous = list(await store.list_previous_integrations(session, tenant_id=admin.tenant_id))
         audit = list(await store.list_audit(session, tenant_id=admin.tenant_id))
+        health = await get_health(session, tenant_id=admin.tenant_id)
+        dead = await dead_letters.list_for_tenant(session, tenant_id=admin.tenant_id)
     if tenant is None or installation is None or tenant.status != TenantStatus.ACTIVE:
         return None
+    now = datetime.now(UTC)
     return {
         "tenant": tenant,
         "installation": installation,
         "connection": connection,
         "chosen": chosen,
         "previous": previous,
-        "now": datetime.now(UTC),
+        "now": now,
+        "health": health,
+        "oldest_waiting_age": (
+            age(now - health.oldest_waiting_since) if health.oldest_waiting_since else None
+        ),
+        "dead_letters": dead,
         "grace_hours": int(PREVIOUS_SECRET_GRACE.total_seconds() // 3600),
         "mentions_id": next((i.genesys_integration_id for i in chosen if i.for_mentions), ""),
         "dms_id": next((i.genesys_integration_id for i in chosen if i.for_dms), ""),
@@ -200,6 +223,7 @@ async def save_behaviour(request: Request) -> Response:
         actor_slack_user_id=admin.slack_user_id,
         ack_reaction=form.get("ack_reaction") == "on",
         forward_other_bots=form.get("forward_other_bots") == "on",
+        agent_names=form.get("agent_names") == "on",
     )
     return RedirectResponse("/onboarding?saved=behaviour#behaviour", status_code=303)
 
@@ -262,3 +286,47 @@ async def retire_integration(request: Request) -> Response:
     except IntegrationNotFound:
         return _no_such_integration(request)
     return RedirectResponse("/onboarding?saved=retired#integrations", status_code=303)
+
+
+def _no_such_dead_letter(request: Request) -> Response:
+    return refusal(
+        request,
+        "No such dead letter",
+        "This workspace has no such dead letter: it may have been replayed or discarded "
+        "already. Reload the settings page to see the current list.",
+        status=404,
+    )
+
+
+async def replay_dead_letter(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, _, _ = guarded
+    async with state_of(request).sessions.begin() as session:
+        replayed = await dead_letters.replay(
+            session,
+            message_ids=[request.path_params["message_id"]],
+            tenant_id=admin.tenant_id,
+            actor_slack_user_id=admin.slack_user_id,
+        )
+    if not replayed.messages:
+        return _no_such_dead_letter(request)
+    return RedirectResponse("/onboarding?saved=replayed#failures", status_code=303)
+
+
+async def discard_dead_letter(request: Request) -> Response:
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, _, _ = guarded
+    async with state_of(request).sessions.begin() as session:
+        removed = await dead_letters.discard(
+            session,
+            message_ids=[request.path_params["message_id"]],
+            tenant_id=admin.tenant_id,
+            actor_slack_user_id=admin.slack_user_id,
+        )
+    if not removed:
+        return _no_such_dead_letter(request)
+    return RedirectResponse("/onboarding?saved=discarded#failures", status_code=303)

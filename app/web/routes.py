@@ -77,6 +77,16 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/onboarding/test", onboarding.run_test, methods=["POST"]),
+        Route(
+            "/onboarding/dead-letters/{message_id:int}/replay",
+            onboarding.replay_dead_letter,
+            methods=["POST"],
+        ),
+        Route(
+            "/onboarding/dead-letters/{message_id:int}/discard",
+            onboarding.discard_dead_letter,
+            methods=["POST"],
+        ),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),

@@ -63,6 +63,12 @@ def is_message_event(payload: dict[str, Any]) -> bool:
     return isinstance(event, dict) and event.get("type") in MESSAGE_EVENTS
 
 
+def is_rate_limit_notice(payload: dict[str, Any]) -> bool:
+    """Slack's `app_rate_limited` callback: the workspace passed the Events API's hourly limit
+    and events are being dropped. Nothing to do but log it; Bolt would answer it 404."""
+    return payload.get("type") == "app_rate_limited"
+
+
 def is_button_click(payload: dict[str, Any]) -> bool:
     """Interactivity from a button in an agent's message: stored here, never handed to Bolt."""
     return payload.get("type") == "block_actions"
@@ -99,6 +105,15 @@ async def handle(
             extra={"slack_event_id": payload.get("event_id"), "outcome": outcome or BUSY},
         )
         return busy() if outcome is None or outcome.kind == BUSY.kind else Response(status_code=200)
+    if is_rate_limit_notice(payload):
+        log.warning(
+            "slack events rate limited",
+            extra={
+                "slack_team_id": payload.get("team_id"),
+                "minute_rate_limited": payload.get("minute_rate_limited"),
+            },
+        )
+        return Response(status_code=200)
     if is_button_click(payload):
         outcomes = await admission.run(ingest.slack_actions(payload))
         if outcomes is None:

@@ -165,7 +165,8 @@ class UvicornApp:
 class Formation:
     """N web and M worker processes of one app; the name is Heroku's for that set.
 
-    `env` must hold `BASE_URL`, the URL of the web socket (`apps["web"]`).
+    `env` must hold `BASE_URL`, the URL of the web socket (`apps["web"]`), unless `local_url`
+    says where the web socket is (a deploy whose public URL the app derives by itself).
     """
 
     env: Mapping[str, str]
@@ -174,6 +175,7 @@ class Formation:
     placement: Placement = field(default_factory=Placement)
     graceful_seconds: int = GRACEFUL_SECONDS
     start_timeout: float = START_TIMEOUT_SECONDS
+    local_url: str | None = None
     processes: list[AppProcess] = field(default_factory=list)
     crashes: list[AppProcess] = field(default_factory=list)
     reported: list[AppProcess] = field(default_factory=list)
@@ -184,7 +186,7 @@ class Formation:
 
     @property
     def url(self) -> str:
-        return str(self.env["BASE_URL"])
+        return self.local_url or str(self.env["BASE_URL"])
 
     def of(self, kind: str) -> list[AppProcess]:
         return [p for p in self.processes if p.kind == kind and p.alive()]
@@ -224,6 +226,7 @@ class Formation:
         # The Procfile's web command, on the shared socket instead of a port.
         argv = [PYTHON, "-m", "uvicorn", "--factory", app.factory, "--fd", str(fd)]
         argv += ["--proxy-headers", "--forwarded-allow-ips=*", "--no-access-log"]
+        argv += ["--no-server-header"]
         argv += ["--timeout-graceful-shutdown", str(self.graceful_seconds)]
         return self._spawn(kind, argv, (fd,))
 

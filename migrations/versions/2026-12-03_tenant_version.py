@@ -8,7 +8,7 @@ bumping, so no write path can forget it. Only `last_verified_at` / `last_refused
 about once a minute by the webhook) and `setup_alert_at` leave the version alone.
 
 Revision ID: c2a1_tenant_version
-Revises: c1b1_parse_once
+Revises: c4a1_names
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c2a1_tenant_version"
-down_revision: str | None = "c1b1_parse_once"
+down_revision: str | None = "c4a1_names"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

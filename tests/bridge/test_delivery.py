@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge.delivery import ACK_REACTION, Delivery
+from app.bridge.delivery import Delivery
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
 from app.bridge.notices import SETUP_ALERT_HEADLINE, SETUP_PROBLEM_NOTICE
+from app.bridge.reactions import ACK_REACTION
 from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage
@@ -112,6 +113,7 @@ async def test_a_customer_message_is_sent_from_what_ingest_parsed(
     assert sent.body["channel"]["from"]["id"] == THREAD_KEY
     done = await reread(sessions, row.id)
     assert (done.status, done.genesys_message_id) == (Status.DELIVERED, "gm-1")
+    await delivery.reactions.wait_idle()
     assert slack.reactions == [("C0SUPPORT", ROOT_TS, ACK_REACTION)]
 
 

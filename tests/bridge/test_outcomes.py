@@ -23,7 +23,15 @@ def test_a_delivery_on_another_integration_moves_the_conversation_and_forgets_th
     assert values_for_conversation(
         old, DeliveryOutcome(genesys_integration_id="int-new", genesys_conversation_id="conv-new")
     ) == {"genesys_integration_id": "int-new", "genesys_conversation_id": "conv-new"}
+    # What the conversation already holds is not written again (a row update per message).
+    assert (
+        values_for_conversation(
+            old,
+            DeliveryOutcome(genesys_integration_id="int-old", genesys_conversation_id="conv-old"),
+        )
+        == {}
+    )
     assert values_for_conversation(
-        old, DeliveryOutcome(genesys_integration_id="int-old", genesys_conversation_id="conv-old")
-    ) == {"genesys_conversation_id": "conv-old"}
+        old, DeliveryOutcome(genesys_integration_id="int-old", genesys_conversation_id="conv-2")
+    ) == {"genesys_conversation_id": "conv-2"}
     assert values_for_conversation(old, DeliveryOutcome(slack_ts="1.2")) == {}

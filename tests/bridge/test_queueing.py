@@ -1,6 +1,6 @@
-"""Queueing is part of the ingest statement: a message and its flush job commit together, one
-job per new message, none for a duplicate or under a stale tenant version, and the lock keeps
-a conversation in order."""
+"""Queueing is part of the ingest statement: a message and its flush job commit together, a job
+only when the conversation has none waiting, none for a duplicate or under a stale tenant
+version, and the lock keeps a conversation in order."""
 
 from __future__ import annotations
 
@@ -86,8 +86,16 @@ async def test_a_new_message_is_queued_with_its_conversation_and_a_duplicate_is_
         assert stored[0][1] == {"text": "kept as given"}
         lock = queueing.conversation_lock(conversation_id)
         args = queueing.flush_args(tenant.id, conversation_id)
-        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)] * 2
+        # One waiting job drains both messages.
+        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)]
         assert await queueing.locks_with_jobs(session, [lock, "conversation:other"]) == {lock}
+
+        # A running job may have read the queue already: the next message queues another.
+        await session.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))
+        assert (await store("m3")).stored
+        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)] * 2
+        assert (await store("m4")).stored
+        assert len(await jobs(session)) == 2
 
 
 async def test_nothing_is_stored_under_a_stale_tenant_version(sessions: Sessions) -> None:
@@ -152,3 +160,7 @@ async def test_defer_flush_queues_one_job_under_the_conversation_lock(sessions: 
             )
         ]
         assert await queueing.locks_with_jobs(session, []) == set()
+
+        # Already waiting: no second job.
+        await queueing.defer_flush(session, tenant_id=tenant_id, conversation_id=conversation_id)
+        assert len(await jobs(session)) == 1

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sandbox.genesys_config import GenesysConfig
+from sandbox.slack_limits import POST_BURST
 from sandbox.slack_world import MAX_TEXT_LENGTH
 from tests.e2e.stack import GENESYS_TIME_SCALE, System, running_system
 
@@ -52,6 +53,7 @@ async def system(
 def reset_simulators(system: System) -> None:
     system.slack.faults.clear()
     system.slack.post_rate_per_channel = None
+    system.slack.post_burst = POST_BURST
     system.slack.max_text_length = MAX_TEXT_LENGTH
     system.genesys.faults.clear()
     system.genesys.config = GenesysConfig(time_scale=GENESYS_TIME_SCALE)

@@ -1,6 +1,6 @@
 """What each side received, the drain, and the invariant every scenario ends with.
 
-The invariant (reliability reference §5.2): after the drain, for every conversation the
+The invariant (external-contracts §R1): after the drain, for every conversation the
 scenario touched, the receiving side holds exactly what was sent, in order, so
 **lost = 0, duplicates = 0, order kept**. "Received" is read from the simulators' own
 records, never from our database: Genesys' accepted `inbound/open/message` calls per

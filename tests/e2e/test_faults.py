@@ -97,6 +97,8 @@ async def test_a_rate_limited_channel_does_not_stall_other_conversations(bridge:
     direct = dm_id(acme, "U0ACME0001")
     dm_channel = bridge.slack.open_dm(acme.slack_team_id, "U0ACME0001").slack_channel_id
     bridge.slack.post_rate_per_channel = 0.5
+    # No burst: the second post to the busy thread must be the one refused.
+    bridge.slack.post_burst = 1
 
     for integration, to_id, text in (
         (acme.mentions_integration_id, busy, "Rate: busy 1"),

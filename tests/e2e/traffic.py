@@ -237,9 +237,11 @@ class Agents:
         kind: str = "text",
         duplicate: bool = False,
         quick_replies: list[str] | None = None,
+        agent_name: str | None = None,
     ) -> list[WebhookReport]:
         reply = AgentReply.model_validate(
             {
+                "agent_name": agent_name,
                 "integration_id": integration_id,
                 "to_id": to_id,
                 "text": text,

@@ -1,4 +1,4 @@
-"""Each Genesys region is its own deployment with its own hosts (reference §1.1): the sim
+"""Each Genesys region is its own deployment with its own hosts (external-contracts §G9): the sim
 serves them as `/login.{domain}`, `/api.{domain}` and `/api-downloads.{domain}` prefixes, and an
 org's credentials work only in its region, as they do live.
 """

@@ -75,15 +75,26 @@ async def test_config_round_trip_and_reset_keeps_events_url(
 ) -> None:
     patched = await http.patch(
         "/_sandbox/config",
-        json={"events_url": events_url, "post_rate_per_channel": 1, "token_rotation": True},
+        json={
+            "events_url": events_url,
+            "post_rate_per_channel": None,
+            "token_rotation": True,
+            "method_rate_limits": False,
+            "events_per_hour": 5,
+        },
     )
-    assert patched.json()["post_rate_per_channel"] == 1
+    assert patched.json()["post_rate_per_channel"] is None
     assert patched.json()["token_rotation"] is True
+    assert patched.json()["method_rate_limits"] is False
+    assert patched.json()["events_per_hour"] == 5
     await http.post("/_sandbox/reset")
     config = (await http.get("/_sandbox/config")).json()
     assert config["events_url"] == events_url
     assert config["token_rotation"] is False
-    assert config["post_rate_per_channel"] is None
+    assert config["post_rate_per_channel"] == 1.0
+    assert config["post_burst"] == 3
+    assert config["method_rate_limits"] is True
+    assert config["events_per_hour"] == 30_000
 
 
 async def test_faults_calls_and_messages(http: httpx.AsyncClient) -> None:
@@ -265,7 +276,7 @@ async def test_human_page_sends_dm_and_shows_bot_reply_in_thread(
     assert saved.status_code == 303
     assert sent.status_code == 303
     assert event["channel_type"] == "im"
-    assert event["text"] == "I need <help>"
+    assert event["text"] == "I need &lt;help&gt;", "Slack's composer escapes < > &"
     assert 'http-equiv="refresh"' in frame.text
     assert "I need &lt;help&gt;" in frame.text
     assert 'class="thread"' in frame.text
@@ -281,11 +292,23 @@ async def test_human_page_mention_in_channel_and_problem_notice(
     await http.patch("/_sandbox/config", json={"events_url": events_url})
     sent = await http.post(
         "/send",
-        data={"team": ACME_TEAM_ID, "channel": SUPPORT, "user": "U0ACME0003", "text": "hello"},
+        data={
+            "team": ACME_TEAM_ID,
+            "channel": SUPPORT,
+            "user": "U0ACME0003",
+            "text": "hello",
+            "mention": "1",
+        },
     )
     refused = await http.post(
         "/send",
-        data={"team": ACME_TEAM_ID, "channel": "C0ACMERAND", "user": "U0ACME0003", "text": "hello"},
+        data={
+            "team": ACME_TEAM_ID,
+            "channel": "C0ACMERAND",
+            "user": "U0ACME0003",
+            "text": "hello",
+            "mention": "1",
+        },
         follow_redirects=True,
     )
     assert sent.status_code == 303

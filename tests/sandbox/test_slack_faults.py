@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("base")
 async def test_per_channel_rate_limit_answers_429_with_retry_after(
     world: SlackWorld, base: str
 ) -> None:
-    world.post_rate_per_channel = 1.0
+    world.post_rate_per_channel, world.post_burst = 1.0, 1
     slack = client(base, install(world))
     await slack.chat_postMessage(channel=SUPPORT, text="one")
     limited = await error_of(slack.chat_postMessage(channel=SUPPORT, text="two"))
@@ -32,7 +32,7 @@ async def test_per_channel_rate_limit_answers_429_with_retry_after(
 async def test_sdk_rate_limit_handler_recovers_after_retry_after(
     world: SlackWorld, base: str
 ) -> None:
-    world.post_rate_per_channel = 2.0
+    world.post_rate_per_channel, world.post_burst = 2.0, 1
     slack = client(base, install(world), retry_handlers=[AsyncRateLimitErrorRetryHandler(1)])
     await slack.chat_postMessage(channel=SUPPORT, text="one")
     await slack.chat_postMessage(channel=SUPPORT, text="two")

@@ -10,6 +10,7 @@ from app.genesys.messages import PermissionPolicy
 from app.tenants.connection_check import Check
 from sandbox.genesys_config import GenesysConfig
 from sandbox.genesys_world import (
+    PERMISSION_CONVERSATION_VIEW,
     PERMISSION_ROUTING,
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
@@ -109,6 +110,21 @@ async def test_without_routing_permission_the_flow_is_a_warning(setup: Setup) ->
     assert flow.fix is not None and PERMISSION_ROUTING in flow.fix
     permissions = next(c for c in checks if c.name == "Permissions")
     assert permissions.status == "pass" and PERMISSION_ROUTING in permissions.detail
+
+
+async def test_without_the_names_permission_agent_names_is_a_warning_not_a_fail(
+    setup: Setup,
+) -> None:
+    tenant_id = await ready(setup)
+    checks = await setup.onboarding.test_connection(tenant_id=tenant_id)
+    assert rows(checks)["Agent names"] == "pass"
+    client = setup.world.clients[SANDBOX_ORG_CLIENT_ID]
+    client.permissions = client.permissions - {PERMISSION_CONVERSATION_VIEW}
+    checks = await setup.onboarding.test_connection(tenant_id=tenant_id)
+    names = next(c for c in checks if c.name == "Agent names")
+    assert names.status == "warning"
+    assert names.fix is not None and PERMISSION_CONVERSATION_VIEW in names.fix
+    assert "fail" not in rows(checks).values()
 
 
 async def test_a_secret_genesys_shows_is_compared(setup: Setup) -> None:

@@ -271,9 +271,15 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(app_settings: 
 async def test_pages_carry_security_headers(app_settings: Settings) -> None:
     async with in_process(app_settings) as client:
         response = await client.get("/")
+        plain = await client.get(str(client.base_url.copy_with(scheme="http", path="/healthz")))
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    # HSTS over https only: browsers ignore it over http, and a local run must not pin it.
+    assert response.url.scheme == "https"
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert plain.status_code == 200
+    assert "strict-transport-security" not in plain.headers
 
 
 async def test_behaviour_switches_are_saved_and_audited(
