@@ -174,6 +174,12 @@ class Settings(BaseSettings):
 
     web_db_pool_size: int = Field(default=5, ge=1, le=50)
     worker_concurrency: int = Field(default=8, ge=1, le=200)
+    # Ingest answers within this or with a 503, which Slack (deadline 3 s) and Genesys retry.
+    ingest_ack_deadline_seconds: float = Field(default=2.0, gt=0, le=10)
+    # Requests being stored at once per web process; past it, a 503 at once (shedding).
+    ingest_max_in_flight: int = Field(default=128, ge=1, le=10_000)
+    # The worker gives way to the web on a shared core (`nice` increment, 0 = none).
+    worker_nice: int = Field(default=10, ge=0, le=19)
     log_level: str = "INFO"
     metrics_token: SecretStr = SecretStr("")
 

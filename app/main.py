@@ -9,6 +9,7 @@ closed on shutdown; nothing connects at import time.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
 from app.web import routes
+from app.web.admission import Admission
 from app.web.auth import build_oauth
 from app.web.install import install_callbacks
 from app.web.metrics import IngestMetrics, IngestTimer
@@ -113,20 +115,22 @@ def build_services(
     *,
     application_name: str,
     genesys_transport: httpx.AsyncBaseTransport | None = None,
+    pre_ping: bool = True,
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
-    Slack sender, the token refresher, and the tenants' Genesys access."""
-    pool_size, overflow = settings.web_db_pool_size, settings.web_db_pool_size
-    if application_name == "worker":
-        # The same ceiling (twice WEB_DB_POOL_SIZE, docs/deployment.md), all of it kept open:
-        # with overflow, the worker's concurrent jobs opened and closed connections all day,
-        # and a new asyncpg connection (start-up, type introspection) costs more than a message.
-        pool_size, overflow = 2 * pool_size, 0
+    Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
+    dead connections itself, so the web does not ping on checkout (`pre_ping`)."""
+    # The same ceiling for web and worker (twice WEB_DB_POOL_SIZE, docs/deployment.md), all
+    # of it kept open: an overflow connection is closed on its return, so the worker's jobs
+    # and the web's bursts opened and closed connections all day, and a new asyncpg
+    # connection (TLS attempt, type introspection, statements prepared again) costs more
+    # than a message.
     engine = create_engine(
         settings.database,
-        pool_size=pool_size,
-        max_overflow=overflow,
+        pool_size=2 * settings.web_db_pool_size,
+        max_overflow=0,
         application_name=application_name,
+        pre_ping=pre_ping,
     )
     sessions = create_sessions(engine)
     box = SecretBox(settings.keys)
@@ -181,6 +185,7 @@ class AppState:
     onboarding: Onboarding
     ingest: Ingest
     ingest_metrics: IngestMetrics
+    admission: Admission
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -202,7 +207,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         services = build_services(
-            settings, application_name="web", genesys_transport=genesys_transport
+            settings, application_name="web", genesys_transport=genesys_transport, pre_ping=False
         )
         codec = SessionCodec(settings.session_secret.get_secret_value())
         bolt = build_bolt_app(
@@ -225,6 +230,10 @@ def create_app(
             onboarding=services.onboarding,
             ingest=services.ingest,
             ingest_metrics=ingest_metrics,
+            admission=Admission(
+                deadline_seconds=settings.ingest_ack_deadline_seconds,
+                max_in_flight=settings.ingest_max_in_flight,
+            ),
         )
         try:
             yield {"app": state}
@@ -276,6 +285,10 @@ async def worker_app(
 
 
 async def run_worker(settings: Settings) -> None:
-    """The Procfile's worker process (`python -m app worker`)."""
+    """The Procfile's worker process (`python -m app worker`). It runs at a lower scheduling
+    priority (`WORKER_NICE`), so that where it shares a core with a web process the acks
+    come first and the backlog waits (docs/decisions.md, "Acks come first")."""
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     async with worker_app(settings) as (queue, deps):
         await jobs.run_worker(queue, deps)

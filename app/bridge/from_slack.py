@@ -1,21 +1,25 @@
 """Storing what Slack sends us (message events, button clicks) before Slack gets its answer.
 
-Each accepted message is one short transaction: find the tenant, upsert its conversation,
-insert the message with the parsed form beside the raw envelope (the unique constraints drop
-Slack's retries), and queue the conversation's delivery job. The event is parsed once, here.
+Each accepted message is one statement (`queueing.store_message`), its own transaction: it
+checks the tenant read from the per-process cache is still current, upserts the
+conversation, inserts the message with the parsed form beside the raw envelope (the unique
+constraints drop Slack's retries), and queues the conversation's delivery job. The event is
+parsed once, here.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, queueing, routing, store
 from app.bridge.inbound import slack_ts_to_datetime
 from app.bridge.messages import (
+    BUSY,
     DUPLICATE,
     UNKNOWN_TENANT,
     Direction,
@@ -29,8 +33,10 @@ from app.bridge.messages import (
 from app.bridge.outbound import ButtonClick
 from app.bridge.rendering import InvalidButtonValue, parse_button_value
 from app.bridge.routing import Ignored, SlackMessage
+from app.db.session import on_driver
 from app.db.text import storable
 from app.logs import trace_id
+from app.tenants.cache import CachedTenant, TenantCache
 
 # A thread counts as live for plain (non-mention) replies this long after its last message;
 # Genesys groups a customer's messages for about 72 hours.
@@ -57,85 +63,103 @@ def action_tenant_keys(body: dict[str, Any]) -> tuple[str | None, str | None, bo
     )
 
 
+# A tenant that changes this often during one event is being reconfigured; the event gets
+# a 503 and Slack's retry finds it settled.
+STALE_ATTEMPTS = 3
+
+
 class FromSlack:
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], cache: TenantCache) -> None:
         self._sessions = sessions
+        self._cache = cache
 
     async def event(self, envelope: dict[str, Any]) -> IngestOutcome:
-        """Store a verified Events API message for delivery."""
+        """Store a verified Events API message for delivery: one statement when the tenant is
+        cached, which also checks that the cached tenant is still current."""
         envelope = storable(envelope)
         enterprise, team, is_org = event_tenant_keys(envelope)
-        async with self._sessions.begin() as session:
-            found = await store.tenant_for_slack(
-                session,
-                slack_enterprise_id=enterprise,
-                slack_team_id=team,
-                is_enterprise_install=is_org,
-            )
-            if found is None:
-                return UNKNOWN_TENANT
-            tenant, installation = found.tenant, found.installation
-            parsed = routing.parse_slack_event(
-                envelope,
-                bot_user_id=installation.slack_bot_user_id or "",
-                bot_id=installation.slack_bot_id,
-                forward_other_bots=tenant.forward_other_bots,
-            )
-            if (
-                isinstance(parsed, Ignored)
-                and parsed.reason == "not_linked"
-                and await self._is_live(session, tenant.id, parsed.conversation_key)
-            ):
-                parsed = parsed.candidate or Ignored("empty")
-            if isinstance(parsed, Ignored):
-                return ignored(parsed.reason)
-            integration_id = found.integration_for(parsed.conversation.kind)
-            return await self._store(session, tenant.id, parsed, envelope, integration_id)
 
-    async def _is_live(self, session: AsyncSession, tenant_id: uuid.UUID, key: str | None) -> bool:
-        if key is None:
-            return False
-        conversation = await store.get_conversation_by_key(
-            session, tenant_id=tenant_id, conversation_key=key
-        )
-        return conversation is not None and (
-            conversation.last_activity_at > datetime.now(UTC) - LIVE_THREAD_WINDOW
-        )
+        async def work(connection: asyncpg.Connection[Any]) -> IngestOutcome:
+            for _ in range(STALE_ATTEMPTS):
+                tenant = await self._cache.get_by_slack_ids(
+                    connection,
+                    slack_enterprise_id=enterprise,
+                    slack_team_id=team,
+                    is_enterprise_install=is_org,
+                )
+                if tenant is None:
+                    return UNKNOWN_TENANT
+                outcome = await self._store_event(connection, tenant, envelope)
+                if outcome is not None:
+                    return outcome
+                self._cache.invalidate(tenant.tenant_id)
+            return BUSY
 
-    async def _store(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        msg: SlackMessage,
-        envelope: dict[str, Any],
-        integration_id: str | None,
-    ) -> IngestOutcome:
+        return await on_driver(self._sessions, work)
+
+    async def _store_event(
+        self, connection: asyncpg.Connection[Any], tenant: CachedTenant, envelope: dict[str, Any]
+    ) -> IngestOutcome | None:
+        """The outcome, or None when `tenant` turned out stale (nothing was stored)."""
+        parsed = routing.parse_slack_event(
+            envelope,
+            bot_user_id=tenant.slack_bot_user_id or "",
+            bot_id=tenant.slack_bot_id,
+            forward_other_bots=tenant.forward_other_bots,
+        )
+        live_only = False
+        if isinstance(parsed, Ignored) and parsed.reason == "not_linked" and parsed.candidate:
+            # Forwarded only if its thread is live: decided by the storing statement itself.
+            parsed, live_only = parsed.candidate, True
+        if isinstance(parsed, Ignored):
+            # Ignoring writes nothing, so the cached tenant is checked on its own.
+            current = await self._cache.is_current(
+                connection, tenant_id=tenant.tenant_id, version=tenant.version
+            )
+            return ignored(parsed.reason) if current else None
+        stored = await queueing.store_message(
+            connection,
+            version=tenant.version,
+            conversation=self._conversation(
+                parsed, tenant.integration_for(parsed.conversation.kind)
+            ),
+            message=self._message(tenant.tenant_id, parsed, envelope),
+            live_only=live_only,
+            live_hours=int(LIVE_THREAD_WINDOW.total_seconds() // 3600),
+        )
+        if not stored.current:
+            return None
+        if not stored.conversation:
+            return ignored("not_linked")
+        return accepted() if stored.stored else DUPLICATE
+
+    @staticmethod
+    def _conversation(msg: SlackMessage, integration_id: str | None) -> NewConversation:
         ref = msg.conversation
-        stored = await queueing.store_and_defer(
-            session,
-            conversation=NewConversation(
-                conversation_key=routing.conversation_key(msg),
-                kind=ref.kind,
-                slack_channel_id=msg.slack_channel_id,
-                slack_thread_ts=ref.slack_thread_ts,
-                slack_user_id=ref.slack_user_id,
-                genesys_integration_id=integration_id,
-            ),
-            message=NewMessage(
-                tenant_id=tenant_id,
-                conversation_id=None,
-                direction=Direction.TO_GENESYS,
-                kind=Kind(msg.kind),
-                dedupe_key=routing.external_message_id(msg),
-                slack_event_id=msg.slack_event_id,
-                slack_client_msg_id=msg.client_msg_id if msg.kind == "message" else None,
-                payload={"envelope": envelope},
-                normalized=normalized.from_slack(msg),
-                source_ts=slack_ts_to_datetime(msg.occurred_ts),
-                trace_id=trace_id.get(),
-            ),
+        return NewConversation(
+            conversation_key=routing.conversation_key(msg),
+            kind=ref.kind,
+            slack_channel_id=msg.slack_channel_id,
+            slack_thread_ts=ref.slack_thread_ts,
+            slack_user_id=ref.slack_user_id,
+            genesys_integration_id=integration_id,
         )
-        return accepted() if stored else DUPLICATE
+
+    @staticmethod
+    def _message(tenant_id: uuid.UUID, msg: SlackMessage, envelope: dict[str, Any]) -> NewMessage:
+        return NewMessage(
+            tenant_id=tenant_id,
+            conversation_id=None,
+            direction=Direction.TO_GENESYS,
+            kind=Kind(msg.kind),
+            dedupe_key=routing.external_message_id(msg),
+            slack_event_id=msg.slack_event_id,
+            slack_client_msg_id=msg.client_msg_id if msg.kind == "message" else None,
+            payload={"envelope": envelope},
+            normalized=normalized.from_slack(msg),
+            source_ts=slack_ts_to_datetime(msg.occurred_ts),
+            trace_id=trace_id.get(),
+        )
 
     async def actions(self, body: dict[str, Any]) -> list[IngestOutcome]:
         """Button clicks on agent messages, one outcome per action. Link buttons need no

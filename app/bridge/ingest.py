@@ -2,9 +2,10 @@
 
 Slack events and Genesys webhooks both end here, already read under the web layer's size cap
 (and, for Slack, verified). `from_slack` and `from_genesys` do the work: each accepted
-message is one short transaction that stores it with its parsed form and queues its
-conversation's delivery job. Nothing here calls Slack or Genesys; the worker does that. Every
-call returns an `IngestOutcome`; the web layer turns it into an HTTP answer.
+message is one statement that checks the cached tenant is current, stores the message with
+its parsed form and queues its conversation's delivery job. Nothing here calls Slack or
+Genesys; the worker does that. Every call returns an `IngestOutcome`; the web layer turns it
+into an HTTP answer.
 """
 
 from __future__ import annotations
@@ -19,12 +20,21 @@ from app.bridge.from_slack import FromSlack
 from app.bridge.messages import IngestOutcome
 from app.bridge.outbound import ButtonClick
 from app.crypto import SecretBox
+from app.tenants.cache import TenantCache
 
 
 class Ingest:
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
-        self._slack = FromSlack(sessions=sessions)
-        self._genesys = FromGenesys(sessions=sessions, box=box)
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        cache: TenantCache | None = None,
+    ) -> None:
+        """`cache`: the process's tenant cache (one is made when none is shared)."""
+        cache = cache or TenantCache()
+        self._slack = FromSlack(sessions=sessions, cache=cache)
+        self._genesys = FromGenesys(sessions=sessions, box=box, cache=cache)
 
     async def slack_event(self, envelope: dict[str, Any]) -> IngestOutcome:
         """A verified Events API message event (`app_mention` or `message`)."""

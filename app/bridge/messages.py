@@ -122,7 +122,8 @@ class NewMessage:
 class IngestOutcomeKind(StrEnum):
     """What ingest did with one request. The web layer owns the HTTP answer for each:
     ACCEPTED, RECORDED, DUPLICATE, IGNORED and UNKNOWN_TENANT are acknowledged (200), since
-    the sender must not retry them; UNSIGNED is 401; MALFORMED is 400; TOO_LARGE is 413."""
+    the sender must not retry them; UNSIGNED is 401; MALFORMED is 400; TOO_LARGE is 413; BUSY
+    is 503, which Slack and Genesys both retry."""
 
     ACCEPTED = "accepted"  # stored and queued for delivery
     RECORDED = "recorded"  # stored, never delivered (typing, Genesys' receipts, unknown types)
@@ -132,6 +133,7 @@ class IngestOutcomeKind(StrEnum):
     UNSIGNED = "unsigned"  # unknown integration or a signature that does not verify
     MALFORMED = "malformed"  # not a payload we can read (`detail` names the first problem)
     TOO_LARGE = "too_large"  # over the size cap
+    BUSY = "busy"  # not stored in time (a stalled database, a tenant mid-change): retry it
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ DUPLICATE = IngestOutcome(IngestOutcomeKind.DUPLICATE, "duplicate")
 UNKNOWN_TENANT = IngestOutcome(IngestOutcomeKind.UNKNOWN_TENANT, "unknown_tenant")
 UNSIGNED = IngestOutcome(IngestOutcomeKind.UNSIGNED, "unknown integration or bad signature")
 TOO_LARGE = IngestOutcome(IngestOutcomeKind.TOO_LARGE, "body too large")
+BUSY = IngestOutcome(IngestOutcomeKind.BUSY, "busy, retry later")
 
 
 def malformed(detail: str) -> IngestOutcome:

@@ -18,9 +18,14 @@ then finds little or nothing to do, which costs a fetch, never a message.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,26 +89,80 @@ async def locks_with_jobs(session: AsyncSession, locks: Sequence[str]) -> set[st
     return {lock for (lock,) in rows}
 
 
-# The hot path of ingest in one round trip: upsert the conversation, insert the message
-# unless a unique constraint says it is a duplicate, and queue the conversation's flush job
-# only if the message is new and no job of the conversation is waiting (see above). One row
-# comes back for a new message, none for a duplicate.
-_STORE_AND_DEFER = text(
-    """
-    WITH conv AS (
-        INSERT INTO conversation (id, tenant_id, conversation_key, kind, slack_channel_id,
-                                  slack_thread_ts, slack_user_id, genesys_integration_id)
-        VALUES (:new_conversation_id, :tenant_id, :conversation_key, :conversation_kind,
-                :slack_channel_id, :slack_thread_ts, :slack_user_id, :genesys_integration_id)
-        ON CONFLICT (tenant_id, conversation_key) DO UPDATE SET last_activity_at = now()
-        RETURNING id
-    ), msg AS (
+# --- The ingest hot path: one prepared asyncpg statement per message ----------------------
+#
+# Each statement is its own transaction (`app.db.session.on_driver`), and does in one round
+# trip what ingest needs: check that the tenant is still at the version the web's cache read
+# (`app.tenants.cache`; nothing is stored for a stale one), upsert the conversation (or, for
+# a plain thread reply, only touch it if it is live), insert the message unless a unique
+# constraint says it is a duplicate, and queue the conversation's flush job if it is new and
+# none of the conversation's jobs is waiting (see the module's docstring).
+
+_NAMED = re.compile(r"(?<!:):([a-z_]+)")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """SQL written with `:name` parameters, numbered once for asyncpg (`$1`...)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, sql: str) -> Prepared:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        return cls(_NAMED.sub(number, sql), tuple(names))
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] for name in self.names]
+
+
+_CURRENT_TENANT = "SELECT id FROM tenant WHERE id = CAST(:tenant_id AS uuid) AND version = :version"
+
+_UPSERT_CONVERSATION = """
+    INSERT INTO conversation (id, tenant_id, conversation_key, kind, slack_channel_id,
+                              slack_thread_ts, slack_user_id, genesys_integration_id,
+                              genesys_conversation_id)
+    SELECT CAST(:new_conversation_id AS uuid), ok.id, :conversation_key, :conversation_kind,
+           :slack_channel_id, :slack_thread_ts, :slack_user_id, :genesys_integration_id,
+           CAST(:genesys_conversation_id AS text)
+    FROM ok
+    ON CONFLICT (tenant_id, conversation_key) DO UPDATE SET
+        last_activity_at = now(),
+        -- An agent message names its Genesys conversation; a redelivery changes nothing.
+        genesys_conversation_id = CASE
+            WHEN EXCLUDED.genesys_conversation_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM bridge_message b
+                WHERE b.tenant_id = EXCLUDED.tenant_id AND b.direction = :direction
+                  AND b.dedupe_key = :dedupe_key)
+            THEN EXCLUDED.genesys_conversation_id
+            ELSE conversation.genesys_conversation_id
+        END
+    RETURNING id
+"""
+
+# A plain reply in a thread is forwarded only while its thread is live (`LIVE_THREAD_WINDOW`).
+_TOUCH_LIVE_CONVERSATION = """
+    UPDATE conversation SET last_activity_at = now()
+    WHERE tenant_id = (SELECT id FROM ok) AND conversation_key = :conversation_key
+      AND last_activity_at > now() - make_interval(hours => :live_hours)
+    RETURNING id
+"""
+
+_STORE_MESSAGE = """
+    WITH ok AS ({current}), conv AS ({conversation}), msg AS (
         INSERT INTO bridge_message (tenant_id, conversation_id, direction, kind, dedupe_key,
-                                    slack_event_id, slack_client_msg_id, status, payload,
-                                    normalized, source_ts, trace_id)
-        SELECT :tenant_id, conv.id, :direction, :kind, :dedupe_key, :slack_event_id,
-               :slack_client_msg_id, 'pending', CAST(:payload AS jsonb),
-               CAST(:normalized AS jsonb), :source_ts, :trace_id
+                                    slack_event_id, slack_client_msg_id, genesys_message_id,
+                                    status, payload, normalized, source_ts, trace_id)
+        SELECT CAST(:tenant_id AS uuid), conv.id, :direction, :kind, :dedupe_key,
+               :slack_event_id, :slack_client_msg_id, :genesys_message_id, 'pending',
+               CAST(:payload AS jsonb), CAST(:normalized AS jsonb), :source_ts, :trace_id
         FROM conv
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
@@ -122,39 +181,99 @@ _STORE_AND_DEFER = text(
         ]) FROM msg
         WHERE NOT EXISTS (SELECT 1 FROM waiting)
     )
-    SELECT msg.conversation_id, (SELECT count(*) FROM deferred) FROM msg
+    SELECT EXISTS (SELECT 1 FROM ok) AS current, EXISTS (SELECT 1 FROM conv) AS conversation,
+           EXISTS (SELECT 1 FROM msg) AS stored, (SELECT count(*) FROM deferred) AS deferred
+"""
+
+STORE_IN_CONVERSATION = Prepared.of(
+    _STORE_MESSAGE.format(current=_CURRENT_TENANT, conversation=_UPSERT_CONVERSATION)
+)
+STORE_IN_LIVE_THREAD = Prepared.of(
+    _STORE_MESSAGE.format(current=_CURRENT_TENANT, conversation=_TOUCH_LIVE_CONVERSATION)
+)
+
+# What is kept but never delivered (typing, Genesys' own receipts): no conversation, no job.
+STORE_RECORDED = Prepared.of(
+    f"""
+    WITH ok AS ({_CURRENT_TENANT}), msg AS (
+        INSERT INTO bridge_message (tenant_id, direction, kind, dedupe_key, status, payload,
+                                    source_ts)
+        SELECT ok.id, :direction, :kind, :dedupe_key, 'recorded', CAST(:payload AS jsonb),
+               :source_ts
+        FROM ok
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM ok) AS current, TRUE AS conversation,
+           EXISTS (SELECT 1 FROM msg) AS stored, 0 AS deferred
     """
 )
 
 
-async def store_and_defer(
-    session: AsyncSession, *, conversation: NewConversation, message: NewMessage
-) -> bool:
-    """True if the message was new (and is now queued), False for a duplicate.
+@dataclass(frozen=True)
+class Stored:
+    """What one ingest statement did. `current` False: the tenant changed since the cache
+    read it, and nothing was written."""
 
-    The message's `conversation_id` is not known yet (None): the statement upserts the
-    conversation and files the message under it.
+    current: bool
+    conversation: bool
+    stored: bool
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits, which the standard library can write
+        return json.dumps(value)
+
+
+async def store_message(
+    connection: asyncpg.Connection[Any],
+    *,
+    version: int,
+    message: NewMessage,
+    conversation: NewConversation | None,
+    live_only: bool = False,
+    live_hours: int = 72,
+    genesys_conversation_id: str | None = None,
+) -> Stored:
+    """Store one inbound message for delivery, or record it (`conversation` None, the
+    message's status is ignored: it is kept as "recorded").
+
+    With `live_only` the conversation is not created, only touched if it was active within
+    `live_hours`; `conversation` in the answer says whether it was.
     """
-    params: dict[str, object] = {
-        "new_conversation_id": uuid.uuid4(),
+    values: dict[str, Any] = {
         "tenant_id": message.tenant_id,
-        "queue": QUEUE,
-        "task": FLUSH_TASK,
-        "conversation_key": conversation.conversation_key,
-        "conversation_kind": conversation.kind,
-        "slack_channel_id": conversation.slack_channel_id,
-        "slack_thread_ts": conversation.slack_thread_ts,
-        "slack_user_id": conversation.slack_user_id,
-        "genesys_integration_id": conversation.genesys_integration_id,
+        "version": version,
         "direction": message.direction.value,
         "kind": message.kind.value,
         "dedupe_key": message.dedupe_key,
-        "slack_event_id": message.slack_event_id,
-        "slack_client_msg_id": message.slack_client_msg_id,
-        "payload": json.dumps(message.payload),
-        "normalized": None if message.normalized is None else json.dumps(message.normalized),
+        "payload": _json(message.payload),
         "source_ts": message.source_ts,
-        "trace_id": message.trace_id,
     }
-    row = (await session.execute(_STORE_AND_DEFER, params)).first()
-    return row is not None
+    if conversation is None:
+        statement = STORE_RECORDED
+    else:
+        statement = STORE_IN_LIVE_THREAD if live_only else STORE_IN_CONVERSATION
+        values |= {
+            "new_conversation_id": uuid.uuid4(),
+            "conversation_key": conversation.conversation_key,
+            "conversation_kind": conversation.kind,
+            "slack_channel_id": conversation.slack_channel_id,
+            "slack_thread_ts": conversation.slack_thread_ts,
+            "slack_user_id": conversation.slack_user_id,
+            "genesys_integration_id": conversation.genesys_integration_id,
+            "genesys_conversation_id": genesys_conversation_id,
+            "live_hours": live_hours,
+            "slack_event_id": message.slack_event_id,
+            "slack_client_msg_id": message.slack_client_msg_id,
+            "genesys_message_id": message.genesys_message_id,
+            "normalized": None if message.normalized is None else _json(message.normalized),
+            "trace_id": message.trace_id,
+            "queue": QUEUE,
+            "task": FLUSH_TASK,
+        }
+    row = await connection.fetchrow(statement.sql, *statement.args(values))
+    assert row is not None  # the statement always answers one row
+    return Stored(current=row["current"], conversation=row["conversation"], stored=row["stored"])

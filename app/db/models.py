@@ -74,6 +74,12 @@ class Tenant(Base):
     )
     # The last time the installing admin was DMed about a set-up problem (at most hourly).
     setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped by triggers (migration c2a1_tenant_version) whenever this row, its installation,
+    # its Genesys connection or its integrations change: the per-process caches of
+    # `app.tenants.cache` check it inside the statements that store inbound traffic.
+    version: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=1, server_default=text("1")
+    )
 
     __table_args__ = (
         # Workspace IDs and org IDs are globally unique in Slack; one tenant each.

@@ -345,3 +345,36 @@ async def set_tenant_status(session: AsyncSession, *, tenant_id: uuid.UUID, stat
         return False
     tenant.status = status
     return True
+
+
+# The hot path's reads, as prepared asyncpg statements (see `app.tenants.cache`). The owner
+# rule is `slack_owner`'s: an org-wide install's tenant by org, else the workspace's own.
+_ACTIVE_SLACK_TENANT = """
+    SELECT t.id, t.version, t.slack_team_id, t.slack_enterprise_id, t.is_enterprise_install,
+           t.forward_other_bots, t.ack_reaction, i.slack_bot_user_id, i.slack_bot_id,
+           (SELECT g.genesys_integration_id FROM genesys_integration g
+             WHERE g.tenant_id = t.id AND g.for_mentions
+             ORDER BY g.genesys_integration_id LIMIT 1) AS mentions_integration_id,
+           (SELECT g.genesys_integration_id FROM genesys_integration g
+             WHERE g.tenant_id = t.id AND g.for_dms
+             ORDER BY g.genesys_integration_id LIMIT 1) AS dms_integration_id
+    FROM tenant t JOIN slack_installation i ON i.tenant_id = t.id
+    WHERE t.status = 'active' AND {owner}
+"""
+ACTIVE_SLACK_TENANT_BY_TEAM = _ACTIVE_SLACK_TENANT.format(
+    owner="NOT t.is_enterprise_install AND t.slack_team_id = $1"
+)
+ACTIVE_SLACK_TENANT_BY_ORG = _ACTIVE_SLACK_TENANT.format(
+    owner="t.is_enterprise_install AND t.slack_enterprise_id = $1"
+)
+
+INTEGRATION_WITH_TENANT = """
+    SELECT g.genesys_integration_id, g.tenant_id, t.version, t.status = 'active' AS active,
+           t.slack_team_id, t.slack_enterprise_id, g.webhook_secret_enc,
+           g.previous_webhook_secret_enc, g.previous_secret_expires_at, g.last_verified_at,
+           g.last_refused_at
+    FROM genesys_integration g JOIN tenant t ON t.id = g.tenant_id
+    WHERE g.genesys_integration_id = $1
+"""
+
+TENANT_VERSION = "SELECT version FROM tenant WHERE id = $1"

@@ -23,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.bridge.ingest import Ingest
+from app.bridge.messages import BUSY
 from app.json_input import json_object
 from app.signing import verify_slack
+from app.web.admission import Admission
 from app.web.bodies import read_capped, replayed
 from app.web.views import state_of
 
@@ -77,8 +79,11 @@ async def handle(
     *,
     signing_secret: str,
     ingest: Ingest,
+    admission: Admission,
     bolt: AsyncSlackRequestHandler,
 ) -> Response:
+    if admission.full:
+        return busy()
     body = await read_capped(request, MAX_BODY_BYTES)
     if body is None:
         return JSONResponse({"error": "request body too large"}, status_code=413)
@@ -94,11 +99,12 @@ async def handle(
     if payload is None:
         return JSONResponse({"error": "body is not a Slack payload"}, status_code=400)
     if is_message_event(payload):
-        outcome = await ingest.slack_event(payload)
+        outcome = await admission.run(ingest.slack_event(payload))
         log.info(
-            "slack event", extra={"slack_event_id": payload.get("event_id"), "outcome": outcome}
+            "slack event",
+            extra={"slack_event_id": payload.get("event_id"), "outcome": outcome or BUSY},
         )
-        return Response(status_code=200)
+        return busy() if outcome is None or outcome.kind == BUSY.kind else Response(status_code=200)
     if is_rate_limit_notice(payload):
         log.warning(
             "slack events rate limited",
@@ -109,10 +115,21 @@ async def handle(
         )
         return Response(status_code=200)
     if is_button_click(payload):
-        outcomes = await ingest.slack_actions(payload)
+        outcomes = await admission.run(ingest.slack_actions(payload))
+        if outcomes is None:
+            log.info("slack action", extra={"outcome": BUSY})
+            return busy()
         log.info("slack action", extra={"outcome": ",".join(map(str, outcomes)) or "none"})
         return Response(status_code=200)
     return await bolt.handle(replayed(request, body))
+
+
+def busy() -> Response:
+    """Not stored in time: Slack retries a 503 (with `X-Slack-Retry-Num`), and the unique
+    constraints drop the retry if the first attempt was stored after all."""
+    return JSONResponse(
+        {"error": "busy, retry later"}, status_code=503, headers={"Retry-After": "1"}
+    )
 
 
 async def endpoint(request: Request) -> Response:
@@ -124,6 +141,7 @@ async def endpoint(request: Request) -> Response:
             request,
             signing_secret=state.settings.slack_signing_secret.get_secret_value(),
             ingest=state.ingest,
+            admission=state.admission,
             bolt=state.slack_handler,
         )
     return await state.slack_handler.handle(request)
