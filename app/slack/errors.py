@@ -11,8 +11,8 @@ SlackError                 `.error` is Slack's own error code (`channel_not_foun
 ```
 
 `SlackRateLimited` and `SlackUnavailable` also derive from `app.retry.RetryableError`, the base
-they share with the Genesys tree. `.retryable` says the same thing for code that predates the
-tree. Messages carry Slack's error code only, never a token or the text of a message.
+they share with the Genesys tree. Messages carry Slack's error code only, never a token or the
+text of a message.
 """
 
 from __future__ import annotations
@@ -34,17 +34,13 @@ AUTH_ERRORS = frozenset(
 
 
 class SlackError(Exception):
-    # Set only on `SlackRateLimited`; here so code that predates the tree can read it on any.
+    # Set only on `SlackRateLimited`; on the base so a caller can read it on any Slack error.
     retry_after: float | None = None
 
     def __init__(self, error: str, *, status: int | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.status = status
-
-    @property
-    def retryable(self) -> bool:
-        return isinstance(self, RetryableError)
 
 
 class SlackRateLimited(SlackError, RetryableError):
@@ -63,10 +59,6 @@ class SlackAuthError(SlackError):
 
 class SlackRejected(SlackError):
     pass
-
-
-# The name delivery code caught before the tree existed; every Slack failure is one.
-SlackCallFailed = SlackError
 
 
 def error_for_api_error(exc: SlackApiError) -> SlackError:
