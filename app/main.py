@@ -21,6 +21,7 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,7 +40,7 @@ from app.slack.installation_store import PostgresInstallationStore
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
-from app.web import routes
+from app.web import errors, routes
 from app.web.admission import Admission
 from app.web.auth import build_oauth
 from app.web.install import install_callbacks
@@ -243,6 +244,7 @@ def create_app(
     return Starlette(
         routes=routes.routes(),
         lifespan=lifespan,
+        exception_handlers={HTTPException: errors.http_error, 500: errors.server_error},
         middleware=[
             Middleware(RequestTrace),
             Middleware(IngestTimer, metrics=ingest_metrics),
