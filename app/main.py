@@ -184,6 +184,7 @@ class AppState:
     oauth: Any  # authlib's Starlette OAuth registry (untyped)
     genesys_clients: GenesysClients
     onboarding: Onboarding
+    slack: SlackSender
     ingest: Ingest
     ingest_metrics: IngestMetrics
     admission: Admission
@@ -229,6 +230,7 @@ def create_app(
             oauth=build_oauth(settings),
             genesys_clients=services.genesys_clients,
             onboarding=services.onboarding,
+            slack=services.slack,
             ingest=services.ingest,
             ingest_metrics=ingest_metrics,
             admission=Admission(

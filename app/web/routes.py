@@ -88,6 +88,7 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
+        Route("/onboarding/disconnect", onboarding.disconnect_genesys, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),
