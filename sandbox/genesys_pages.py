@@ -53,8 +53,18 @@ async def console(request: Request) -> Response:
             "sent": request.query_params.get("sent"),
             "error": request.query_params.get("error"),
             "agent_name": unquote(request.cookies.get(AGENT_COOKIE, "")) or DEFAULT_AGENT_NAME,
+            "media": world.media,
         },
     )
+
+
+async def console_media(request: Request) -> Response:
+    """The copy of a customer's attachment Genesys fetched, as the agent opens it."""
+    found = world_of(request).media.get(request.path_params["message_id"])
+    if found is None:
+        return Response("Not Found", status_code=404, media_type="text/plain")
+    mime, content = found
+    return Response(content, media_type=mime, headers={"X-Content-Type-Options": "nosniff"})
 
 
 async def console_reply(request: Request) -> Response:
@@ -106,4 +116,5 @@ routes = [
     Route("/", console, methods=["GET"]),
     Route("/console/reply", console_reply, methods=["POST"]),
     Route("/console/end", console_end, methods=["POST"]),
+    Route("/console/media/{message_id}", console_media, methods=["GET"]),
 ]
