@@ -55,7 +55,7 @@ class GenesysConfig(BaseModel):
     # counts, so an emoji counts twice: the strictest reading. None: no limit.
     inbound_text_limit: int | None = Field(default=4000, ge=1)
     # The largest attachment Genesys takes (25 MB, its supported content profiles page).
-    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    attachment_max_bytes: int = Field(default=25_000_000, ge=1)
     # The integration's supported content profile, inbound: media types Genesys keeps (an
     # attachment of another type is dropped). The default profile allows every inbound type.
     inbound_media_types: list[str] = Field(default_factory=lambda: ["*/*"])

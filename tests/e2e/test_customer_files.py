@@ -13,8 +13,6 @@ import base64
 import hashlib
 from typing import Any
 
-import pytest
-
 from app.bridge.file_links import FileLinks
 from app.crypto import SecretBox
 from devkit.harness.tenants import TenantSpec
@@ -31,7 +29,7 @@ from tests.factories import TEST_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 PDF = b"%PDF-1.7\n" + b"0123456789" * 500 + b"\n%%EOF\n"
-GENESYS_ATTACHMENT_LIMIT = 25 * 1024 * 1024
+GENESYS_ATTACHMENT_LIMIT = 25_000_000
 
 
 async def mention_with_files(
@@ -102,7 +100,6 @@ def attachment_url(message: ConversationMessage) -> str:
     return str(content[0]["attachment"]["url"])
 
 
-@pytest.mark.xfail(strict=True, reason="customer files are not passed on yet (issue 13)")
 async def test_a_png_and_a_pdf_reach_the_agent_in_order(bridge: System) -> None:
     acme = bridge.acme.spec
     root = await mention_with_files(
@@ -148,7 +145,6 @@ async def test_a_png_and_a_pdf_reach_the_agent_in_order(bridge: System) -> None:
     assert slack_texts(bridge.slack, acme.support_channel, root.ts) == []
 
 
-@pytest.mark.xfail(strict=True, reason="customer files are not passed on yet (issue 13)")
 async def test_a_tampered_expired_or_unknown_link_is_refused(bridge: System) -> None:
     acme = bridge.acme.spec
     root = await mention_with_files(bridge, acme, "One more", [("photo.png", PNG, "image/png")])
@@ -184,7 +180,6 @@ def _raw_key() -> bytes:
     return base64.urlsafe_b64decode(TEST_KEY + "=" * (-len(TEST_KEY) % 4))
 
 
-@pytest.mark.xfail(strict=True, reason="customer files are not passed on yet (issue 13)")
 async def test_an_oversized_file_is_named_for_the_agent_and_the_customer_told(
     bridge: System,
 ) -> None:
@@ -210,7 +205,6 @@ async def test_an_oversized_file_is_named_for_the_agent_and_the_customer_told(
     assert len(notices) == 1 and "huge.mov" in notices[0], notices
 
 
-@pytest.mark.xfail(strict=True, reason="customer files are not passed on yet (issue 13)")
 async def test_a_retry_after_a_partial_failure_resends_nothing_already_accepted(
     bridge: System,
 ) -> None:
