@@ -1,8 +1,10 @@
 """Inbound attachments: Genesys fetches each attachment's URL, as the real service does.
 
-Open Messaging has no upload step; an inbound attachment is a URL Genesys fetches itself. The
-sim fetches it right after accepting the message (in the background, so the inbound call is
-not slowed), up to the supported content profile's size limit, and keeps the bytes so the agent
+Open Messaging has no upload step; an inbound attachment is a URL Genesys fetches itself.
+Whether it does so at once or when the agent opens the file is UNCONFIRMED, so both are
+offered (`GenesysConfig.attachment_fetch`): right after accepting the message (in the
+background, so the inbound call is not slowed), or on the console's first open. Up to the
+supported content profile's size limit and media types; the bytes are kept so the agent
 console shows the fetched copy, not the sender's URL. Each result is recorded on the message
 (`detail["fetch"]`): the HTTP status, content type, size and SHA-256, or why it was dropped.
 Redirects are not followed: a signed link that redirects elsewhere is the sender's bug.
@@ -61,11 +63,35 @@ async def _fetch(world: GenesysWorld, message: ConversationMessage, url: str) ->
     )
 
 
-def fetch_attachments(world: GenesysWorld, message: ConversationMessage) -> None:
-    """Start fetching the message's attachment; the result lands on the message."""
+def attachment_url(message: ConversationMessage) -> str | None:
     for item in message.detail.get("content") or []:
         url = (item.get("attachment") or {}).get("url")
         if isinstance(url, str) and url:
-            task = asyncio.get_running_loop().create_task(_fetch(world, message, url))
-            world.fetch_tasks.add(task)
-            task.add_done_callback(world.fetch_tasks.discard)
+            return url
+    return None
+
+
+def fetch_attachments(world: GenesysWorld, message: ConversationMessage) -> None:
+    """On accepting a message (`attachment_fetch: on_accept`), start fetching its attachment;
+    the result lands on the message."""
+    url = attachment_url(message)
+    if url is None or world.config.attachment_fetch != "on_accept":
+        return
+    task = asyncio.get_running_loop().create_task(_fetch(world, message, url))
+    world.fetch_tasks.add(task)
+    task.add_done_callback(world.fetch_tasks.discard)
+
+
+async def fetch_on_open(world: GenesysWorld, message_id: str) -> tuple[str, bytes] | None:
+    """The agent opens an attachment: the fetched copy, fetched now if it never was."""
+    if message_id in world.media:
+        return world.media[message_id]
+    for conversation in world.conversations.values():
+        message = conversation.find(message_id)
+        if message is None or message.direction != "Inbound":
+            continue
+        url = attachment_url(message)
+        if url is not None and "fetch" not in message.detail:
+            await _fetch(world, message, url)
+        return world.media.get(message_id)
+    return None

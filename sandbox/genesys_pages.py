@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from sandbox.genesys_agent import AgentReply, ConversationEnded, ReplyKind
 from sandbox.genesys_auth import world_of
 from sandbox.genesys_control import agent_of, base_url_of, credentials_json
+from sandbox.genesys_media import fetch_on_open
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -60,7 +61,7 @@ async def console(request: Request) -> Response:
 
 async def console_media(request: Request) -> Response:
     """The copy of a customer's attachment Genesys fetched, as the agent opens it."""
-    found = world_of(request).media.get(request.path_params["message_id"])
+    found = await fetch_on_open(world_of(request), request.path_params["message_id"])
     if found is None:
         return Response("Not Found", status_code=404, media_type="text/plain")
     mime, content = found

@@ -13,6 +13,8 @@ import base64
 import hashlib
 from typing import Any
 
+from sqlalchemy import text
+
 from app.bridge.file_links import FileLinks
 from app.crypto import SecretBox
 from devkit.harness.tenants import TenantSpec
@@ -235,3 +237,48 @@ async def test_a_retry_after_a_partial_failure_resends_nothing_already_accepted(
         if r.status == 503 and r.body and r.body["channel"]["from"]["id"] == from_id
     ]
     assert len(refused) == 1
+
+
+async def test_a_link_still_works_when_genesys_fetches_only_on_open(bridge: System) -> None:
+    """UNCONFIRMED when Genesys fetches: here only when the agent opens the file."""
+    acme = bridge.acme.spec
+    bridge.genesys.config = GenesysConfig(time_scale=GENESYS_TIME_SCALE, attachment_fetch="on_open")
+    root = await mention_with_files(bridge, acme, "Later", [("later.pdf", PDF, "application/pdf")])
+    from_id = thread_id(acme, acme.support_channel, root.ts)
+    await bridge.drain()
+    (message,) = attachments(conversation_of(bridge, from_id))
+    assert "fetch" not in message.detail
+
+    console = await bridge.http.get(f"{bridge.sims.genesys_url}/")
+    assert f"/console/media/{message.id}" in console.text
+    opened = await bridge.http.get(f"{bridge.sims.genesys_url}/console/media/{message.id}")
+    assert opened.status_code == 200
+    assert opened.content == PDF
+    assert message.detail["fetch"]["status"] == 200
+
+
+async def test_an_install_without_files_read_names_the_files(bridge: System) -> None:
+    """An install from before `files:read`: Slack would refuse the download, so the file is
+    named for the agent and the customer told, and nothing is sent that Genesys cannot fetch."""
+    globex = bridge.globex.spec
+    async with bridge.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE slack_installation SET bot_scopes = array_remove(bot_scopes, :scope)"
+                " WHERE slack_team_id = :team"
+            ),
+            {"scope": "files:read", "team": globex.slack_team_id},
+        )
+    for token in bridge.slack.tokens.values():
+        if token.slack_team_id == globex.slack_team_id:
+            token.scopes = token.scopes - {"files:read"}
+
+    root = await mention_with_files(bridge, globex, "Old install", [("old.png", PNG, "image/png")])
+    from_id = thread_id(globex, globex.support_channel, root.ts)
+    await bridge.drain()
+
+    conversation = conversation_of(bridge, from_id)
+    assert len(conversation.messages) == 1
+    assert "old.png (not readable" in (conversation.messages[0].text or "")
+    notices = slack_texts(bridge.slack, globex.support_channel, root.ts)
+    assert len(notices) == 1 and "old.png" in notices[0], notices
