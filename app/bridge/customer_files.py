@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge.routing import SlackFile
-from app.crypto import SecretBox
+from app.crypto import DecryptionError, SecretBox
 from app.db.models import TenantStatus
 from app.slack.errors import SlackError
 from app.slack.files import FileUnavailable, SlackFileInfo
@@ -109,11 +110,24 @@ class CustomerFiles:
         )
         return token, installation.slack_team_id
 
-    async def open(self, tenant_id: uuid.UUID, slack_file_id: str) -> Served:
-        """The file's download, opened; NOT_FOUND for a file (or tenant) we cannot serve."""
-        found = await self._token(tenant_id)
+    async def _token_or_reason(self, tenant_id: uuid.UUID) -> tuple[str, str | None] | Served:
+        try:
+            found = await self._token(tenant_id)
+        except DecryptionError:
+            # A key removed from ENCRYPTION_KEYS too early: an operator's problem, logged.
+            log.warning("bot token unreadable for a file link", extra={"tenant_id": str(tenant_id)})
+            return Served(Outcome.UNAVAILABLE, reason="token_unreadable")
+        except (DBAPIError, OSError):
+            return Served(Outcome.UNAVAILABLE, reason="database_unavailable")
         if found is None:
             return Served(Outcome.NOT_FOUND, reason="no_installation")
+        return found
+
+    async def open(self, tenant_id: uuid.UUID, slack_file_id: str) -> Served:
+        """The file's download, opened; NOT_FOUND for a file (or tenant) we cannot serve."""
+        found = await self._token_or_reason(tenant_id)
+        if isinstance(found, Served):
+            return found
         token, team_id = found
         try:
             info = await self._lookup.file_info(token, team_id=team_id, slack_file_id=slack_file_id)

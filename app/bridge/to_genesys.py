@@ -194,6 +194,7 @@ class ToGenesys:
         for part in message_parts(msg, refused)[row.parts_sent :]:
             if part.kind == "notice":
                 await self._notice(context, msg, refused)
+                await self._progress(row, part.index + 1, first_id)
                 continue
             body = self._part_body(
                 part,

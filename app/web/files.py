@@ -57,8 +57,9 @@ async def serve(request: Request) -> Response:
     if served.outcome == Outcome.NOT_FOUND:
         return _refused(404, "No such file.", reason=served.reason or "", **ids)
     if served.outcome == Outcome.UNAVAILABLE or served.download is None or served.info is None:
-        status = 503 if (served.reason or "").startswith("files.info") else 502
-        return _refused(status, "Slack did not hand over the file.", reason=served.reason or "")
+        reason = served.reason or ""
+        status = 503 if reason.startswith("files.info") or reason == "database_unavailable" else 502
+        return _refused(status, "The file cannot be fetched right now.", reason=reason)
     download, info = served.download, served.info
     headers = {
         "cache-control": "private, no-store",

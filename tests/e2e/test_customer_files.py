@@ -162,6 +162,9 @@ async def test_a_tampered_expired_or_unknown_link_is_refused(bridge: System) -> 
     other_tenant = base.replace(str(bridge.acme.tenant_id), str(bridge.globex.tenant_id))
     assert (await bridge.http.get(f"{other_tenant}?{query}")).status_code == 403
     assert (await bridge.http.get(base)).status_code == 403
+    assert (await bridge.http.get(f"{base}?expires=soon&sig=x")).status_code == 403
+    not_a_tenant = base.replace(str(bridge.acme.tenant_id), "not-a-tenant")
+    assert (await bridge.http.get(f"{not_a_tenant}?{query}")).status_code == 403
 
     links = FileLinks.from_keys(
         SecretBox([("k1", _raw_key())]), base_url=bridge.app_url, ttl_seconds=-60
