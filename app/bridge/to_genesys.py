@@ -7,6 +7,7 @@ are parsed here once more. Genesys failures become `Retryable` or `Permanent` (s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, routing, store
-from app.bridge.customer_files import refusal
+from app.bridge.customer_files import FILES_SCOPE, refusal
 from app.bridge.file_links import FileLinks
 from app.bridge.inbound import (
     Part,
@@ -183,6 +184,7 @@ class ToGenesys:
         )
         slack_context = await self._slack_context(context, msg, continues=continues)
         scopes = context.installation.bot_scopes
+        msg = await self._complete_stubs(context, msg)
         refused = {
             f.slack_file_id: why
             for f in msg.files
@@ -225,6 +227,41 @@ class ToGenesys:
             genesys_integration_id=chosen,
             react_to=(msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
         )
+
+    async def _complete_stubs(self, context: DeliveryContext, msg: SlackMessage) -> SlackMessage:
+        """Slack Connect pushes some files as stubs (`check_file_info`, external-contracts
+        §S1): `files.info` gives their name, type and size before deciding what crosses. A
+        stub Slack no longer knows keeps its ID only and is refused when fetched (404)."""
+        if not any(f.needs_file_info for f in msg.files):
+            return msg
+        if FILES_SCOPE not in context.installation.bot_scopes:
+            return msg
+        files = []
+        for file in msg.files:
+            info = None
+            if file.needs_file_info:
+                try:
+                    info = await self._slack.file_info(
+                        context.token, team_id=context.team_id, slack_file_id=file.slack_file_id
+                    )
+                except RetryableError as exc:
+                    error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
+                    limited = isinstance(exc, SlackRateLimited)
+                    raise Retryable(
+                        f"slack:{error}", exc.retry_after, rate_limited=limited
+                    ) from None
+                except SlackError as exc:
+                    log.info("files.info failed", extra={"slack_error": exc.error})
+            if info is not None:
+                file = dataclasses.replace(
+                    file,
+                    name=info.name or file.name,
+                    mimetype=info.mimetype,
+                    size=info.size,
+                    needs_file_info=False,
+                )
+            files.append(file)
+        return dataclasses.replace(msg, files=tuple(files))
 
     def _part_body(
         self,

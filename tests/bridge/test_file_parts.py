@@ -21,6 +21,7 @@ from app.crypto import SecretBox
 from app.db.models import BridgeMessage, SlackInstallation
 from app.genesys.errors import GenesysUnavailable
 from app.genesys.messages import InboundAccepted
+from app.slack.files import SlackFileInfo
 from tests.bridge.conftest import Onboarded
 from tests.bridge.test_delivery import flush, latest, reread
 from tests.bridge.test_ingest import ROOT_TS, envelope, mention
@@ -180,3 +181,31 @@ async def test_an_oversized_file_is_named_and_the_customer_told(
     assert "huge.mov" in slack.posted[0].text
     assert (slack.posted[0].channel, slack.posted[0].thread_ts) == ("C0SUPPORT", ROOT_TS)
     assert (await reread(sessions, row.id)).parts_sent == 3
+
+
+async def test_slack_connect_stubs_are_completed_from_files_info(
+    sessions: Sessions, box: SecretBox, readable: Onboarded
+) -> None:
+    genesys, slack = FakeGenesys(), FakeSlack()
+    slack.files = {
+        "F0CV": SlackFileInfo("F0CV", "cv.pdf", "application/pdf", 1200, "https://f/x", True),
+        "F0BIG": SlackFileInfo("F0BIG", "big.zip", "application/zip", 26_000_000, None, True),
+    }
+    event = mention("<@U0BOT> from a shared channel")
+    event["files"] = [
+        {"id": "F0CV", "file_access": "check_file_info"},
+        {"id": "F0BIG", "file_access": "check_file_info"},
+    ]
+    row = await ingest(sessions, box, event)
+
+    await flush(delivery_with(sessions, box, genesys, slack), row)
+
+    text, cv = (s.body for s in genesys.sent)
+    assert "big.zip (over the 25 MB limit)" in text["text"]
+    attachment = cv["content"][0]["attachment"]
+    assert (attachment["filename"], attachment["mime"], attachment["mediaType"]) == (
+        "cv.pdf",
+        "application/pdf",
+        "File",
+    )
+    assert [p.text for p in slack.posted] and "big.zip" in slack.posted[0].text
