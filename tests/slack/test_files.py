@@ -6,10 +6,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from app.config import Settings
 from app.slack.errors import SlackRejected
-from app.slack.files import FileUnavailable, SlackFileHost
+from app.slack.files import FileUnavailable, SlackFileHost, SlackFileInfo
 from app.slack.sender import SlackSender
 from sandbox.runner import ServerThread
 from sandbox.slack_payloads import add_user_file
@@ -120,3 +124,37 @@ async def test_slacks_sign_in_page_is_not_a_file(
     finally:
         await host.aclose()
         await sender.aclose()
+
+
+async def test_redirects_are_followed_only_within_the_allowed_origin(database_url: str) -> None:
+    """A same-origin redirect is followed (with the token); one to any other host is not."""
+    seen: list[str | None] = []
+
+    async def hop(request: Request) -> Response:
+        seen.append(request.headers.get("authorization"))
+        target = request.path_params["target"]
+        if target == "same":
+            return RedirectResponse("/file", status_code=302)
+        return RedirectResponse(f"http://localhost:{request.url.port}/file", status_code=302)
+
+    async def file(request: Request) -> Response:
+        seen.append(request.headers.get("authorization"))
+        return Response(PNG, media_type="image/png")
+
+    app = Starlette(routes=[Route("/hop/{target}", hop), Route("/file", file)])
+    with ServerThread(app) as server:
+        host = SlackFileHost(make_settings(database_url, slack_files_url=f"{server.url}/"))
+        try:
+            info = SlackFileInfo(
+                "F0R", "r.png", "image/png", len(PNG), f"{server.url}/hop/same", True
+            )
+            assert await read(host, info, "xoxb-1") == PNG
+            assert seen == ["Bearer xoxb-1", "Bearer xoxb-1"]
+            seen.clear()
+            elsewhere = dataclasses.replace(info, download_url=f"{server.url}/hop/other")
+            with pytest.raises(FileUnavailable) as refused:
+                await host.open(elsewhere, token="xoxb-1")
+            assert refused.value.reason == "host_not_allowed"
+            assert seen == ["Bearer xoxb-1"]  # the other host never saw the token
+        finally:
+            await host.aclose()
