@@ -183,7 +183,7 @@ class ToGenesys:
             slack_user_id=msg.slack_user_id,
         )
         slack_context = await self._slack_context(context, msg, continues=continues)
-        scopes = context.installation.bot_scopes
+        scopes = context.installation.bot_scopes or []
         msg = await self._complete_stubs(context, msg)
         refused = {
             f.slack_file_id: why
@@ -234,7 +234,7 @@ class ToGenesys:
         stub Slack no longer knows keeps its ID only and is refused when fetched (404)."""
         if not any(f.needs_file_info for f in msg.files):
             return msg
-        if FILES_SCOPE not in context.installation.bot_scopes:
+        if FILES_SCOPE not in (context.installation.bot_scopes or []):
             return msg
         files = []
         for file in msg.files:
