@@ -13,6 +13,7 @@ from app.bridge.outbound import (
     AgentTyping,
     Card,
     CardAction,
+    DatePicker,
     MalformedWebhook,
     OutboundAttachment,
     QuickReply,
@@ -188,14 +189,45 @@ def test_notification_template_is_folded_into_the_text() -> None:
 
 
 def test_content_slack_cannot_show_is_named() -> None:
-    picker = {"title": "When?", "availableTimes": [{"dateTime": "2025-05-30T12:00:00.000Z"}]}
-
     parsed = parse_webhook(
-        payload("Structured", content=[{"contentType": "DatePicker", "datePicker": picker}])
+        payload("Structured", content=[{"contentType": "QuickReplyV2", "quickReplyV2": {}}])
     )
 
     assert isinstance(parsed, AgentStructured)
-    assert parsed.unsupported == ("DatePicker",)
+    assert parsed.unsupported == ("QuickReplyV2",)
+
+
+def test_date_and_list_pickers_are_parsed() -> None:
+    date = {"title": "When?", "availableTimes": [{"dateTime": "2025-05-30T12:00:00.000Z"}]}
+    listed = {
+        "title": "Which plan?",
+        "sections": [
+            {"title": "A", "items": [{"id": "basic", "title": "Basic"}]},
+            {"title": "B", "items": [{"id": "pro", "title": "Pro"}, {"title": "Team"}]},
+        ],
+    }
+    empty = {"title": "Nothing to pick", "sections": []}
+
+    parsed = parse_webhook(
+        payload(
+            "Structured",
+            content=[
+                {"contentType": "DatePicker", "datePicker": date},
+                {"contentType": "ListPicker", "listPicker": listed},
+                {"contentType": "ListPicker", "listPicker": empty},
+            ],
+        )
+    )
+
+    assert isinstance(parsed, AgentStructured)
+    assert parsed.date_pickers == (DatePicker("When?", "", ("2025-05-30T12:00:00.000Z",)),)
+    [picker] = parsed.list_pickers
+    assert [(i.item_id, i.title) for i in picker.items] == [
+        ("basic", "Basic"),
+        ("pro", "Pro"),
+        ("Team", "Team"),
+    ]
+    assert parsed.unsupported == ("ListPicker",)
 
 
 def test_agent_typing() -> None:
