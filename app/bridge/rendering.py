@@ -351,9 +351,18 @@ def answered_post(
     slack_user_id: str,
 ) -> SlackPost:
     """The agent's message once answered (`chat.update`): as posted, without its buttons and
-    pickers, and with who chose what."""
+    pickers (link buttons stay: they answer nothing), and with who chose what."""
     post = to_slack_post(message, agent_name=agent_name)
-    kept = [block for block in post.blocks or [] if block.get("type") != "actions"]
+    kept: list[dict[str, Any]] = []
+    for block in post.blocks or []:
+        if block.get("type") != "actions":
+            kept.append(block)
+            continue
+        links = [
+            e for e in block.get("elements") or [] if e.get("type") == "button" and e.get("url")
+        ]
+        if links:
+            kept.append({**block, "elements": links})
     who = f"<@{slack_user_id}>" if _SLACK_USER_ID.fullmatch(slack_user_id) else "Someone"
     note = _context(f"✅ {who} chose *{_fit(chosen, 200)}*")
     return SlackPost(text=post.text, blocks=[*kept[: MAX_BLOCKS - 1], note])

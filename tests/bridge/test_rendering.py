@@ -434,3 +434,22 @@ def test_an_answered_message_keeps_its_words_loses_its_buttons_and_says_who_chos
     assert shown[-1] == "✅ <@U0JANE> chose *Yes &lt;!channel&gt;*"
     forged = answered_post(message, agent_name=None, chosen="x", slack_user_id="<!here>")
     assert all_mrkdwn(forged)[-1] == "✅ Someone chose *x*"
+
+
+def test_an_answered_card_keeps_its_link_buttons_only() -> None:
+    card = Card(
+        "Plan",
+        actions=(
+            CardAction("Postback", "Buy", payload="buy"),
+            CardAction("Link", "Read more", url="https://example.com/plan"),
+        ),
+    )
+
+    post = answered_post(
+        structured(cards=(card,)), agent_name=None, chosen="Buy", slack_user_id="U0JANE"
+    )
+
+    kept = buttons(post)
+    assert [(b["text"]["text"], b.get("url")) for b in kept] == [
+        ("Read more", "https://example.com/plan")
+    ]

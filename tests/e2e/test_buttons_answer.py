@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from devkit.harness.tenants import TenantSpec
+from sandbox.faults import FaultSpec
 from sandbox.genesys_records import DeliveryReport
 from sandbox.slack_actions import Choice
 from sandbox.slack_records import SlackMessage
-from tests.e2e.ledger import accepted, receipts, slack_posts
+from tests.e2e.ledger import accepted, hits, receipts, slack_posts
 from tests.e2e.stack import System
-from tests.e2e.traffic import Agents, SlackPeople, thread_id
+from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 
 
 def elements(message: SlackMessage, kind: str | None = None) -> list[dict[str, Any]]:
@@ -176,3 +177,39 @@ async def test_unsupported_content_shows_its_text_and_the_agent_gets_a_failed_re
     [reason] = reasons
     assert reason["code"] == "UnsupportedMessage"
     assert content_type in reason["message"]
+
+
+async def test_in_a_dm_the_update_is_retried_through_429_and_5xx(bridge: System) -> None:
+    """The rewrite rides the conversation's queue: Slack's 429 (Retry-After) and 503 on
+    `chat.update` are retried, and the answer still reaches Genesys once."""
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    asked = await slack.dm(acme, "Buttons in a DM: can you help?")
+    direct = dm_id(acme, acme.customer)
+    await bridge.drain()
+    [report] = await agents.reply(
+        acme.dms_integration_id,
+        direct,
+        "Solved?",
+        kind="quick_replies",
+        quick_replies=["Yes", "No"],
+    )
+    await bridge.drain()
+    [posted] = slack_posts(bridge.slack, asked.slack_channel_id, None)
+    bridge.slack.faults.arm(
+        FaultSpec(route="chat.update", kind="rate_limit", retry_after=1.0, times=1)
+    )
+    bridge.slack.faults.arm(FaultSpec(route="chat.update", kind="status", status=503, times=1))
+    before = hits(bridge.slack.faults, "chat.update")
+
+    clicked = await slack.act(acme, posted, elements(posted, "button")[1], user=acme.customer)
+    assert clicked.status_code == 200, clicked.text
+    await bridge.drain()
+
+    assert hits(bridge.slack.faults, "chat.update") - before == 2
+    [answer] = answers(bridge, direct)
+    assert answer["originatingMessageId"] == report.message_id
+    assert answer["buttonResponse"]["payload"] == "No"
+    now = shown(bridge, posted)
+    assert elements(now) == []
+    assert f"<@{acme.customer}> chose *No*" in str(now.blocks)
