@@ -256,6 +256,22 @@ def _list_picker(raw: Any, where: str) -> ListPicker:
     )
 
 
+_WORDS = ("title", "subtitle", "text", "description", "name", "address")
+
+
+def _shown_words(item: dict[str, Any], text: str) -> str:
+    """The words of content Slack cannot show (its title, text, description…, one level down),
+    so they are shown as text; nothing already in `text` twice."""
+    inner = [value for value in item.values() if isinstance(value, dict)]
+    words: list[str] = []
+    for part in inner[:1]:
+        for key in _WORDS:
+            value = part.get(key)
+            if isinstance(value, str) and value.strip() and value.strip() not in text:
+                words.append(value.strip()[:500])
+    return "\n".join(dict.fromkeys(words))
+
+
 def _template_text(template: dict[str, Any], part: str) -> str:
     section = template.get(part)
     text = section.get("text") if isinstance(section, dict) else None
@@ -307,6 +323,8 @@ def _content_fields(content: list[dict[str, Any]], text: str) -> dict[str, Any]:
             text = "\n".join(part for part in parts if part.strip())
         else:
             unsupported.append(str(content_type))
+            shown = _shown_words(item, text)
+            text = f"{text}\n{shown}" if text and shown else text or shown
     return {
         "text": text,
         "attachments": tuple(attachments),

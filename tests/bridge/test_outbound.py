@@ -197,6 +197,27 @@ def test_content_slack_cannot_show_is_named() -> None:
     assert parsed.unsupported == ("QuickReplyV2",)
 
 
+def test_the_words_of_content_slack_cannot_show_are_shown_as_text() -> None:
+    location = {"name": "Head office", "address": "1 Main St", "latitude": 1.5}
+    form = {"title": "Tell us more", "pages": [{"title": "deep, not shown"}]}
+
+    parsed = parse_webhook(
+        payload(
+            "Structured",
+            text="Find us here",
+            content=[
+                {"contentType": "Location", "location": location},
+                {"contentType": "Form", "form": form},
+                {"contentType": "RichLink", "richLink": {"title": "Find us here"}},
+            ],
+        )
+    )
+
+    assert isinstance(parsed, AgentStructured)
+    assert parsed.unsupported == ("Location", "Form", "RichLink")
+    assert parsed.text == "Find us here\nHead office\n1 Main St\nTell us more"
+
+
 def test_date_and_list_pickers_are_parsed() -> None:
     date = {"title": "When?", "availableTimes": [{"dateTime": "2025-05-30T12:00:00.000Z"}]}
     listed = {

@@ -164,13 +164,16 @@ async def test_unsupported_content_shows_its_text_and_the_agent_gets_a_failed_re
     await bridge.drain()
     payload = agents.prepare(acme.mentions_integration_id, thread, f"Here is a {content_type}")
     payload["type"] = "Structured"
-    payload["content"] = [{"contentType": content_type, content_type[0].lower() + "x": {}}]
+    inner = {"title": f"The {content_type}'s own title", "options": [{"text": "deep"}]}
+    payload["content"] = [{"contentType": content_type, content_type[0].lower() + "x": inner}]
     report = await agents.push(payload)
     await bridge.drain()
 
     assert report.outcome == "delivered"
     [posted] = slack_posts(bridge.slack, acme.support_channel, root.ts)
     assert f"Here is a {content_type}" in posted.text
+    assert f"The {content_type}'s own title" in posted.text
+    assert "cannot be shown" in str(posted.blocks)
     [receipt] = receipts(bridge.genesys, report.message_id)
     assert receipt["status"] == "Failed", receipt
     reasons: Any = receipt["reasons"]
