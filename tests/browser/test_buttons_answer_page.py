@@ -45,6 +45,15 @@ async def conversation(page: Page) -> Frame:
 async def offered(
     system: System, open_page: OpenPage, question: str, *, kind: str, options: list[str]
 ) -> tuple[Page, str, str]:
+    page, thread, offer_id, _ = await offered_to(
+        system, open_page, question, kind=kind, options=options
+    )
+    return page, thread, offer_id
+
+
+async def offered_to(
+    system: System, open_page: OpenPage, question: str, *, kind: str, options: list[str]
+) -> tuple[Page, str, str, str]:
     """The page's person asks in the support channel; the agent answers with choices."""
     acme = system.acme.spec
     page = await open_page()
@@ -61,7 +70,7 @@ async def offered(
     )
     await system.drain()
     await page.reload()
-    return page, thread, offer.message_id
+    return page, thread, offer.message_id, root.user or ""
 
 
 def answer(system: System, thread: str) -> dict[str, object]:
@@ -135,3 +144,29 @@ async def test_an_option_chosen_on_the_page_reaches_genesys_and_is_shown(
     frame = await conversation(page)
     await expect(frame.get_by_text("chose Pro")).to_be_visible()
     await expect(frame.get_by_role("combobox", name="Choose")).to_have_count(0)
+
+
+async def test_someone_else_on_the_page_sees_a_note_only_they_can_see_and_nothing_is_sent(
+    system: System, open_page: OpenPage
+) -> None:
+    _, thread, _, asker = await offered_to(
+        system, open_page, "Refund me?", kind="quick_replies", options=["Refund", "Keep"]
+    )
+    other = next(u for u in ("U0ACME0001", "U0ACME0002", "U0ACME0003") if u != asker)
+    page = await open_page()
+    await page.goto(f"{system.sims.slack_url}/?team={ACME_TEAM_ID}&channel={SUPPORT}&user={other}")
+    frame = await conversation(page)
+    async with page.expect_navigation():
+        await frame.get_by_role("button", name="Refund").click()
+    await system.drain()
+
+    assert [
+        r
+        for r in accepted(system.genesys, "structured")
+        if r.body["channel"]["from"]["id"] == thread
+    ] == []
+    await page.reload()
+    frame = await conversation(page)
+    await expect(frame.get_by_text("Only the person who started this conversation")).to_be_visible()
+    await expect(frame.get_by_text("Only visible to you").first).to_be_visible()
+    await expect(frame.get_by_role("button", name="Refund")).to_have_count(1)
