@@ -10,7 +10,6 @@ parsed once, here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, queueing, routing, store, to_slack
+from app.bridge.answers import Choose, answer_for
 from app.bridge.inbound import slack_ts_to_datetime
 from app.bridge.messages import (
     BUSY,
@@ -32,19 +32,8 @@ from app.bridge.messages import (
     ignored,
 )
 from app.bridge.notices import NOT_YOURS_NOTE
-from app.bridge.outbound import AgentMessage, AgentStructured, ButtonClick
-from app.bridge.rendering import (
-    CARD_BUTTON_ACTION,
-    DATE_PICKER_ACTION,
-    LIST_PICKER_ACTION,
-    QUICK_REPLY_ACTION,
-    InvalidButtonValue,
-    answered_post,
-    date_choice,
-    list_choice,
-    parse_button_value,
-    parse_picker_block,
-)
+from app.bridge.outbound import ButtonClick
+from app.bridge.rendering import InvalidButtonValue, answered_post
 from app.bridge.routing import Ignored, SlackMessage
 from app.db.session import on_driver
 from app.db.text import storable
@@ -194,7 +183,7 @@ class FromSlack:
             if not isinstance(action, dict):
                 continue
             try:
-                answer = _answer(action)
+                answer = answer_for(action)
             except InvalidButtonValue:
                 outcomes.append(ignored("invalid_button_value"))
                 continue
@@ -338,37 +327,3 @@ class FromSlack:
             session, tenant_id=tenant_id, conversation_id=conversation_id
         )
         return opener == slack_user_id
-
-
-Choose = Callable[[AgentMessage | AgentStructured], ButtonClick]
-
-
-def _answer(action: dict[str, Any]) -> tuple[str, Choose] | None:
-    """The agent message an action answers and how to read its choice from that message;
-    None for actions that are not answers (link buttons). Raises `InvalidButtonValue` for
-    a value or block we did not write."""
-    action_id = str(action.get("action_id") or "")
-    if action_id.startswith((QUICK_REPLY_ACTION, CARD_BUTTON_ACTION)):
-        click = parse_button_value(str(action.get("value") or ""))
-        return click.genesys_message_id, lambda _: click
-    if not action_id.startswith((DATE_PICKER_ACTION, LIST_PICKER_ACTION)):
-        return None
-    message_id, index = parse_picker_block(str(action.get("block_id") or ""), action_id)
-    if action_id.startswith(DATE_PICKER_ACTION):
-        date = str(action.get("selected_date") or "")
-
-        def pick_date(message: AgentMessage | AgentStructured) -> ButtonClick:
-            if not isinstance(message, AgentStructured):
-                raise InvalidButtonValue("no pickers")
-            return date_choice(message, index, date)
-
-        return message_id, pick_date
-    option = action.get("selected_option")
-    value = str(option.get("value") or "") if isinstance(option, dict) else ""
-
-    def pick_option(message: AgentMessage | AgentStructured) -> ButtonClick:
-        if not isinstance(message, AgentStructured):
-            raise InvalidButtonValue("no pickers")
-        return list_choice(message, index, value)
-
-    return message_id, pick_option

@@ -228,7 +228,8 @@ def _date_picker(raw: Any, where: str) -> DatePicker:
     item = _obj(raw, where)
     available: list[str] = []
     for index, slot in enumerate(_list(item.get("availableTimes"), f"{where}.availableTimes")):
-        at = _opt_str(_obj(slot, f"{where}.availableTimes[{index}]").get("dateTime"), where)
+        slot_at = f"{where}.availableTimes[{index}]"
+        at = _opt_str(_obj(slot, slot_at).get("dateTime"), f"{slot_at}.dateTime")
         if at:
             available.append(at)
     return DatePicker(

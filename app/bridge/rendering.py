@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from app.bridge.inbound import SHORTENED_MARK
@@ -47,9 +46,9 @@ LINK_ACTION = "sb_link_"
 DATE_PICKER_ACTION = "sb_date_"
 LIST_PICKER_ACTION = "sb_list_"
 MAX_SELECT_OPTIONS = 100
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-_GENESYS_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+GENESYS_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+\Z", re.IGNORECASE)
@@ -170,7 +169,7 @@ def parse_button_value(value: str) -> ButtonClick:
         raise InvalidButtonValue("unexpected fields")
     message_id, kind, payload = data["m"], data["k"], data["p"]
     text = data.get("t", payload)
-    if not isinstance(message_id, str) or not _GENESYS_MESSAGE_ID.fullmatch(message_id):
+    if not isinstance(message_id, str) or not GENESYS_MESSAGE_ID.fullmatch(message_id):
         raise InvalidButtonValue("bad message id")
     if kind not in ("QuickReply", "Button"):
         raise InvalidButtonValue("bad button kind")
@@ -268,7 +267,7 @@ def _date_picker_blocks(
         "type": "datepicker",
         "placeholder": {"type": "plain_text", "text": "Pick a date"},
     }
-    first = next((at[:10] for at in picker.available if _DATE.fullmatch(at[:10])), None)
+    first = next((at[:10] for at in picker.available if DATE.fullmatch(at[:10])), None)
     if first:
         element["initial_date"] = first
     blocks = _picker_heading(picker.title, picker.subtitle)
@@ -291,56 +290,6 @@ def _list_picker_blocks(
     blocks = _picker_heading(picker.title, picker.subtitle)
     action_id = f"{LIST_PICKER_ACTION}{index}"
     return [*blocks, _picker_block(action_id, message.genesys_message_id, element)]
-
-
-def parse_picker_block(block_id: str, action_id: str) -> tuple[str, int]:
-    """The agent message and the picker's index a picker's `block_id` names; anything we did
-    not write raises `InvalidButtonValue`."""
-    prefix, _, message_id = block_id.partition(":")
-    if prefix != action_id or not _GENESYS_MESSAGE_ID.fullmatch(message_id):
-        raise InvalidButtonValue("not a picker of ours")
-    for start in (DATE_PICKER_ACTION, LIST_PICKER_ACTION):
-        number = action_id.removeprefix(start)
-        if action_id.startswith(start) and number.isdigit() and len(number) <= 3:
-            return message_id, int(number)
-    raise InvalidButtonValue("not a picker of ours")
-
-
-def date_choice(message: AgentStructured, index: int, date: str) -> ButtonClick:
-    """A date picked in Slack as the DatePicker's answer: the first time Genesys offered on
-    that day (ISO 8601, as offered), else the day itself (external-contracts: UNCONFIRMED)."""
-    if index >= len(message.date_pickers) or not _DATE.fullmatch(date):
-        raise InvalidButtonValue("no such date picker")
-    picker = message.date_pickers[index]
-    payload = next((at for at in picker.available if at[:10] == date), date)
-    text = date
-    if payload != date:
-        try:
-            text = datetime.fromisoformat(payload).strftime("%Y-%m-%d %H:%M UTC%z")
-        except ValueError:
-            text = payload
-        text = text.replace("UTC+0000", "UTC")
-    return ButtonClick(
-        genesys_message_id=message.genesys_message_id, kind="DatePicker", payload=payload, text=text
-    )
-
-
-def list_choice(message: AgentStructured, index: int, option_value: str) -> ButtonClick:
-    """An option chosen in Slack as the ListPicker's answer: a `Button` response carrying the
-    item's title and `id` (external-contracts: UNCONFIRMED)."""
-    if index >= len(message.list_pickers) or not option_value.isdigit():
-        raise InvalidButtonValue("no such list picker")
-    items = message.list_pickers[index].items
-    number = int(option_value)
-    if number >= min(len(items), MAX_SELECT_OPTIONS):
-        raise InvalidButtonValue("no such option")
-    item = items[number]
-    return ButtonClick(
-        genesys_message_id=message.genesys_message_id,
-        kind="Button",
-        payload=item.item_id,
-        text=item.title,
-    )
 
 
 def answered_post(

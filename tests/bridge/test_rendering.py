@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from app.bridge.answers import date_choice, list_choice, parse_picker_block
 from app.bridge.outbound import (
     AgentMessage,
     AgentStructured,
@@ -26,11 +27,8 @@ from app.bridge.rendering import (
     InvalidButtonValue,
     SlackPost,
     answered_post,
-    date_choice,
     encode_button_value,
-    list_choice,
     parse_button_value,
-    parse_picker_block,
     to_slack_post,
 )
 
