@@ -61,6 +61,8 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 # report a refusal; whether it is an `error=invalid_scope` redirect or Slack's own error page
 # is not settled, so both can be chosen (reference: api-fidelity-review W1).
 UndeclaredScopeResponse = Literal["redirect", "page"]
+# What a bot token answers once the app is uninstalled (UNCONFIRMED; see `_configure_defaults`).
+RevokedBotTokenError = Literal["account_inactive", "token_revoked"]
 
 
 class SlackWorld:
@@ -99,6 +101,10 @@ class SlackWorld:
         self.declared = declared_scopes(self.manifest)
         self.undeclared_scope_response: UndeclaredScopeResponse = "redirect"
         self.events_per_hour = EVENTS_PER_HOUR
+        # Slack documents `account_inactive` for a bot token of a deleted workspace and
+        # `token_revoked` for a user token once the app is removed; what a bot token answers
+        # after an uninstall is UNCONFIRMED, and developers report `account_inactive`.
+        self.uninstalled_bot_token_error: RevokedBotTokenError = "account_inactive"
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
 

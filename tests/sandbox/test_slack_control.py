@@ -17,7 +17,7 @@ from sandbox.slack_seed import ACME_TEAM_ID
 from sandbox.slack_world import SlackWorld
 from tests.sandbox.simulators import SUPPORT
 
-SCOPES = ["chat:write", "users:read", "files:read", "files:write", "im:write"]
+SCOPES = ["chat:write", "users:read", "im:history", "im:write"]
 
 
 class App:
@@ -68,6 +68,51 @@ async def bot_token(http: httpx.AsyncClient) -> str:
     body = installed.json()
     assert body["team"] == {"id": ACME_TEAM_ID, "name": "Acme Corp"}
     return str(body["access_token"])
+
+
+@pytest.mark.parametrize(
+    ("wanted", "undeclared"),
+    [
+        pytest.param({"scopes": [*SCOPES, "files:write"]}, ["files:write"], id="bot-scope"),
+        pytest.param(
+            {"scopes": SCOPES, "user_scopes": ["users:read"]}, ["users:read"], id="user-scope"
+        ),
+    ],
+)
+@pytest.mark.xfail(strict=True, reason="/_sandbox/install accepts any scope")
+async def test_the_install_shortcut_refuses_scopes_the_manifest_does_not_declare(
+    sim: tuple[SlackWorld, str, App, str],
+    http: httpx.AsyncClient,
+    wanted: dict[str, list[str]],
+    undeclared: list[str],
+) -> None:
+    """Skipping the consent page skips no rule: `/oauth/v2/authorize` refuses an undeclared
+    scope (`invalid_scope`, slack-platform §6; external-contracts S1), and so does this."""
+    world = sim[0]
+    refused = await http.post("/_sandbox/install", json={"team": ACME_TEAM_ID, **wanted})
+    assert refused.status_code == 400
+    assert refused.json() == {"ok": False, "error": "invalid_scope", "undeclared": undeclared}
+    assert world.installations == [] and world.tokens == {}
+    assert await bot_token(http), "the declared scopes alone still install"
+
+
+@pytest.mark.xfail(strict=True, reason="the control API's uninstall sends only app_uninstalled")
+async def test_the_control_uninstall_sends_both_events_and_revokes_the_tokens(
+    http: httpx.AsyncClient, events_url: str, app: App
+) -> None:
+    """As the page's Uninstall button: `app_uninstalled` and `tokens_revoked`, tokens revoked."""
+    auth = {"Authorization": f"Bearer {await bot_token(http)}"}
+    await http.patch("/_sandbox/config", json={"events_url": events_url})
+    sent = await http.post("/_sandbox/events", json={"kind": "uninstall", "team": ACME_TEAM_ID})
+    assert sent.status_code == 200, sent.text
+    assert [d["event_type"] for d in sent.json()["deliveries"]] == [
+        "app_uninstalled",
+        "tokens_revoked",
+    ]
+    assert [r["event"]["type"] for r in app.received] == ["app_uninstalled", "tokens_revoked"]
+    assert app.received[1]["event"]["tokens"] == {"oauth": [], "bot": ["U0ACMEBOT1"]}
+    after = await http.post("/api/auth.test", headers=auth)
+    assert after.json() == {"ok": False, "error": "account_inactive"}
 
 
 async def test_config_round_trip_and_reset_keeps_events_url(
