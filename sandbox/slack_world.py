@@ -108,6 +108,12 @@ class SlackWorld:
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
 
+    def revoked_token_error(self, token: SlackToken) -> str:
+        """The Web API's answer to a revoked token."""
+        if token.uninstalled and token.kind == "bot":
+            return self.uninstalled_bot_token_error
+        return "token_revoked"
+
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}
         self.teams = {t.slack_team_id: t for t in directory.teams}
@@ -388,8 +394,10 @@ class SlackWorld:
         slack_team_id: str | None,
         slack_enterprise_id: str | None,
         slack_user_ids: set[str] | None = None,
+        uninstall: bool = False,
     ) -> list[SlackToken]:
-        """Revoke what the install (workspace or org) issued, optionally only for some users."""
+        """Revoke what the install (workspace or org) issued, optionally only for some users;
+        `uninstall` when the app itself is removed."""
         revoked = []
         for token in self.tokens.values():
             if token.revoked or token.slack_team_id != slack_team_id:
@@ -399,5 +407,6 @@ class SlackWorld:
             if slack_user_ids is not None and token.slack_user_id not in slack_user_ids:
                 continue
             token.revoked = True
+            token.uninstalled = uninstall
             revoked.append(token)
         return revoked

@@ -79,7 +79,6 @@ async def bot_token(http: httpx.AsyncClient) -> str:
         ),
     ],
 )
-@pytest.mark.xfail(strict=True, reason="/_sandbox/install accepts any scope")
 async def test_the_install_shortcut_refuses_scopes_the_manifest_does_not_declare(
     sim: tuple[SlackWorld, str, App, str],
     http: httpx.AsyncClient,
@@ -96,7 +95,6 @@ async def test_the_install_shortcut_refuses_scopes_the_manifest_does_not_declare
     assert await bot_token(http), "the declared scopes alone still install"
 
 
-@pytest.mark.xfail(strict=True, reason="the control API's uninstall sends only app_uninstalled")
 async def test_the_control_uninstall_sends_both_events_and_revokes_the_tokens(
     http: httpx.AsyncClient, events_url: str, app: App
 ) -> None:

@@ -69,18 +69,7 @@ async def test_chat_post_message_allows_a_burst_then_one_per_second(
     assert limited.response.headers["Retry-After"] == "1"
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        pytest.param(
-            "account_inactive",
-            marks=pytest.mark.xfail(
-                strict=True, reason="a revoked bot token always answers token_revoked"
-            ),
-        ),
-        "token_revoked",
-    ],
-)
+@pytest.mark.parametrize("answer", ["account_inactive", "token_revoked"])
 async def test_uninstall_revokes_tokens_and_a_revoked_bot_token_answers_as_configured(
     world: SlackWorld, base: str, answer: RevokedBotTokenError
 ) -> None:
