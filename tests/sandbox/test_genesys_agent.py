@@ -10,9 +10,16 @@ import json
 import re
 from typing import Any
 
-from sandbox.genesys_world import SANDBOX_DMS_INTEGRATION_ID, GenesysWorld
+import pytest
+
+from sandbox.genesys_world import (
+    SANDBOX_DMS_INTEGRATION_ID,
+    SANDBOX_ORG_ID,
+    GenesysWorld,
+    OAuthClient,
+)
 from sandbox.runner import ServerThread
-from tests.sandbox.simulators import genesys_session
+from tests.sandbox.simulators import genesys_session, login
 from tests.sandbox.test_genesys_console import customer_says
 
 CONVERSATIONS = "/api/v2/conversations/messages"
@@ -132,3 +139,39 @@ async def test_the_customer_side_can_end_a_conversation_and_others_cannot_read_i
     assert ended.status_code == 200 and ended.json()["participants"][0]["state"] == "disconnected"
     assert anonymous.status_code == 401
     assert ended.json()["selfUri"] == f"{CONVERSATIONS}/{conversation_id}"
+
+
+USER_IMAGE_RESOLUTIONS = ["x48", "x96", "x128", "x200", "x300", "x400"]
+
+
+@pytest.mark.xfail(strict=True, reason="the simulated Users API returns no images")
+async def test_the_users_api_needs_a_token_but_no_permission_and_lists_profile_images() -> None:
+    """`GET /api/v2/users/{userId}` is documented as needing no permission (GC-SDK UsersApi
+    `getUser`: "Requires NO permissions"), only a valid token; the `User` model carries
+    `images` (`resolution`, `imageUri`) without any `expand`. Real images sit on a public
+    https host; the sim serves its own, or names the host `user_image_base_url` says."""
+    world = GenesysWorld.seeded()
+    user_id = world.agents.setdefault("Ada Agent", "5a1e7b1c-0000-4000-8000-00000000ada0")
+    world.clients["no-permissions"] = OAuthClient(
+        "no-permissions", "no-permissions-secret", SANDBOX_ORG_ID, "No roles", frozenset()
+    )
+    async with genesys_session(world) as (http, _):
+        bare = await login(http, "no-permissions", "no-permissions-secret")
+        user = await http.get(f"/api/v2/users/{user_id}", headers=bare)
+        anonymous = await http.get(f"/api/v2/users/{user_id}")
+        unknown = await http.get("/api/v2/users/00000000-0000-4000-8000-000000000000", headers=bare)
+        images = user.json().get("images", [])
+        served = await http.get(images[-1]["imageUri"]) if images else None
+        world.config.user_image_base_url = "https://profiles.example.test"
+        https_user = await http.get(f"/api/v2/users/{user_id}", headers=bare)
+    assert user.status_code == 200, user.text
+    assert user.json()["name"] == "Ada Agent"
+    assert [i["resolution"] for i in images] == USER_IMAGE_RESOLUTIONS
+    assert served is not None and served.status_code == 200
+    assert served.headers["content-type"].startswith("image/svg+xml")
+    assert "AA" in served.text  # the agent's initials
+    assert anonymous.status_code == 401
+    assert unknown.status_code == 404
+    assert [i["imageUri"] for i in https_user.json()["images"]] == [
+        f"https://profiles.example.test/{user_id}/{r}.svg" for r in USER_IMAGE_RESOLUTIONS
+    ]
