@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from tests.e2e.admin import Admin
@@ -51,7 +50,6 @@ async def test_a_reply_is_posted_under_the_agents_name(bridge: System) -> None:
     assert bridge.genesys.stats.api_calls.get("users.get", 0) - lookups_before == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the simulated Users API returns no images")
 async def test_the_agents_profile_image_becomes_the_posts_icon(bridge: System) -> None:
     """The Users API's `images` (GC-SDK `User`): an https image is posted as `icon_url`. The
     sim serves its own images over http unless told an https host, as real ones are; an http

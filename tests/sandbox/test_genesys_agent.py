@@ -10,8 +10,6 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_ID,
@@ -144,7 +142,6 @@ async def test_the_customer_side_can_end_a_conversation_and_others_cannot_read_i
 USER_IMAGE_RESOLUTIONS = ["x48", "x96", "x128", "x200", "x300", "x400"]
 
 
-@pytest.mark.xfail(strict=True, reason="the simulated Users API returns no images")
 async def test_the_users_api_needs_a_token_but_no_permission_and_lists_profile_images() -> None:
     """`GET /api/v2/users/{userId}` is documented as needing no permission (GC-SDK UsersApi
     `getUser`: "Requires NO permissions"), only a valid token; the `User` model carries
