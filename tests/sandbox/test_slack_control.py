@@ -113,6 +113,35 @@ async def test_the_control_uninstall_sends_both_events_and_revokes_the_tokens(
     assert after.json() == {"ok": False, "error": "account_inactive"}
 
 
+@pytest.mark.parametrize("per_hour", [2, 30_000], ids=["lowered", "slack-default"])
+async def test_over_the_hourly_event_limit_events_are_dropped_with_one_app_rate_limited(
+    http: httpx.AsyncClient, events_url: str, app: App, per_hour: int
+) -> None:
+    """external-contracts S2: at most 30,000 events per workspace per hour, then
+    `app_rate_limited` (its own shape, no `event_callback` envelope), once; configurable."""
+    await bot_token(http)
+    await http.patch("/_sandbox/config", json={"events_url": events_url, "events_per_hour": 2})
+    if per_hour != 2:
+        await http.patch("/_sandbox/config", json={"events_per_hour": per_hour})
+    mention = {"kind": "mention", "team": ACME_TEAM_ID, "channel": SUPPORT, "user": "U0ACME0003"}
+    sent = [
+        (await http.post("/_sandbox/events", json={**mention, "text": f"n{n}"})).json()
+        for n in range(4)
+    ]
+    errors = [s["delivery"].get("error") for s in sent]
+    kinds = [body.get("type") for body in app.received]
+    if per_hour == 30_000:
+        assert errors == [None] * 4
+        assert kinds == ["event_callback"] * 4
+        return
+    assert errors == [None, None, "app_rate_limited", "app_rate_limited"]
+    assert kinds == ["event_callback", "event_callback", "app_rate_limited"]
+    notice = app.received[2]
+    assert notice["team_id"] == ACME_TEAM_ID
+    assert notice["minute_rate_limited"] % 60 == 0
+    assert {"token", "api_app_id"} <= notice.keys() and "event" not in notice
+
+
 async def test_config_round_trip_and_reset_keeps_events_url(
     http: httpx.AsyncClient, events_url: str
 ) -> None:

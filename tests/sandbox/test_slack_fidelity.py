@@ -12,7 +12,7 @@ from sandbox.genesys_world import GenesysWorld
 from sandbox.slack_actions import Choice, ResponseUrl, build_block_actions
 from sandbox.slack_mrkdwn import compose, to_html
 from sandbox.slack_payloads import build_uninstall
-from sandbox.slack_seed import ACME_TEAM_ID
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
 from sandbox.slack_world import RevokedBotTokenError, SlackWorld
 from tests.sandbox.simulators import SUPPORT, client, error_of, install
 
@@ -56,6 +56,22 @@ async def test_tier_3_allows_a_minute_of_calls_then_429_with_retry_after(
     assert limited.response["error"] == "ratelimited"
     assert int(limited.response.headers["Retry-After"]) >= 1
     assert (await slack.users_info(user="U0ACME0003"))["ok"] is True, "tiers are per method"
+
+
+async def test_reactions_add_is_tier_3_per_workspace(world: SlackWorld, base: str) -> None:
+    """external-contracts S2: `reactions.add` is Tier 3 (about 50 a minute), then 429 with
+    `Retry-After`; the count is per workspace, so another workspace still reacts."""
+    slack = client(base, install(world))
+    posted = await slack.chat_postMessage(channel=SUPPORT, text="react to me")
+    for n in range(50):
+        await slack.reactions_add(channel=SUPPORT, timestamp=posted["ts"], name=f"emoji_{n}")
+    limited = await error_of(
+        slack.reactions_add(channel=SUPPORT, timestamp=posted["ts"], name="one_too_many")
+    )
+    assert limited.response.status_code == 429
+    assert limited.response["error"] == "ratelimited"
+    assert int(limited.response.headers["Retry-After"]) >= 1
+    assert world.limits.take_method("reactions.add", GLOBEX_TEAM_ID) is None
 
 
 async def test_chat_post_message_allows_a_burst_then_one_per_second(
