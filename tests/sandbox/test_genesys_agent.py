@@ -10,14 +10,19 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_ID,
+    SANDBOX_OTHER_ORG_CLIENT_ID,
+    SANDBOX_OTHER_ORG_CLIENT_SECRET,
+    SANDBOX_OTHER_ORG_DOMAIN,
     GenesysWorld,
     OAuthClient,
 )
 from sandbox.runner import ServerThread
-from tests.sandbox.simulators import genesys_session, login
+from tests.sandbox.simulators import basic, genesys_session, login
 from tests.sandbox.test_genesys_console import customer_says
 
 CONVERSATIONS = "/api/v2/conversations/messages"
@@ -172,3 +177,25 @@ async def test_the_users_api_needs_a_token_but_no_permission_and_lists_profile_i
     assert [i["imageUri"] for i in https_user.json()["images"]] == [
         f"https://profiles.example.test/{user_id}/{r}.svg" for r in USER_IMAGE_RESOLUTIONS
     ]
+
+
+@pytest.mark.xfail(strict=True, reason="any org's client reads any agent")
+async def test_a_user_is_found_only_by_clients_of_the_org_the_agent_works_in() -> None:
+    """A user belongs to one org: another org's client, even with every permission, gets the
+    404 an unknown id gets."""
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        conversation_id = await customer_says(http, auth, "hello")
+        agent = world.join_agent(world.conversations[conversation_id], "Ada Agent")
+        mine = await http.get(f"/api/v2/users/{agent.user_id}", headers=auth)
+        token = await http.post(
+            f"/login.{SANDBOX_OTHER_ORG_DOMAIN}/oauth/token",
+            headers=basic(SANDBOX_OTHER_ORG_CLIENT_ID, SANDBOX_OTHER_ORG_CLIENT_SECRET),
+            data={"grant_type": "client_credentials"},
+        )
+        other = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        elsewhere = await http.get(
+            f"/api.{SANDBOX_OTHER_ORG_DOMAIN}/api/v2/users/{agent.user_id}", headers=other
+        )
+    assert mine.status_code == 200
+    assert elsewhere.status_code == 404, elsewhere.text
