@@ -109,15 +109,26 @@ def _agent_name(world: GenesysWorld, user_id: str) -> str | None:
     return next((name for name, known in world.agents.items() if known == user_id), None)
 
 
+def _works_in(world: GenesysWorld, user_id: str, org_id: str) -> bool:
+    """A user belongs to one org: the one whose conversations the agent answered."""
+    for conversation in world.conversations.values():
+        integration = world.get_integration(conversation.integration_id)
+        if integration is None or integration.org_id != org_id:
+            continue
+        if any(p.user_id == user_id for p in conversation.agents()):
+            return True
+    return False
+
+
 async def get_user(request: Request) -> Response:
     """GC-SDK UsersApi `getUser` "Requires NO permissions": any valid token reads a user.
     `images` is part of the `User` model itself (no `expand` value names it)."""
     await apply_fault(request, "users.get")
-    authorize(request)
+    client = authorize(request)
     world = world_of(request)
     user_id = request.path_params["user_id"]
     name = _agent_name(world, user_id)
-    if name is None:
+    if name is None or not _works_in(world, user_id, client.org_id):
         raise GenesysApiError(404, "not.found", f"User {user_id} not found")
     return JSONResponse(
         {

@@ -10,8 +10,6 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_ORG_ID,
@@ -153,11 +151,14 @@ async def test_the_users_api_needs_a_token_but_no_permission_and_lists_profile_i
     `images` (`resolution`, `imageUri`) without any `expand`. Real images sit on a public
     https host; the sim serves its own, or names the host `user_image_base_url` says."""
     world = GenesysWorld.seeded()
-    user_id = world.agents.setdefault("Ada Agent", "5a1e7b1c-0000-4000-8000-00000000ada0")
     world.clients["no-permissions"] = OAuthClient(
         "no-permissions", "no-permissions-secret", SANDBOX_ORG_ID, "No roles", frozenset()
     )
-    async with genesys_session(world) as (http, _):
+    async with genesys_session(world) as (http, auth):
+        conversation_id = await customer_says(http, auth, "hello")
+        agent = world.join_agent(world.conversations[conversation_id], "Ada Agent")
+        user_id = agent.user_id
+        assert user_id is not None
         bare = await login(http, "no-permissions", "no-permissions-secret")
         user = await http.get(f"/api/v2/users/{user_id}", headers=bare)
         anonymous = await http.get(f"/api/v2/users/{user_id}")
@@ -179,7 +180,6 @@ async def test_the_users_api_needs_a_token_but_no_permission_and_lists_profile_i
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="any org's client reads any agent")
 async def test_a_user_is_found_only_by_clients_of_the_org_the_agent_works_in() -> None:
     """A user belongs to one org: another org's client, even with every permission, gets the
     404 an unknown id gets."""
