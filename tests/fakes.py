@@ -14,6 +14,7 @@ from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.files import SlackFileInfo
 
 
 @dataclass
@@ -36,6 +37,8 @@ class FakeSlack:
     failures: list[Exception] = field(default_factory=list)
     # Raised, one per call, by the next add_reaction calls.
     reaction_failures: list[Exception] = field(default_factory=list)
+    # What `files.info` knows, by file ID.
+    files: dict[str, SlackFileInfo] = field(default_factory=dict)
 
     async def post_message(
         self,
@@ -84,6 +87,12 @@ class FakeSlack:
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None:
         return f"https://acme.slack.test/archives/{channel}/p{ts.replace('.', '')}"
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """What `files.info` says about the files in `files` (by ID); None for others."""
+        return self.files.get(slack_file_id)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.files import SlackFileInfo
 
 
 class SlackSender(Protocol):
@@ -53,6 +54,10 @@ class SlackSender(Protocol):
     async def permalink(
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None: ...
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None: ...
 
 
 class BotTokens(Protocol):
