@@ -162,8 +162,7 @@ async def agent_answers(
     reason=(
         "issue 13, not merged yet: step 3, the agent's attachment is not a Slack file (no "
         "'sandbox-sample.png' file on the bot's message); step 4, a clicked quick reply keeps "
-        "its buttons (chat.update is not called); step 5, the customer's file does not reach "
-        "the agent as an attachment. Steps 1, 2, 6 and the rest of 3-5 pass"
+        "its buttons (chat.update is not called). Steps 1, 2, 5, 6 and the rest of 3-4 pass"
     ),
 )
 async def test_a_newcomer_walks_the_whole_sandbox(dev: Dev, open_page: OpenPage) -> None:
