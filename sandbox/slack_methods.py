@@ -7,6 +7,7 @@ Each method checks what Slack checks, in Slack's words (`channel_not_found`, `no
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 
@@ -18,7 +19,7 @@ from sandbox.slack_objects import (
     permalink,
     user_object,
 )
-from sandbox.slack_records import SlackChannel, SlackMessage, SlackUser
+from sandbox.slack_records import SlackChannel, SlackMessage, SlackUser, SlackUsergroup
 from sandbox.slack_world import MAX_SECTION_TEXT_LENGTH
 
 MAX_BLOCKS = 50
@@ -392,6 +393,113 @@ def reactions_remove(call: MethodCall) -> JsonObject:
     return {}
 
 
+def _page(
+    call: MethodCall, items: list[JsonObject], *, default_limit: int = 100
+) -> tuple[list[JsonObject], str]:
+    """Slack's cursor paging: an opaque `cursor` in, `next_cursor` out (empty at the end)."""
+    try:
+        limit = int(call.arg("limit") or default_limit)
+        start = int(base64.b64decode(call.arg("cursor") or "", validate=True) or b"0")
+    except ValueError:
+        raise ApiError("invalid_cursor") from None
+    limit = min(limit, 1000) if limit > 0 else len(items)
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return page, base64.b64encode(str(start + limit).encode()).decode() if more else ""
+
+
+def users_list(call: MethodCall) -> JsonObject:
+    world = call.world
+    email = "users:read.email" in call.bearer.scopes
+    members = [
+        user_object(world, user, base_url=call.base_url, email=email)
+        for user in world.users.values()
+        if world.covers(call.bearer, user.slack_team_id)
+    ]
+    page, cursor = _page(call, members, default_limit=0)
+    return {
+        "members": page,
+        "cache_ts": 1_700_000_000,
+        "response_metadata": {"next_cursor": cursor},
+    }
+
+
+def conversations_list(call: MethodCall) -> JsonObject:
+    """Public channels need `channels:read`, private ones `groups:read` (and only those the
+    app is in are listed), DMs `im:read`; as in Slack, the types asked for decide."""
+    world = call.world
+    types = {t.strip() for t in (call.arg("types") or "public_channel").split(",") if t.strip()}
+    known = {"public_channel", "private_channel", "im", "mpim"}
+    if not types <= known:
+        raise ApiError("invalid_types")
+    needed = {"public_channel": "channels:read", "private_channel": "groups:read", "im": "im:read"}
+    for kind in sorted(types & needed.keys()):
+        call.need_scope(needed[kind])
+    found: list[JsonObject] = []
+    for channel in world.channels.values():
+        if not world.covers(call.bearer, channel.slack_team_id):
+            continue
+        if channel.is_im:
+            kind = "im"
+        else:
+            kind = "private_channel" if channel.is_private else "public_channel"
+        if kind not in types:
+            continue
+        if kind == "private_channel" and not _is_member(call, channel):
+            continue
+        if channel.is_archived and call.flag("exclude_archived"):
+            continue
+        found.append(channel_object(world, channel))
+    page, cursor = _page(call, found)
+    return {"channels": page, "response_metadata": {"next_cursor": cursor}}
+
+
+def _usergroup_object(group: SlackUsergroup, *, include_users: bool) -> JsonObject:
+    obj: JsonObject = {
+        "id": group.slack_usergroup_id,
+        "team_id": group.slack_team_id,
+        "is_usergroup": True,
+        "is_subteam": True,
+        "name": group.name,
+        "description": group.description,
+        "handle": group.handle,
+        "is_external": False,
+        "date_create": 1_700_000_000,
+        "date_update": 1_700_000_000,
+        "date_delete": 0,
+        "auto_type": None,
+        "created_by": "",
+        "updated_by": "",
+        "deleted_by": None,
+        "prefs": {"channels": [], "groups": []},
+        "user_count": len(group.users),
+    }
+    if include_users:
+        obj["users"] = list(group.users)
+    return obj
+
+
+def usergroups_list(call: MethodCall) -> JsonObject:
+    world = call.world
+    groups = [
+        _usergroup_object(group, include_users=call.flag("include_users"))
+        for group in world.usergroups.values()
+        if world.covers(call.bearer, group.slack_team_id)
+    ]
+    return {"usergroups": groups}
+
+
+def usergroups_users_list(call: MethodCall) -> JsonObject:
+    world = call.world
+    group_id = call.arg("usergroup")
+    if not group_id:
+        raise ApiError("invalid_arguments")
+    group = world.usergroups.get(group_id)
+    if group is None or not world.covers(call.bearer, group.slack_team_id):
+        raise ApiError("no_such_subteam")
+    return {"users": list(group.users)}
+
+
 METHODS: dict[str, Method] = {
     "api.test": Method(api_test, needs_token=False),
     "auth.test": Method(auth_test),
@@ -401,7 +509,11 @@ METHODS: dict[str, Method] = {
     "chat.postEphemeral": Method(chat_post_ephemeral, ("chat:write",)),
     "chat.getPermalink": Method(chat_get_permalink),
     "users.info": Method(users_info, ("users:read",)),
+    "users.list": Method(users_list, ("users:read",)),
     "conversations.info": Method(conversations_info),
+    "conversations.list": Method(conversations_list),
+    "usergroups.list": Method(usergroups_list, ("usergroups:read",)),
+    "usergroups.users.list": Method(usergroups_users_list, ("usergroups:read",)),
     "conversations.open": Method(conversations_open, ("im:write",)),
     "reactions.add": Method(reactions_add, ("reactions:write",)),
     "reactions.remove": Method(reactions_remove, ("reactions:write",)),

@@ -77,6 +77,25 @@ class SlackSender(Protocol):
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None: ...
 
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> None: ...
+
+    async def is_guest(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> bool: ...
+
+    async def usergroup_members(
+        self, token: str, *, team_id: str | None, scope: str, usergroup_id: str
+    ) -> frozenset[str]: ...
+
 
 class BotTokens(Protocol):
     async def refreshed(self, installation: SlackInstallation) -> str | None:

@@ -24,3 +24,11 @@ class SlackProfile:
 class ChannelInfo:
     name: str | None
     is_shared: bool | None
+
+
+@dataclass(frozen=True)
+class Named:
+    """A Slack ID with the name a person knows it by (pickers show names, not IDs)."""
+
+    id: str
+    name: str

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.web import auth, files, genesys_webhook, metrics, onboarding, slack_events
+from app.web import access, auth, files, genesys_webhook, metrics, onboarding, slack_events
 from app.web.auth import current_admin
 from app.web.views import HERE, page, state_of
 
@@ -89,6 +89,9 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
         Route("/onboarding/disconnect", onboarding.disconnect_genesys, methods=["POST"]),
+        Route("/settings/access", access.show, methods=["GET"]),
+        Route("/settings/access", access.save_access, methods=["POST"]),
+        Route("/settings/access/alert", access.save_alert, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),
