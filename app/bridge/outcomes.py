@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import queueing, store
+from app.bridge import failure_alert, queueing, store
 from app.bridge.inbound import slack_error_to_reason, to_receipt
 from app.bridge.messages import (
     CUSTOMER_KINDS,
@@ -256,8 +256,30 @@ class Outcomes:
                     )
                 elif row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS:
                     await self._notify_customer(session, row, context, reason)
+                if failure_alert.concerns(row):
+                    await self._alert_failures(session, context)
 
         await record(write)
+
+    async def failing(self, row: BridgeMessage, context: DeliveryContext) -> None:
+        """A message keeps failing (a streak of retryable failures): the failure DM, if on."""
+        if not (context.tenant.failure_alert and failure_alert.concerns(row)):
+            return
+
+        async def write() -> None:
+            async with self._sessions.begin() as session:
+                await self._alert_failures(session, context)
+
+        await record(write)
+
+    async def _alert_failures(self, session: AsyncSession, context: DeliveryContext) -> None:
+        await failure_alert.queue(
+            session,
+            tenant=context.tenant,
+            installation=context.installation,
+            current_conversation_id=context.conversation.id,
+            failures_url=f"{self._setup_url}#failures" if self._setup_url else None,
+        )
 
     async def _notify_customer(
         self, session: AsyncSession, row: BridgeMessage, context: DeliveryContext, reason: str

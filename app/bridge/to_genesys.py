@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import normalized, routing, store
+from app.bridge import access, normalized, routing, store
 from app.bridge.customer_files import FILES_SCOPE, refusal
 from app.bridge.file_links import FileLinks
 from app.bridge.inbound import (
@@ -108,6 +108,32 @@ class ToGenesys:
             return await self._structured_response(row, context)
         return await self._customer_message(row, context)
 
+    async def _admit(
+        self,
+        context: DeliveryContext,
+        *,
+        slack_user_id: str,
+        channel_id: str | None,
+        scope: str,
+        answer: bool,
+    ) -> None:
+        """Raise `access.Refused` (after the ephemeral answer, when `answer`) for someone the
+        tenant does not let open requests here; nothing is sent to Genesys then."""
+        reason = await access.refusal(
+            self._slack, context, slack_user_id=slack_user_id, channel_id=channel_id, scope=scope
+        )
+        if reason is None:
+            return
+        if answer:
+            await access.tell_refused(
+                self._slack,
+                context,
+                slack_user_id=slack_user_id,
+                channel_id=channel_id,
+                thread_ts=context.conversation.slack_thread_ts,
+            )
+        raise access.Refused(reason)
+
     async def _answering_integration(
         self, context: DeliveryContext, genesys_message_id: str, known: object = None
     ) -> str:
@@ -141,6 +167,18 @@ class ToGenesys:
         self, row: BridgeMessage, context: DeliveryContext
     ) -> DeliveryOutcome:
         raw: Any = row.payload["click"]
+        await self._admit(
+            context,
+            slack_user_id=str(row.payload.get("slack_user_id") or ""),
+            channel_id=context.conversation.slack_channel_id,
+            scope=(
+                context.tenant.slack_enterprise_id
+                if context.tenant.is_enterprise_install
+                else context.tenant.slack_team_id
+            )
+            or "",
+            answer=True,
+        )
         integration_id = await self._answering_integration(context, str(raw["genesys_message_id"]))
         click = ButtonClick(
             genesys_message_id=raw["genesys_message_id"],
@@ -165,6 +203,14 @@ class ToGenesys:
         # Customer messages follow the tenant's current choice. Genesys keys a conversation
         # on integration + `from.id`, so on a new integration it starts afresh; the agent is
         # told it continues an earlier one if anything crossed before.
+        msg = stored_slack_message(row, context)
+        await self._admit(
+            context,
+            slack_user_id=msg.slack_user_id,
+            channel_id=msg.slack_channel_id,
+            scope=msg.conversation.slack_scope_id,
+            answer=row.kind == Kind.MESSAGE,
+        )
         chosen = context.integration_id
         if chosen is None:
             raise Permanent("genesys_not_connected")
@@ -175,7 +221,6 @@ class ToGenesys:
                 continues = await store.has_delivered(
                     session, conversation_id=context.conversation.id
                 )
-        msg = stored_slack_message(row, context)
         profile = await self._slack.profile(
             context.token,
             team_id=context.team_id,

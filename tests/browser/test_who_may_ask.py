@@ -70,10 +70,6 @@ def genesys_saw(system: System, text: str) -> bool:
     return any(text in str(r.body.get("text")) for r in accepted(system.genesys))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no access policy at delivery yet: no ephemeral, forwarded",
-)
 async def test_members_only_answers_a_guest_privately_and_forwards_nothing(
     system: System, open_page: OpenPage, screenshot: Screenshot
 ) -> None:

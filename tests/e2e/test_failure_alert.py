@@ -44,7 +44,6 @@ def alerts_to(system: System, slack_user_id: str) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="no failure DM is queued yet")
 async def test_two_failures_within_the_hour_send_one_dm(bridge: System, acme_admin: Admin) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec

@@ -79,10 +79,6 @@ async def status_of(system: System, channel: str, ts: str) -> str:
         return f"{status}:{error}" if error else str(status)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no access policy at delivery yet: the message reaches Genesys",
-)
 async def test_members_only_refuses_a_guest_and_lets_a_member_through(
     bridge: System, acme_admin: Admin
 ) -> None:
@@ -120,10 +116,6 @@ async def test_members_only_refuses_a_guest_and_lets_a_member_through(
     assert (await status_of(bridge, acme.support_channel, reply.message.ts)).startswith("refused")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no access policy at delivery yet: the message reaches Genesys",
-)
 async def test_only_listed_channels(bridge: System, acme_admin: Admin) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec
@@ -148,10 +140,6 @@ async def test_only_listed_channels(bridge: System, acme_admin: Admin) -> None:
     assert genesys_saw(bridge, "Channels: DMs allowed now")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no access policy at delivery yet: the message reaches Genesys",
-)
 async def test_only_listed_user_groups(bridge: System, acme_admin: Admin) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec
