@@ -15,9 +15,9 @@ from app.bridge.access import REFUSED_TEXT
 from app.db.models import BridgeMessage, Tenant
 from sandbox.slack_seed import ACME_ENGINEERING_GROUP_ID, ACME_GUEST_USER_ID, ACME_HELPDESK_GROUP_ID
 from tests.e2e.admin import Admin
-from tests.e2e.ledger import accepted
+from tests.e2e.ledger import accepted, slack_posts
 from tests.e2e.stack import System
-from tests.e2e.traffic import SlackPeople, build_thread_reply
+from tests.e2e.traffic import Agents, SlackPeople, build_thread_reply, thread_id
 
 GENERAL = "C0ACMEGENL"
 MEMBER = "U0ACME0002"  # Grace: a full member, in the Helpdesk group
@@ -191,3 +191,50 @@ async def test_the_page_refuses_an_empty_list_with_a_400(bridge: System, acme_ad
             select(Tenant.request_policy).where(Tenant.id == system.acme.tenant_id)
         )
     assert policy == "everyone"
+
+
+async def test_a_guests_button_click_is_refused_and_a_members_goes_through(
+    bridge: System, acme_admin: Admin
+) -> None:
+    """Clicks follow the same rule: a guest answering an agent's quick reply in a member's
+    thread gets the ephemeral answer and Genesys gets no structured response from them."""
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "Clicks: a member asks", user=MEMBER)
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    await agents.reply(
+        acme.mentions_integration_id,
+        thread,
+        "Clicks: solved?",
+        kind="quick_replies",
+        quick_replies=["Yes", "No"],
+    )
+    await bridge.drain()
+    await choose(acme_admin, "members")
+    [posted] = slack_posts(bridge.slack, acme.support_channel, root.ts)
+    assert posted.blocks is not None
+    buttons = [e for b in posted.blocks if b["type"] == "actions" for e in b["elements"]]
+
+    clicked = await slack.click(acme, posted, buttons[1], user=ACME_GUEST_USER_ID)
+    assert clicked.status_code == 200, clicked.text
+    await bridge.drain()
+    answers = [
+        r.body["buttonResponse"]["text"]
+        for r in accepted(bridge.genesys, "structured")
+        if r.body["channel"]["from"]["id"] == thread
+    ]
+    assert answers == []
+    assert ephemerals_to(bridge, acme.support_channel, ACME_GUEST_USER_ID)[-1] == (
+        REFUSED_TEXT,
+        root.ts,
+    )
+
+    clicked = await slack.click(acme, posted, buttons[0], user=MEMBER)
+    assert clicked.status_code == 200, clicked.text
+    await bridge.drain()
+    answers = [
+        r.body["buttonResponse"]["text"]
+        for r in accepted(bridge.genesys, "structured")
+        if r.body["channel"]["from"]["id"] == thread
+    ]
+    assert answers == ["Yes"]
