@@ -85,6 +85,11 @@ async def test_members_only_answers_a_guest_privately_and_forwards_nothing(
     await expect(admin.locator("#saved")).to_contain_text("who may open requests")
     await expect(admin.locator("#policy-members")).to_be_checked()
     await screenshot(admin, "access-members-only")
+    await admin.set_viewport_size({"width": 390, "height": 844})
+    overflow = await admin.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is {overflow}px wider than a 390px screen"
 
     slack = await open_page()
     await slack.goto(f"{system.sims.slack_url}/?team={ACME_TEAM_ID}&channel={SUPPORT}")
