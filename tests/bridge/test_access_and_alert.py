@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bridge.access import REFUSED_TEXT
 from app.bridge.delivery import Delivery
 from app.bridge.failure_alert import FAILURE_STREAK
+from app.bridge.file_links import FileLinks
 from app.bridge.messages import Kind, Status
 from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
@@ -42,6 +43,7 @@ def delivery(
         box=box,
         slack=slack,
         genesys=genesys,
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
         tokens=FakeTokens(),
         setup_url="https://sb.test/onboarding",
     )
