@@ -40,8 +40,6 @@ class FakeSlack:
     reaction_failures: list[Exception] = field(default_factory=list)
     # What `files.info` knows, by file ID.
     files: dict[str, SlackFileInfo] = field(default_factory=dict)
-    # (channel, user, text, thread_ts) of each chat.postEphemeral.
-    ephemerals: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     guests: set[str] = field(default_factory=set)
     usergroups: dict[str, frozenset[str]] = field(default_factory=dict)
 
@@ -117,18 +115,6 @@ class FakeSlack:
     ) -> SlackFileInfo | None:
         """What `files.info` says about the files in `files` (by ID); None for others."""
         return self.files.get(slack_file_id)
-
-    async def post_ephemeral(
-        self,
-        token: str,
-        *,
-        team_id: str | None,
-        channel: str,
-        slack_user_id: str,
-        text: str,
-        thread_ts: str | None = None,
-    ) -> None:
-        self.ephemerals.append((channel, slack_user_id, text, thread_ts))
 
     async def is_guest(
         self, token: str, *, team_id: str | None, scope: str, slack_user_id: str

@@ -77,17 +77,6 @@ class SlackSender(Protocol):
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None: ...
 
-    async def post_ephemeral(
-        self,
-        token: str,
-        *,
-        team_id: str | None,
-        channel: str,
-        slack_user_id: str,
-        text: str,
-        thread_ts: str | None = None,
-    ) -> None: ...
-
     async def is_guest(
         self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
     ) -> bool: ...

@@ -140,23 +140,6 @@ class SlackSender:
             if exc.error != "already_reacted":
                 log.info("reaction not added", extra={"slack_error": exc.error})
 
-    async def post_ephemeral(
-        self,
-        token: str,
-        *,
-        team_id: str | None,
-        channel: str,
-        slack_user_id: str,
-        text: str,
-        thread_ts: str | None = None,
-    ) -> None:
-        """A message only `slack_user_id` sees, in the channel (and thread) they wrote in;
-        Slack does not keep it, and answers `user_not_in_channel` for someone not in it."""
-        params: dict[str, Any] = {"channel": channel, "user": slack_user_id, "text": text}
-        if thread_ts:
-            params["thread_ts"] = thread_ts
-        await self._call(token, team_id, "chat_postEphemeral", **params)
-
     async def is_guest(
         self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
     ) -> bool:

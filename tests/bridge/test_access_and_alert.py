@@ -18,7 +18,6 @@ from app.db.models import BridgeMessage, Conversation, Tenant
 from app.genesys.errors import GenesysUnavailable
 from tests.bridge.conftest import Onboarded
 from tests.bridge.test_delivery import a_mention, flush, reread
-from tests.bridge.test_ingest import ROOT_TS
 from tests.fakes import FakeGenesys, FakeSlack, FakeTokens
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -73,7 +72,7 @@ async def test_a_guest_is_refused_before_genesys_and_answered_once(
     assert genesys.sent == []
     refused = await reread(sessions, row.id)
     assert (refused.status, refused.last_error) == (Status.REFUSED, "refused:guest")
-    assert slack.ephemerals == [("C0SUPPORT", "U0JANE", REFUSED_TEXT, ROOT_TS)]
+    assert slack.ephemeral == [("C0SUPPORT", "U0JANE", REFUSED_TEXT)]
 
 
 async def test_a_failure_streak_sends_one_dm_an_hour(

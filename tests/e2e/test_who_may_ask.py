@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from app.bridge.access import REFUSED_TEXT
 from app.db.models import BridgeMessage, Tenant
+from sandbox.slack_records import SlackMessage
 from sandbox.slack_seed import ACME_ENGINEERING_GROUP_ID, ACME_GUEST_USER_ID, ACME_HELPDESK_GROUP_ID
 from tests.e2e.admin import Admin
 from tests.e2e.ledger import accepted, slack_posts
@@ -193,48 +194,52 @@ async def test_the_page_refuses_an_empty_list_with_a_400(bridge: System, acme_ad
     assert policy == "everyone"
 
 
-async def test_a_guests_button_click_is_refused_and_a_members_goes_through(
-    bridge: System, acme_admin: Admin
-) -> None:
-    """Clicks follow the same rule: a guest answering an agent's quick reply in a member's
-    thread gets the ephemeral answer and Genesys gets no structured response from them."""
+async def offer_buttons(bridge: System, user: str, text: str) -> tuple[str, SlackMessage]:
+    """`user` asks in #support (while everyone may); an agent answers with quick replies."""
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
-    root = await slack.mention(acme, "Clicks: a member asks", user=MEMBER)
+    root = await slack.mention(acme, text, user=user)
     thread = thread_id(acme, acme.support_channel, root.ts)
     await agents.reply(
         acme.mentions_integration_id,
         thread,
-        "Clicks: solved?",
+        f"{text}: solved?",
         kind="quick_replies",
         quick_replies=["Yes", "No"],
     )
     await bridge.drain()
-    await choose(acme_admin, "members")
     [posted] = slack_posts(bridge.slack, acme.support_channel, root.ts)
-    assert posted.blocks is not None
-    buttons = [e for b in posted.blocks if b["type"] == "actions" for e in b["elements"]]
+    return thread, posted
 
-    clicked = await slack.click(acme, posted, buttons[1], user=ACME_GUEST_USER_ID)
-    assert clicked.status_code == 200, clicked.text
-    await bridge.drain()
-    answers = [
-        r.body["buttonResponse"]["text"]
+
+def structured_answers(bridge: System, thread: str) -> list[str]:
+    return [
+        str(r.body["buttonResponse"]["text"])
         for r in accepted(bridge.genesys, "structured")
         if r.body["channel"]["from"]["id"] == thread
     ]
-    assert answers == []
-    assert ephemerals_to(bridge, acme.support_channel, ACME_GUEST_USER_ID)[-1] == (
-        REFUSED_TEXT,
-        root.ts,
-    )
 
-    clicked = await slack.click(acme, posted, buttons[0], user=MEMBER)
-    assert clicked.status_code == 200, clicked.text
+
+async def test_a_guests_button_click_is_refused_and_a_members_goes_through(
+    bridge: System, acme_admin: Admin
+) -> None:
+    """Clicks follow the same rule: a guest answering the quick reply in their own thread,
+    opened before the workspace chose members only, gets the ephemeral answer and Genesys
+    gets no structured response; a member's click in their own thread goes through."""
+    slack = SlackPeople(bridge)
+    acme = bridge.acme.spec
+    guest_thread, guest_offer = await offer_buttons(bridge, ACME_GUEST_USER_ID, "Clicks guest")
+    member_thread, member_offer = await offer_buttons(bridge, MEMBER, "Clicks member")
+    await choose(acme_admin, "members")
+
+    for user, posted in ((ACME_GUEST_USER_ID, guest_offer), (MEMBER, member_offer)):
+        assert posted.blocks is not None
+        [button, *_] = [e for b in posted.blocks if b["type"] == "actions" for e in b["elements"]]
+        clicked = await slack.click(acme, posted, button, user=user)
+        assert clicked.status_code == 200, clicked.text
     await bridge.drain()
-    answers = [
-        r.body["buttonResponse"]["text"]
-        for r in accepted(bridge.genesys, "structured")
-        if r.body["channel"]["from"]["id"] == thread
-    ]
-    assert answers == ["Yes"]
+
+    assert structured_answers(bridge, guest_thread) == []
+    assert structured_answers(bridge, member_thread) == ["Yes"]
+    assert ephemerals_to(bridge, acme.support_channel, ACME_GUEST_USER_ID)[-1][0] == REFUSED_TEXT
+    assert ephemerals_to(bridge, acme.support_channel, MEMBER) == []
