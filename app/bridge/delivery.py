@@ -129,10 +129,7 @@ class Delivery:
             raise RetryLater(delay, exc.reason) from None
         except Refused as exc:
             # Not allowed to open requests (`app.bridge.access`): kept, never forwarded.
-            await self._outcomes.settle(
-                row.id, status=Status.REFUSED, error=f"refused:{exc.reason}", attempts=attempts
-            )
-            return True
+            return not await self._outcomes.refused(row, context, exc.reason, attempts=attempts)
         except Permanent as exc:
             await self._outcomes.dead_letter(
                 row,

@@ -261,6 +261,48 @@ class Outcomes:
 
         await record(write)
 
+    async def refused(
+        self, row: BridgeMessage, context: DeliveryContext, reason: str, *, attempts: int
+    ) -> bool:
+        """Keep a message the tenant does not let through as `refused`. A refused click also
+        drops the rewrite of the agent's message that its answer queued, so the buttons stay
+        and nothing says an answer was given. True when that touched another row."""
+        touched = False
+
+        async def write() -> None:
+            nonlocal touched
+            async with self._sessions.begin() as session:
+                await store.mark(
+                    session,
+                    message_id=row.id,
+                    values={
+                        "status": Status.REFUSED.value,
+                        "last_error": f"refused:{reason}"[:300],
+                        "next_attempt_at": None,
+                        "attempts": attempts,
+                    },
+                )
+                if row.kind != Kind.STRUCTURED_RESPONSE:
+                    return
+                click = row.payload.get("click")
+                offered = click.get("genesys_message_id") if isinstance(click, dict) else None
+                rewrite = await store.find_message(
+                    session,
+                    tenant_id=context.tenant.id,
+                    direction=Direction.TO_SLACK,
+                    dedupe_key=f"answered:{offered}",
+                )
+                if rewrite is not None and rewrite.status == Status.PENDING:
+                    await store.mark(
+                        session,
+                        message_id=rewrite.id,
+                        values={"status": Status.RECORDED.value, "last_error": "answer_refused"},
+                    )
+                    touched = True
+
+        await record(write)
+        return touched
+
     async def failing(self, row: BridgeMessage, context: DeliveryContext) -> None:
         """A message keeps failing (a streak of retryable failures): the failure DM, if on."""
         if not (context.tenant.failure_alert and failure_alert.concerns(row)):

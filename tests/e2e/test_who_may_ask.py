@@ -97,6 +97,7 @@ async def test_members_only_refuses_a_guest_and_lets_a_member_through(
         (REFUSED_TEXT, guest.ts)
     ]
     assert ephemerals_to(bridge, acme.support_channel, MEMBER) == []
+
     assert await status_of(bridge, acme.support_channel, guest.ts) == "refused:refused:guest"
     assert await status_of(bridge, acme.support_channel, member.ts) == "delivered"
 
@@ -243,3 +244,12 @@ async def test_a_guests_button_click_is_refused_and_a_members_goes_through(
     assert structured_answers(bridge, member_thread) == ["Yes"]
     assert ephemerals_to(bridge, acme.support_channel, ACME_GUEST_USER_ID)[-1][0] == REFUSED_TEXT
     assert ephemerals_to(bridge, acme.support_channel, MEMBER) == []
+
+    # The guest's offer keeps its buttons (no "answered" rewrite); the member's is rewritten.
+    def has_buttons(posted: SlackMessage) -> bool:
+        shown = bridge.slack.find_message(acme.support_channel, posted.ts)
+        assert shown is not None
+        return any(b["type"] == "actions" for b in shown.blocks or [])
+
+    assert has_buttons(guest_offer)
+    assert not has_buttons(member_offer)
