@@ -56,12 +56,13 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database, pool_size=2, application_name="keys-rotate")
         try:
             box = SecretBox(settings.keys)
-            report = await rotate_all(create_sessions(engine), box)
+            report = await rotate_all(create_sessions(engine, box=box), box)
         finally:
             await engine.dispose()
         print(
             f"examined {report.examined} secrets, re-encrypted {report.rotated} "
-            f"under key {box.current_key_id!r}"
+            f"under key {box.current_key_id!r}; message payloads: {report.payloads_rotated} "
+            f"re-encrypted, {report.payloads_sealed} sealed from plaintext"
         )
         return 0
 
@@ -70,11 +71,12 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
     """Run `work(sessions)` with a small engine that is always disposed of."""
+    from app.crypto import SecretBox
     from app.db.session import create_engine, create_sessions
 
     engine = create_engine(settings.database, pool_size=2, application_name="admin-cli")
     try:
-        return await work(create_sessions(engine))
+        return await work(create_sessions(engine, box=SecretBox(settings.keys)))
     finally:
         await engine.dispose()
 

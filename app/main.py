@@ -132,8 +132,8 @@ def build_services(
         application_name=application_name,
         pre_ping=pre_ping,
     )
-    sessions = create_sessions(engine)
     box = SecretBox(settings.keys)
+    sessions = create_sessions(engine, box=box)
     installation_store = PostgresInstallationStore(sessions, box)
     genesys_clients = GenesysClients()
     onboarding = Onboarding(

@@ -252,3 +252,56 @@ async def test_keys_rotate_reencrypts_under_the_first_key(
             await connection.execute(text("SELECT bot_token_enc FROM slack_installation"))
         ).scalar_one()
     assert stored.startswith("v1:k2:") and "xoxb" not in stored
+
+
+async def test_keys_rotate_seals_legacy_payloads_and_reencrypts_sealed_ones(
+    database_url: str, engine: AsyncEngine, clean_db: None
+) -> None:
+    from app.config import parse_encryption_keys
+    from app.crypto import SecretBox
+    from app.db import sealed
+    from app.db.session import create_sessions
+    from tests.factories import OTHER_KEY
+
+    old_box = SecretBox(parse_encryption_keys(f"k1:{TEST_KEY}"))
+    tenant_id, legacy_id = await seed_dead_letter(engine)  # written before sealing: plaintext
+    async with engine.begin() as connection:
+        sealed_id = (
+            await connection.execute(
+                insert(BridgeMessage)
+                .values(
+                    tenant_id=tenant_id,
+                    direction="to_slack",
+                    kind="agent_text",
+                    dedupe_key="gm-rot",
+                    status="delivered",
+                    payload_enc=sealed.seal(
+                        old_box, {"text": "ROTME"}, tenant_id=tenant_id, purpose=sealed.PAYLOAD
+                    ),
+                    source_ts=datetime.now(UTC),
+                )
+                .returning(BridgeMessage.id)
+            )
+        ).scalar_one()
+
+    rotated = run(
+        database_url, "keys", "rotate", env={"ENCRYPTION_KEYS": f"k2:{OTHER_KEY},k1:{TEST_KEY}"}
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "message payloads: 1 re-encrypted, 1 sealed from plaintext" in rotated.stdout
+
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text("SELECT id, payload, payload_enc FROM bridge_message ORDER BY id")
+            )
+        ).all()
+    assert [(r[0], r[1], r[2][:6]) for r in rows] == [
+        (legacy_id, None, "v1:k2:"),
+        (sealed_id, None, "v1:k2:"),
+    ]
+    # Only the new key is needed now: both rows open through the ORM.
+    new_only = create_sessions(engine, box=SecretBox(parse_encryption_keys(f"k2:{OTHER_KEY}")))
+    async with new_only() as session:
+        opened = {m.id: m.payload for m in (await session.execute(select(BridgeMessage))).scalars()}
+    assert opened == {legacy_id: {}, sealed_id: {"text": "ROTME"}}

@@ -13,6 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bridge.messages import CROSSING_KINDS, Direction, NewConversation, NewMessage, Status
+from app.crypto import SecretBox
+from app.db import sealed
 from app.db.models import (
     BridgeMessage,
     Conversation,
@@ -176,11 +178,24 @@ async def upsert_conversation(
     return (await session.execute(statement)).scalar_one()
 
 
+def sealed_values(box: SecretBox, message: NewMessage) -> dict[str, Any]:
+    """The row's values with its payload and parsed form sealed (`app.db.sealed`)."""
+    values = message.values()
+    values["payload_enc"] = sealed.seal(
+        box, values.pop("payload"), tenant_id=message.tenant_id, purpose=sealed.PAYLOAD
+    )
+    values["normalized_enc"] = sealed.seal(
+        box, values.pop("normalized"), tenant_id=message.tenant_id, purpose=sealed.NORMALIZED
+    )
+    return values
+
+
 async def insert_message(session: AsyncSession, message: NewMessage) -> int | None:
-    """Insert unless a unique constraint says it is a duplicate; returns the new id or None."""
+    """Insert unless a unique constraint says it is a duplicate; returns the new id or None.
+    The payload is sealed with the box the session carries."""
     statement = (
         insert(BridgeMessage)
-        .values(**message.values())
+        .values(**sealed_values(sealed.box_of(session.info), message))
         .on_conflict_do_nothing()
         .returning(BridgeMessage.id)
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import text
 
 from tests.e2e.ledger import assert_bridged
@@ -32,7 +31,6 @@ async def rows_with(system: System, marker: str) -> dict[str, int]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="payloads are stored in plaintext JSONB")
 async def test_payloads_are_not_plaintext_in_postgres_and_still_deliver(bridge: System) -> None:
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec
