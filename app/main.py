@@ -36,6 +36,7 @@ from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
 from app.slack.app import build_bolt_app, build_web_client
 from app.slack.installation_store import PostgresInstallationStore
+from app.slack.people import PeopleDirectory
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
@@ -186,6 +187,7 @@ class AppState:
     ingest: Ingest
     ingest_metrics: IngestMetrics
     admission: Admission
+    people: PeopleDirectory
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -234,6 +236,7 @@ def create_app(
                 deadline_seconds=settings.ingest_ack_deadline_seconds,
                 max_in_flight=settings.ingest_max_in_flight,
             ),
+            people=PeopleDirectory(settings),
         )
         try:
             yield {"app": state}
