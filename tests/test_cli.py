@@ -372,7 +372,7 @@ async def test_tenants_erase_user_removes_one_persons_rows_only(
 async def test_retention_run_deletes_only_what_is_past_the_period(
     database_url: str, engine: AsyncEngine, clean_db: None
 ) -> None:
-    tenant_id, dead_id = await seed_dead_letter(engine)
+    tenant_id, _ = await seed_dead_letter(engine)
     async with engine.begin() as connection:
         await connection.execute(
             text("UPDATE tenant SET retention_days = 5 WHERE id = :t"), {"t": tenant_id}
