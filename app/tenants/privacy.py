@@ -24,7 +24,9 @@ from app.db.models import BridgeMessage, Conversation, Tenant, TenantStatus
 from app.tenants.store import record_audit
 
 DEFAULT_RETENTION_DAYS = 30
-MIN_RETENTION_DAYS = 1
+# Not shorter than the bridge's live-thread window (72 h, `from_slack.LIVE_THREAD_WINDOW`): a
+# reply in a thread still live must find its conversation.
+MIN_RETENTION_DAYS = 3
 MAX_RETENTION_DAYS = 3650
 # Rows deleted per transaction: short enough never to hold locks for long.
 BATCH = 500

@@ -128,7 +128,7 @@ async def test_retention_set_on_the_page_deletes_old_rows_and_keeps_recent_ones(
     # Out of range: refused with a clear message, nothing saved.
     await page.fill("#retention_days", "0")
     await page.click("#save-retention")
-    await expect(page.locator("#retention-error")).to_contain_text("1 to 3650 days")
+    await expect(page.locator("#retention-error")).to_contain_text("3 to 3650 days")
     await page.fill("#retention_days", "7")
     await page.click("#save-retention")
     await expect(page.locator("#notice")).to_have_text("Retention period saved.")
