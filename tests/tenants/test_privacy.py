@@ -71,7 +71,7 @@ async def test_retention_deletes_in_batches_and_never_pending(
     sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(privacy, "BATCH", 2)
-    tenant_id, ids = await seed(sessions)
+    tenant_id, _ = await seed(sessions)
 
     deleted = await privacy.apply_retention(sessions, now=NOW)
 
