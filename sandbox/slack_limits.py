@@ -23,6 +23,8 @@ METHOD_TIERS = {
     "users.info": 4,
     "conversations.info": 3,
     "conversations.open": 3,
+    "conversations.list": 2,
+    "team.info": 3,
     "reactions.add": 3,
     "reactions.remove": 2,
     "files.info": 4,
