@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import jobs
 from app.bridge.delivery import Delivery
 from app.bridge.ingest import Ingest
+from app.bridge.routing_setup import RoutingSetup
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
@@ -103,6 +104,7 @@ class Services:
     slack: SlackSender
     ingest: Ingest
     delivery: Delivery
+    routing: RoutingSetup
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
@@ -169,6 +171,7 @@ def build_services(
         slack=slack,
         ingest=Ingest(sessions=sessions, box=box),
         delivery=delivery,
+        routing=RoutingSetup(sessions=sessions, box=box, slack=slack),
     )
 
 
@@ -188,6 +191,7 @@ class AppState:
     ingest: Ingest
     ingest_metrics: IngestMetrics
     admission: Admission
+    routing: RoutingSetup
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -237,6 +241,7 @@ def create_app(
                 deadline_seconds=settings.ingest_ack_deadline_seconds,
                 max_in_flight=settings.ingest_max_in_flight,
             ),
+            routing=services.routing,
         )
         try:
             yield {"app": state}

@@ -15,6 +15,11 @@ SETUP_PROBLEM_NOTICE = (
     "for this workspace. An admin has been told."
 )
 # The failure notice becomes this once a replayed dead letter is delivered after all.
+# Outside a routing rule's business hours, unless the tenant wrote its own away message.
+AWAY_NOTICE = (
+    ":crescent_moon: Our support team is outside its business hours right now. Your message "
+    "has been passed on, and someone will answer when the team is back."
+)
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
 SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
 # Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile
 
 
 class SlackSender(Protocol):
@@ -53,6 +53,14 @@ class SlackSender(Protocol):
     async def permalink(
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None: ...
+
+
+class SlackChannels(Protocol):
+    """The channel picker of the routing rules page (`conversations.list`, cached)."""
+
+    async def list_channels(
+        self, token: str, *, team_id: str | None, scope: str, refresh: bool = False
+    ) -> list[ChannelChoice]: ...
 
 
 class BotTokens(Protocol):
