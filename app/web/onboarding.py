@@ -310,7 +310,8 @@ def _no_such_integration(request: Request) -> Response:
         request,
         "No such integration",
         "This workspace has no such integration (or it is still chosen for mentions or DMs, "
-        "so it cannot be retired). Reload the settings page and try again.",
+        "or a routing rule sends messages to it, so it cannot be retired). Reload the "
+        "settings page and try again.",
         status=404,
     )
 
