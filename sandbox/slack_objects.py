@@ -164,7 +164,7 @@ def channel_object(world: SlackWorld, channel: SlackChannel) -> JsonObject:
                 "connected_team_ids": [channel.slack_team_id, *channel.connected_team_ids],
                 "internal_team_ids": [channel.slack_team_id],
             }
-            if channel.is_ext_shared
+            if channel.is_ext_shared and world.connect_team_lists == "connected"
             else {}
         ),
     }

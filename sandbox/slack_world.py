@@ -101,6 +101,10 @@ class SlackWorld:
         self.events_per_hour = EVENTS_PER_HOUR
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
+        # Slack Connect channel objects: which team lists Slack fills is UNCONFIRMED
+        # (external-contracts); "connected" adds `connected_team_ids` and `internal_team_ids`
+        # to `shared_team_ids`, "shared_only" sends `shared_team_ids` alone.
+        self.connect_team_lists: Literal["connected", "shared_only"] = "connected"
 
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}
