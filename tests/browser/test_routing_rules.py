@@ -99,6 +99,11 @@ async def test_a_rule_sends_billing_to_another_integration_with_its_hints(
     await expect(rule.locator(".integration")).to_have_text("Slack DMs")
     await expect(rule.locator(".hints")).to_contain_text("Billing")
     await screenshot(page, "routing-01-billing-rule")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is {overflow}px wider than a 390px screen"
 
     billing = await slack.mention(acme, "Billing: my invoice is wrong", channel=BILLING)
     support = await slack.mention(acme, "Support: this one follows the default")
