@@ -322,7 +322,11 @@ async def test_conversations_list_pages_by_cursor_and_needs_each_types_scope(
 
 
 async def test_connect_team_lists_can_be_shared_team_ids_only(world: SlackWorld, base: str) -> None:
-    world.connect_team_lists = "shared_only"
+    async with httpx.AsyncClient(base_url=base) as http:
+        patched = await http.patch("/_sandbox/config", json={"connect_team_lists": "shared_only"})
+        refused = await http.patch("/_sandbox/config", json={"connect_team_lists": "sometimes"})
+    assert patched.json()["connect_team_lists"] == "shared_only"
+    assert refused.status_code == 422
     info = await client(base, install(world)).conversations_info(channel="C0ACMEXTSH")
     assert info["channel"]["shared_team_ids"] == [ACME_TEAM_ID, GLOBEX_TEAM_ID]
     assert "connected_team_ids" not in info["channel"]
