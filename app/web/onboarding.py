@@ -49,6 +49,9 @@ ACTION_LABELS = {
     "tenant.behaviour_changed": "Changed behaviour",
     "deadletter.replayed": "Replayed a failed message",
     "deadletter.discarded": "Discarded a failed message",
+    "routing.rule_saved": "Saved a routing rule",
+    "routing.rule_deleted": "Deleted a routing rule",
+    "routing.away_message_saved": "Saved the away message",
 }
 
 SAVED_MESSAGES = {
