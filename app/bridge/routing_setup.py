@@ -127,7 +127,7 @@ def parse_rule(
     if chosen_days:
         if opens is None or closes is None:
             errors["hours"] = "Give the opening and closing times as HH:MM (24-hour clock)."
-        elif not zone_name or rules.zone(zone_name) is None or len(zone_name) > 64:
+        elif not zone_name or len(zone_name) > 64 or rules.zone(zone_name) is None:
             errors["time_zone"] = "Write an IANA time zone such as Europe/Paris or UTC."
     elif opens_text or closes_text:
         errors["hours"] = "Tick the days the business hours apply to, or leave the times empty."
@@ -137,7 +137,7 @@ def parse_rule(
     return {
         "match_kind": kind,
         "match_id": match_id,
-        "match_name": choices.orgs.get(match_id) if kind == "connect_org" else name,
+        "match_name": (choices.orgs.get(match_id, "") if kind == "connect_org" else name)[:200],
         "genesys_integration_id": integration or None,
         "queue": queue or None,
         "language": language or None,
@@ -245,6 +245,37 @@ class RoutingSetup:
             (describe(row, integrations) for row in rows), key=lambda v: (v.order, v.match_label)
         )
         return views, away
+
+    async def rule_form(self, tenant_id: uuid.UUID, rule_id: str) -> dict[str, object] | None:
+        """A saved rule as the form's entries, to change it; None if the tenant has no such
+        rule."""
+        try:
+            wanted = uuid.UUID(rule_id)
+        except ValueError:
+            return None
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(RoutingRule).where(
+                        RoutingRule.tenant_id == tenant_id, RoutingRule.id == wanted
+                    )
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            return None
+        clock = "{:%H:%M}".format
+        return {
+            "match": f"{row.match_kind}:{row.match_id}" if row.match_id else row.match_kind,
+            "integration": row.genesys_integration_id or "",
+            "queue": row.queue or "",
+            "language": row.language or "",
+            "skills": ", ".join(row.skills),
+            "priority": "" if row.priority is None else str(row.priority),
+            "days": [str(d) for d in row.hours_days],
+            "hours_from": clock(row.hours_from) if row.hours_from else "",
+            "hours_to": clock(row.hours_to) if row.hours_to else "",
+            "time_zone": row.time_zone or "",
+        }
 
     async def save_rule(
         self,

@@ -96,7 +96,20 @@ async def show(request: Request) -> Response:
     admin = await _admin(request)
     if isinstance(admin, Response):
         return admin
-    return await _render(request, admin, saved=SAVED.get(request.query_params.get("saved", "")))
+    editing = request.query_params.get("edit")
+    form = None
+    if editing:
+        form = await state_of(request).routing.rule_form(admin.tenant_id, editing)
+        if form is None:
+            return refusal(
+                request,
+                "No such rule",
+                "This workspace has no such routing rule: it may have been deleted. "
+                "Reload the routing rules page to see the current list.",
+                status=404,
+            )
+    saved = SAVED.get(request.query_params.get("saved", ""))
+    return await _render(request, admin, form=form, saved=saved)
 
 
 async def save_rule(request: Request) -> Response:

@@ -99,6 +99,12 @@ async def test_a_rule_sends_billing_to_another_integration_with_its_hints(
     await expect(rule.locator(".integration")).to_have_text("Slack DMs")
     await expect(rule.locator(".hints")).to_contain_text("Billing")
     await screenshot(page, "routing-01-billing-rule")
+    # Edit shows the saved rule in the form, to change it.
+    await rule.locator("a", has_text="Edit").click()
+    await expect(page.locator("#match")).to_have_value(f"channel:{BILLING}")
+    await expect(page.locator("#integration")).to_have_value(SANDBOX_DMS_INTEGRATION_ID)
+    await expect(page.locator("#skills")).to_have_value("invoices, refunds")
+    await expect(page.locator("#priority")).to_have_value("5")
     await page.set_viewport_size({"width": 390, "height": 844})
     overflow = await page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"

@@ -151,6 +151,12 @@ async def test_the_page_refuses_bad_input_forged_forms_and_other_workspaces(
     assert theirs.status_code == 404 and "No such rule" in theirs.text
     not_an_id = await admin.post("/settings/routing/rules/not-a-uuid/delete", {})
     assert not_an_id.status_code == 404
+    for edit in (rule_id, "not-a-uuid"):
+        url = f"{bridge.app_url}/settings/routing?edit={edit}"
+        shown = await bridge.http.get(url, headers=globex._headers)
+        assert shown.status_code == 404 and "No such rule" in shown.text
+    mine_shown = await admin.page_at(f"/settings/routing?edit={rule_id}")
+    assert 'value="Direct"' in mine_shown.text
     mine = await admin.post(f"/settings/routing/rules/{rule_id}/delete", {})
     assert mine.status_code == 303
     assert await rule_ids(bridge, "dms") == []
