@@ -27,7 +27,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import jobs
+from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
+from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.routing_setup import RoutingSetup
 from app.config import Settings, load_settings
@@ -37,6 +39,7 @@ from app.genesys.clients import GenesysClients
 from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
 from app.slack.app import build_bolt_app, build_web_client
+from app.slack.files import SlackFileHost
 from app.slack.installation_store import PostgresInstallationStore
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
@@ -104,10 +107,14 @@ class Services:
     slack: SlackSender
     ingest: Ingest
     delivery: Delivery
+    file_links: FileLinks
+    file_host: SlackFileHost
+    customer_files: CustomerFiles
     routing: RoutingSetup
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
+        await self.file_host.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
         await self.engine.dispose()
@@ -147,6 +154,8 @@ def build_services(
         transport=genesys_transport,
     )
     slack = SlackSender(settings)
+    file_links = FileLinks.from_keys(box, base_url=settings.public_url)
+    file_host = SlackFileHost(settings)
     rotator = AsyncTokenRotator(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret.get_secret_value(),
@@ -159,6 +168,7 @@ def build_services(
         genesys=onboarding.genesys,
         tokens=BotTokenRefresher(installation_store, rotator),
         setup_url=f"{settings.public_url}/onboarding",
+        file_links=file_links,
     )
     return Services(
         settings=settings,
@@ -171,6 +181,9 @@ def build_services(
         slack=slack,
         ingest=Ingest(sessions=sessions, box=box),
         delivery=delivery,
+        file_links=file_links,
+        file_host=file_host,
+        customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
         routing=RoutingSetup(sessions=sessions, box=box, slack=slack),
     )
 
@@ -191,6 +204,8 @@ class AppState:
     ingest: Ingest
     ingest_metrics: IngestMetrics
     admission: Admission
+    file_links: FileLinks
+    customer_files: CustomerFiles
     routing: RoutingSetup
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
@@ -241,6 +256,8 @@ def create_app(
                 deadline_seconds=settings.ingest_ack_deadline_seconds,
                 max_in_flight=settings.ingest_max_in_flight,
             ),
+            file_links=services.file_links,
+            customer_files=services.customer_files,
             routing=services.routing,
         )
         try:

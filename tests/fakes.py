@@ -14,6 +14,7 @@ from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.files import SlackFileInfo
 
 
 @dataclass
@@ -30,12 +31,15 @@ class Posted:
 class FakeSlack:
     posted: list[Posted] = field(default_factory=list)
     updated: list[tuple[str, str, str]] = field(default_factory=list)
+    ephemeral: list[tuple[str, str, str]] = field(default_factory=list)
     reactions: list[tuple[str, str, str]] = field(default_factory=list)
     tokens_used: list[str] = field(default_factory=list)
     # Raised, one per call, by the next post_message calls.
     failures: list[Exception] = field(default_factory=list)
     # Raised, one per call, by the next add_reaction calls.
     reaction_failures: list[Exception] = field(default_factory=list)
+    # What `files.info` knows, by file ID.
+    files: dict[str, SlackFileInfo] = field(default_factory=dict)
 
     async def post_message(
         self,
@@ -56,9 +60,28 @@ class FakeSlack:
         return f"1700000000.{len(self.posted):06d}"
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
         self.updated.append((channel, ts, text))
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        self.ephemeral.append((channel, slack_user_id, text))
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
         return f"D{slack_user_id}"
@@ -84,6 +107,12 @@ class FakeSlack:
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None:
         return f"https://acme.slack.test/archives/{channel}/p{ts.replace('.', '')}"
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """What `files.info` says about the files in `files` (by ID); None for others."""
+        return self.files.get(slack_file_id)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile
+from app.slack.files import SlackFileInfo
 
 
 class SlackSender(Protocol):
@@ -33,7 +34,25 @@ class SlackSender(Protocol):
     ) -> str: ...
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None: ...
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
     ) -> None: ...
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str: ...
@@ -53,6 +72,10 @@ class SlackSender(Protocol):
     async def permalink(
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None: ...
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None: ...
 
 
 class SlackChannels(Protocol):

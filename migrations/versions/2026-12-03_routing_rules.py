@@ -1,7 +1,7 @@
 """Routing rules per channel, Slack Connect organisation, DMs or default; business hours.
 
 Revision ID: d1e1_routing_rules
-Revises: c2a1_tenant_version
+Revises: d1a1_files
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "d1e1_routing_rules"
-down_revision: str | None = "c2a1_tenant_version"
+down_revision: str | None = "d1a1_files"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
