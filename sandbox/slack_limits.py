@@ -24,6 +24,8 @@ METHOD_TIERS = {
     "users.list": 2,
     "conversations.info": 3,
     "conversations.open": 3,
+    "conversations.list": 2,
+    "team.info": 3,
     "reactions.add": 3,
     "reactions.remove": 2,
     "files.info": 4,
