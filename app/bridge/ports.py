@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile
 from app.slack.files import SlackFileInfo
 
 
@@ -84,6 +84,14 @@ class SlackSender(Protocol):
     async def usergroup_members(
         self, token: str, *, team_id: str | None, scope: str, usergroup_id: str
     ) -> frozenset[str]: ...
+
+
+class SlackChannels(Protocol):
+    """The channel picker of the routing rules page (`conversations.list`, cached)."""
+
+    async def list_channels(
+        self, token: str, *, team_id: str | None, scope: str, refresh: bool = False
+    ) -> list[ChannelChoice]: ...
 
 
 class BotTokens(Protocol):

@@ -46,6 +46,7 @@ BOT_SCOPES = (
     "reactions:write",
     "files:read",
     "usergroups:read",
+    "team:read",
 )
 
 INSTALL_PATH = "/slack/install"

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from app.db.models import SlackInstallation, Tenant, TenantStatus
 from app.slack.directory import Named
 from app.slack.errors import SlackError
+from app.slack.sender import SlackSender
 from app.tenants import access, store
 from app.tenants.purposes import SLACK_BOT_TOKEN
 from app.web.auth import csrf_ok, current_admin, refusal
@@ -75,6 +76,14 @@ async def _pick(what: str, errors: list[str], call: Any) -> list[Named]:
         return []
 
 
+async def _channels(
+    slack: SlackSender, token: str, tenant: Tenant, team_id: str | None
+) -> list[Named]:
+    scope = (tenant.slack_enterprise_id if tenant.is_enterprise_install else team_id) or ""
+    found = await slack.list_channels(token, team_id=team_id, scope=scope)
+    return [Named(c.slack_channel_id, c.name) for c in found]
+
+
 def _with_unknown(options: list[Named], chosen: list[str], *, dm: bool = False) -> list[Named]:
     """The picker's options, plus anything chosen that Slack no longer lists (shown by ID)."""
     known = {o.id for o in options}
@@ -105,9 +114,7 @@ async def _render(
         token = state.box.decrypt(
             installation.bot_token_enc, tenant_id=tenant.id, purpose=SLACK_BOT_TOKEN
         )
-        channels = await _pick(
-            "channels", picker_errors, slack.list_channels(token, team_id=team_id)
-        )
+        channels = await _pick("channels", picker_errors, _channels(slack, token, tenant, team_id))
         if "usergroups:read" in installation.bot_scopes:
             groups = await _pick(
                 "user groups", picker_errors, slack.list_usergroups(token, team_id=team_id)

@@ -39,6 +39,7 @@ BOT_SCOPES = (
     "files:write",
     "reactions:write",
     "usergroups:read",
+    "team:read",
 )
 # Fields Slack's file objects carry in file_share events and files.info.
 FILE_FIELDS = {
