@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -286,19 +287,20 @@ class Outcomes:
                     return
                 click = row.payload.get("click")
                 offered = click.get("genesys_message_id") if isinstance(click, dict) else None
-                rewrite = await store.find_message(
-                    session,
-                    tenant_id=context.tenant.id,
-                    direction=Direction.TO_SLACK,
-                    dedupe_key=f"answered:{offered}",
-                )
-                if rewrite is not None and rewrite.status == Status.PENDING:
-                    await store.mark(
-                        session,
-                        message_id=rewrite.id,
-                        values={"status": Status.RECORDED.value, "last_error": "answer_refused"},
+                # One UPDATE, no row loaded: nothing of the payload is read or opened here.
+                dropped = await session.execute(
+                    update(BridgeMessage)
+                    .where(
+                        BridgeMessage.tenant_id == context.tenant.id,
+                        BridgeMessage.direction == Direction.TO_SLACK.value,
+                        BridgeMessage.dedupe_key == f"answered:{offered}",
+                        BridgeMessage.status == Status.PENDING.value,
                     )
-                    touched = True
+                    .values(status=Status.RECORDED.value, last_error="answer_refused")
+                    .returning(BridgeMessage.id)
+                    .execution_options(synchronize_session=False)
+                )
+                touched = dropped.first() is not None
 
         await record(write)
         return touched
