@@ -1,0 +1,137 @@
+"""Agent files → customer, end to end: an agent's attachment is downloaded from the simulated
+Genesys with the tenant's token (a redirect to signed storage, which refuses the token) and
+uploaded into the Slack thread or DM with Slack's external upload flow, as a Slack file with its
+name and bytes; Genesys gets a Delivered receipt. A temporary failure is retried without a
+duplicate; an upload that fails for good leaves a notice in the thread and a Failed receipt."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.faults import FaultSpec
+from sandbox.genesys_webhook import sample_pdf, sample_png
+from sandbox.slack_records import SlackMessage
+from tests.e2e.ledger import receipts, slack_posts
+from tests.e2e.stack import System
+from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
+
+FILES_WRITE = "files:write"
+
+pytestmark = pytest.mark.xfail(
+    strict=True,
+    reason="agent files reach Slack as a link to the Genesys downloads URL, never as a file",
+)
+
+
+def _files(system: System, post: SlackMessage) -> list[tuple[str, str, bytes]]:
+    found = [system.slack.files[file_id] for file_id in post.file_ids]
+    return [(f.name, f.mimetype, f.content) for f in found]
+
+
+def _upload_calls(system: System) -> list[str]:
+    wanted = ("files.getUploadURLExternal", "files.completeUploadExternal")
+    return [c.method for c in system.slack.calls if c.method in wanted and c.ok]
+
+
+async def test_an_agent_pdf_lands_in_the_thread_as_a_slack_file(bridge: System) -> None:
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "Could you send me the invoice?")
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    pdf = sample_pdf("Invoice 42")
+    storage_before = bridge.genesys.stats.api_calls.get("storage.get", 0)
+    reports = await agents.reply(
+        acme.mentions_integration_id,
+        thread,
+        "",
+        kind="file",
+        filename="invoice-42.pdf",
+        content=pdf,
+    )
+    assert [r.outcome for r in reports] == ["delivered"]
+    await bridge.drain()
+
+    posts = slack_posts(bridge.slack, acme.support_channel, root.ts)
+    assert len(posts) == 1, [p.text for p in posts]
+    assert _files(bridge, posts[0]) == [("invoice-42.pdf", "application/pdf", pdf)]
+    assert "api-downloads" not in posts[0].text
+    # Fetched through the redirect to storage, which refuses a forwarded Genesys token.
+    assert bridge.genesys.stats.api_calls.get("storage.get", 0) - storage_before == 1
+    assert [r["status"] for r in receipts(bridge.genesys, reports[0].message_id)] == ["Delivered"]
+
+
+async def test_an_agent_image_reaches_a_dm_and_text_after_it_keeps_its_place(
+    bridge: System,
+) -> None:
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    dm = await slack.dm(acme, "What does the part look like?")
+    direct = dm_id(acme, acme.customer)
+    png = sample_png(20, 16)
+    sent = await agents.reply(
+        acme.dms_integration_id, direct, "", kind="attachment", filename="part.png", content=png
+    )
+    after = await agents.reply(acme.dms_integration_id, direct, "That is the part.")
+    await bridge.drain()
+
+    posts = slack_posts(bridge.slack, dm.slack_channel_id, None)
+    bot_posts = [p for p in posts if p.ts > dm.ts]
+    assert [(p.file_ids != [], p.text) for p in bot_posts] == [
+        (True, ""),
+        (False, "That is the part."),
+    ]
+    assert _files(bridge, bot_posts[0]) == [("part.png", "image/png", png)]
+    for report in sent + after:
+        assert [r["status"] for r in receipts(bridge.genesys, report.message_id)] == ["Delivered"]
+
+
+async def test_a_temporary_failure_is_retried_without_a_second_file(bridge: System) -> None:
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "The manual, please")
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    bridge.genesys.faults.arm(FaultSpec(route="downloads.get", kind="status", status=503, times=1))
+    bridge.slack.faults.arm(FaultSpec(route="files.upload", kind="status", status=500, times=1))
+    reports = await agents.reply(
+        acme.mentions_integration_id, thread, "", kind="file", filename="manual.pdf"
+    )
+    await bridge.drain()
+
+    posts = slack_posts(bridge.slack, acme.support_channel, root.ts)
+    assert [[name for name, _, _ in _files(bridge, p)] for p in posts] == [["manual.pdf"]]
+    assert _upload_calls(bridge).count("files.completeUploadExternal") == 1
+    assert [r["status"] for r in receipts(bridge.genesys, reports[0].message_id)] == ["Delivered"]
+
+
+async def test_an_upload_that_fails_for_good_leaves_a_notice_and_a_failed_receipt(
+    bridge: System,
+) -> None:
+    """The install's token lacks `files:write` (Slack answers `missing_scope`, which retrying
+    cannot fix): the thread gets a notice naming the file, Genesys a Failed receipt with a
+    reason, and the agent's next message still arrives after the notice."""
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    globex = bridge.globex.spec
+    for token in bridge.slack.tokens.values():
+        if token.slack_team_id == globex.slack_team_id:
+            token.scopes = token.scopes - {FILES_WRITE}
+    root = await slack.mention(globex, "Send me the contract")
+    thread = thread_id(globex, globex.support_channel, root.ts)
+    failed = await agents.reply(
+        globex.mentions_integration_id, thread, "", kind="file", filename="contract.pdf"
+    )
+    await bridge.drain()
+    later = await agents.reply(globex.mentions_integration_id, thread, "Did the file arrive?")
+    await bridge.drain()
+
+    posts = slack_posts(bridge.slack, globex.support_channel, root.ts)
+    assert len(posts) == 2, [p.text for p in posts]
+    notice, text = posts
+    assert notice.file_ids == [] and "contract.pdf" in notice.text
+    assert "could not" in notice.text
+    assert text.text == "Did the file arrive?"
+    (receipt,) = receipts(bridge.genesys, failed[0].message_id)
+    assert receipt["status"] == "Failed"
+    reasons = receipt.get("reasons")
+    assert isinstance(reasons, list) and reasons and reasons[0]["code"] == "GeneralError"
+    assert "missing_scope" in str(reasons[0].get("message"))
+    assert [r["status"] for r in receipts(bridge.genesys, later[0].message_id)] == ["Delivered"]
