@@ -107,7 +107,9 @@ class Delivery:
             outcome = await self._send(row, context)
         except Retryable as exc:
             if gives_up(attempts=attempts, created_at=row.created_at):
-                await self._outcomes.dead_letter(row, context, exc.reason, attempts=attempts)
+                await self._outcomes.dead_letter(
+                    row, context, exc.reason, attempts=attempts, notice=exc.notice
+                )
                 return False
             delay = backoff(attempts, exc.retry_after)
             await self._outcomes.settle(
@@ -127,6 +129,7 @@ class Delivery:
                 slack_error=exc.slack_error,
                 receipt_reason=exc.receipt_reason,
                 attempts=attempts,
+                notice=exc.notice,
             )
             return False
         await self._outcomes.delivered(row, context, outcome, attempts=attempts)

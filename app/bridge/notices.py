@@ -16,6 +16,11 @@ SETUP_PROBLEM_NOTICE = (
 )
 # The failure notice becomes this once a replayed dead letter is delivered after all.
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
+# An agent's file that could not be shared in Slack; `{names}` are escaped file names.
+AGENT_FILE_NOT_PASSED_ON = (
+    ":warning: Support sent {names}, but it could not be passed on here. "
+    "Please ask them to send it another way."
+)
 SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
 # Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").
 _SETUP_PROBLEMS = {
@@ -43,3 +48,10 @@ def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | No
         f"that it is not set up correctly and that an admin has been told. {fix} "
         "(This alert is sent at most once an hour.)"
     )
+
+
+def agent_file_notice(escaped_names: list[str], escaped_text: str | None) -> str:
+    """The notice posted in place of an agent's file that failed for good; the agent's own
+    words, when there were any, are kept above it so nothing they wrote is lost."""
+    line = AGENT_FILE_NOT_PASSED_ON.format(names=", ".join(escaped_names) or "a file")
+    return f"{escaped_text}\n\n{line}" if escaped_text else line

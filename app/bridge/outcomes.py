@@ -217,7 +217,10 @@ class Outcomes:
         slack_error: str | None = None,
         receipt_reason: tuple[str, str] | None = None,
         attempts: int | None = None,
+        notice: str | None = None,
     ) -> None:
+        """`notice`: a text of ours to post in the Slack conversation after the dead letter
+        (an agent's file that could not be passed on), queued in the same transaction."""
         log.warning(
             "message dead-lettered",
             extra={"tenant_id": str(context.tenant.id), "message_id": row.id, "reason": reason},
@@ -247,6 +250,19 @@ class Outcomes:
                         delivered=False,
                         slack_error=slack_error or "fatal_error",
                         receipt_reason=receipt_reason,
+                    )
+                if row.direction == Direction.TO_SLACK and notice is not None:
+                    await store.insert_message(
+                        session,
+                        NewMessage(
+                            tenant_id=context.tenant.id,
+                            conversation_id=context.conversation.id,
+                            direction=Direction.TO_SLACK,
+                            kind=Kind.NOTICE,
+                            dedupe_key=f"notice:{row.id}",
+                            payload={"text": notice},
+                            source_ts=datetime.now(UTC),
+                        ),
                     )
                 elif row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS:
                     await self._notify_customer(session, row, context, reason)
