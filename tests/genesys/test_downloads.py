@@ -145,3 +145,57 @@ async def test_an_unknown_download_and_an_outage_keep_their_meaning(
     with pytest.raises(GenesysUnavailable):
         await download_media(client, url, max_bytes=100)
     assert (await download_media(client, url, max_bytes=100)).content == b"abc"
+
+
+REAL_MEDIA = "https://api-downloads.mypurecloud.com/api/v2/downloads/pce1234456"
+
+
+def genesys_answering(location: str, seen: list[tuple[str, bool]]) -> httpx.MockTransport:
+    """Genesys at the HTTP boundary on real host names: a token, and a download that redirects
+    to `location`; every other host answers the file."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), "authorization" in request.headers))
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        if request.url.host == "api-downloads.mypurecloud.com":
+            return httpx.Response(302, headers={"Location": location})
+        return httpx.Response(200, content=b"file", headers={"Content-Type": "text/plain"})
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://storage.example/x",  # https downgraded
+        "https://10.0.0.7/x",  # an address, not a host name
+        "https://[::1]/x",
+        "https://169.254.169.254/latest/meta-data",
+        "ftp://storage.example/x",
+        "https://user:pw@storage.example/x",
+        REAL_MEDIA,  # a loop
+    ],
+)
+async def test_redirects_off_the_rules_are_refused(location: str) -> None:
+    seen: list[tuple[str, bool]] = []
+    hosts = hosts_for("us_east_1", api_override=None, login_override=None)
+    async with GenesysClient(
+        hosts, client_id="id", client_secret="secret", transport=genesys_answering(location, seen)
+    ) as client:
+        with pytest.raises(DownloadRefused):
+            await download_media(client, REAL_MEDIA, max_bytes=100)
+    assert all(url.startswith("https://api-downloads.") or "oauth" in url for url, _ in seen)
+
+
+async def test_a_storage_host_on_https_is_followed_without_the_token() -> None:
+    seen: list[tuple[str, bool]] = []
+    storage = "https://prod-downloads.s3.amazonaws.com/abc?X-Amz-Signature=s"
+    hosts = hosts_for("us_east_1", api_override=None, login_override=None)
+    async with GenesysClient(
+        hosts, client_id="id", client_secret="secret", transport=genesys_answering(storage, seen)
+    ) as client:
+        downloaded = await download_media(client, REAL_MEDIA, max_bytes=100)
+    assert downloaded.content == b"file"
+    fetched = [(url, auth) for url, auth in seen if "oauth" not in url]
+    assert fetched == [(REAL_MEDIA, True), (storage, False)]
