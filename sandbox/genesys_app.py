@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ExceptionHandler
 
@@ -52,7 +52,15 @@ async def download(request: Request) -> Response:
     await apply_fault(request, "downloads.get")
     org_id = None
     if world.config.download_requires_auth:
-        org_id = authorize(request, host="api-downloads").org_id
+        try:
+            org_id = authorize(request, host="api-downloads").org_id
+        except GenesysApiError as exc:
+            # `redirectToAuth` defaults to true: a browser without a session is sent to sign in.
+            if exc.status != 401 or request.query_params.get("redirectToAuth") == "false":
+                raise
+            origin = f"{request.url.scheme}://{request.url.netloc}"
+            login = f"/login.{domain}" if domain else ""
+            return Response(status_code=302, headers={"Location": f"{origin}{login}/authorize"})
     item = world.downloads.get(request.path_params["download_id"])
     if item is None or (org_id is not None and item.org_id not in (None, org_id)):
         raise GenesysApiError(404, "not.found", "Download not found")
@@ -99,6 +107,13 @@ async def storage(request: Request) -> Response:
     )
 
 
+async def sign_in_page(request: Request) -> Response:
+    """Where `redirectToAuth` sends a download without a usable token: Genesys' sign-in page,
+    an HTML 200 (a client that follows redirects blindly gets this instead of the file)."""
+    region_of(request, "login")
+    return HTMLResponse("<!doctype html><title>Genesys Cloud</title><h1>Sign in</h1>")
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GenesysApiError)
     return exc.response()
@@ -118,6 +133,7 @@ def create_genesys_sandbox(world: GenesysWorld) -> Starlette:
     }
     genesys_routes: list[BaseRoute] = [
         Route("/oauth/token", token_endpoint, methods=["POST"]),
+        Route("/authorize", sign_in_page, methods=["GET"]),
         *genesys_inbound.routes,
         *genesys_integrations.routes,
         *genesys_routing.routes,

@@ -10,6 +10,9 @@ signed, short-lived storage URL on another host (SDK DownloadsApi). So:
   followed without it: a signed storage URL carries its own credential, and a token sent
   there would leak to a host that does not need it (and presigned storage refuses a second
   credential anyway).
+- `redirectToAuth=false` is asked for (the SDK's default is true: a refused token would be
+  redirected to the sign-in page, an HTML 200 that must never become the customer's file); a
+  redirect to the region's login host is refused all the same, as an auth failure.
 - A redirect must stay on https (unless the downloads base itself is http, as in the sandbox)
   and must name a host, not an IP address, unless it stays on the downloads host's origin; at
   most `MAX_REDIRECTS` are followed.
@@ -31,7 +34,12 @@ from dataclasses import dataclass
 import httpx
 
 from app.genesys.client import GenesysClient
-from app.genesys.errors import GenesysRejected, GenesysUnavailable, error_for_response
+from app.genesys.errors import (
+    GenesysAuthError,
+    GenesysRejected,
+    GenesysUnavailable,
+    error_for_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +111,13 @@ def _redirect_allowed(target: httpx.URL, base: httpx.URL) -> bool:
     return False
 
 
+def _signs_in(target: httpx.URL, login: httpx.URL, base: httpx.URL) -> bool:
+    """A redirect to the region's login host: the token was not accepted. (Where one
+    override serves every host from one root, as in a test, the login host cannot be told.)"""
+    distinct = bool(login.path.strip("/")) or _origin(login) != _origin(base)
+    return distinct and _origin(target) == _origin(login) and target.path.startswith(login.path)
+
+
 def _download_id(url: str) -> str:
     return url.rsplit("/", 1)[-1].split("?", 1)[0][:64]
 
@@ -161,7 +176,8 @@ async def _fetch(
     async with httpx.AsyncClient(
         transport=client.transport, timeout=timeout, follow_redirects=False
     ) as http:
-        target = httpx.URL(url)
+        target = httpx.URL(url).copy_set_param("redirectToAuth", "false")
+        login = httpx.URL(client.hosts.login_base)
         refreshed = False
         redirects = 0
         while True:
@@ -189,6 +205,8 @@ async def _fetch(
                             extra={"genesys_download_id": download_id, "redirects": redirects},
                         )
                         raise DownloadRefused("the attachment download redirected off the rules")
+                    if _signs_in(following, login, base):
+                        raise GenesysAuthError("the attachment download was sent to sign in")
                     target = following
                     continue
                 if not response.is_success:

@@ -17,7 +17,7 @@ from app.genesys.downloads import (
     download_media,
     media_url_allowed,
 )
-from app.genesys.errors import GenesysNotFound, GenesysUnavailable
+from app.genesys.errors import GenesysAuthError, GenesysNotFound, GenesysUnavailable
 from app.genesys.regions import hosts_for
 from sandbox.faults import FaultSpec
 from sandbox.genesys_agent import Agent, AgentReply
@@ -198,4 +198,16 @@ async def test_a_storage_host_on_https_is_followed_without_the_token() -> None:
         downloaded = await download_media(client, REAL_MEDIA, max_bytes=100)
     assert downloaded.content == b"file"
     fetched = [(url, auth) for url, auth in seen if "oauth" not in url]
-    assert fetched == [(REAL_MEDIA, True), (storage, False)]
+    assert fetched == [(f"{REAL_MEDIA}?redirectToAuth=false", True), (storage, False)]
+
+
+async def test_a_redirect_to_sign_in_is_an_auth_failure_not_a_file() -> None:
+    seen: list[tuple[str, bool]] = []
+    sign_in = "https://login.mypurecloud.com/authorize?client_id=x"
+    hosts = hosts_for("us_east_1", api_override=None, login_override=None)
+    async with GenesysClient(
+        hosts, client_id="id", client_secret="secret", transport=genesys_answering(sign_in, seen)
+    ) as client:
+        with pytest.raises(GenesysAuthError):
+            await download_media(client, REAL_MEDIA, max_bytes=100)
+    assert not [url for url, _ in seen if url.startswith("https://login.mypurecloud.com/auth")]

@@ -138,9 +138,12 @@ async def test_downloads_need_a_bearer_token_unless_switched_off(needs_auth: boo
     world = GenesysWorld.seeded(config=GenesysConfig(download_requires_auth=needs_auth))
     async with genesys_session(world) as (http, auth):
         url = await _agent_attachment(http, auth)
-        anonymous = await http.get(url)
+        anonymous = await http.get(url, params={"redirectToAuth": "false"})
+        sent_to_sign_in = await http.get(url)
         with_token = await http.get(url, headers=auth)
-        forged = await http.get(url, headers={"Authorization": "Bearer not-a-token"})
+        forged = await http.get(
+            url, headers={"Authorization": "Bearer not-a-token"}, params={"redirectToAuth": "false"}
+        )
         # The download is a redirect to signed storage, which takes no token.
         assert with_token.status_code == 302
         stored = await http.get(with_token.headers["location"])
@@ -149,6 +152,12 @@ async def test_downloads_need_a_bearer_token_unless_switched_off(needs_auth: boo
     if needs_auth:
         assert (anonymous.status_code, forged.status_code) == (401, 401)
         assert anonymous.json()["code"] == "authentication.required"
+        # `redirectToAuth` defaults to true: off to the sign-in page, an HTML 200.
+        assert sent_to_sign_in.status_code == 302
+        assert sent_to_sign_in.headers["location"].endswith("/authorize")
+        async with genesys_session(world) as (again, _):
+            page = await again.get(sent_to_sign_in.headers["location"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     else:
         assert anonymous.status_code == 302
 
