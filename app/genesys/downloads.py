@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 20.0
-TOTAL_TIMEOUT_SECONDS = 60.0
+TOTAL_TIMEOUT_SECONDS = 30.0
 # An error answer is read only this far (it may be an HTML page, never the file).
 ERROR_BODY_LIMIT = 64 * 1024
 

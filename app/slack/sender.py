@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 LOOKUP_TTL_SECONDS = 600.0
 # Sending one file's bytes to its upload URL (the other calls keep the 10 s of `_client`).
-UPLOAD_TIMEOUT_SECONDS = 60.0
+UPLOAD_TIMEOUT_SECONDS = 30.0
 
 
 class SlackSender:
