@@ -7,6 +7,7 @@ duplicate; an upload that fails for good leaves a notice in the thread and a Fai
 from __future__ import annotations
 
 from sandbox.faults import FaultSpec
+from sandbox.genesys_agent import AgentReply
 from sandbox.genesys_webhook import sample_pdf, sample_png
 from sandbox.slack_records import SlackMessage
 from tests.e2e.ledger import receipts, slack_posts
@@ -139,3 +140,36 @@ async def test_an_upload_that_fails_for_good_leaves_a_notice_and_a_failed_receip
     assert isinstance(reasons, list) and reasons and reasons[0]["code"] == "GeneralError"
     assert "missing_scope" in str(reasons[0].get("message"))
     assert [r["status"] for r in receipts(bridge.genesys, later[0].message_id)] == ["Delivered"]
+
+
+async def test_a_media_url_off_the_regions_downloads_host_is_never_fetched(
+    bridge: System,
+) -> None:
+    """A webhook naming another host (here the simulated Slack's API) as the attachment URL:
+    nothing is fetched with the tenant's token, the thread gets the notice, the agent a
+    Failed receipt."""
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "Anything for me?")
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    await bridge.drain()
+    payload = agents.agent.prepare(
+        AgentReply(
+            integration_id=acme.mentions_integration_id,
+            to_id=thread,
+            kind="file",
+            filename="lure.pdf",
+        ),
+        base_url=bridge.sims.genesys_url,
+    )
+    payload["content"][0]["attachment"]["url"] = f"{bridge.sims.slack_url}/api/auth.test"
+    calls_before = len(bridge.slack.calls)
+    report = await agents.push(payload)
+    assert report.outcome == "delivered"
+    await bridge.drain()
+
+    assert not [c for c in bridge.slack.calls[calls_before:] if c.method == "auth.test"]
+    [notice] = slack_posts(bridge.slack, acme.support_channel, root.ts)
+    assert "lure.pdf" in notice.text and notice.file_ids == []
+    (receipt,) = receipts(bridge.genesys, report.message_id)
+    assert receipt["status"] == "Failed"
