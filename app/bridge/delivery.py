@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import store
-from app.bridge.messages import CUSTOMER_KINDS, DeliveryOutcome, Direction, Status
+from app.bridge.messages import CUSTOMER_KINDS, DeliveryOutcome, Direction, Kind, Status
 from app.bridge.outcomes import DeliveryContext, Outcomes
 from app.bridge.ports import BotTokens, GenesysSender, SlackSender
 from app.bridge.reactions import ReactionPacer
@@ -36,6 +36,7 @@ from app.db.models import BridgeMessage, TenantStatus
 from app.logs import trace_id
 from app.tenants.purposes import SLACK_BOT_TOKEN
 
+NOTICE_KINDS = (Kind.NOTICE, Kind.NOTICE_UPDATE)
 # Rows read per round trip; a conversation rarely has more pending at once.
 BATCH_SIZE = 50
 
@@ -134,10 +135,10 @@ class Delivery:
             return False
         await self._outcomes.delivered(row, context, outcome, attempts=attempts)
         self._react(context, outcome)
-        retracted = (
-            row.direction == Direction.TO_GENESYS
-            and row.kind in CUSTOMER_KINDS
-            and row.last_error is not None
+        # A delivery after a failure may have retracted its notice (`Outcomes.delivered`).
+        retracted = row.last_error is not None and (
+            (row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS)
+            or (row.direction == Direction.TO_SLACK and row.kind not in NOTICE_KINDS)
         )
         return not retracted
 

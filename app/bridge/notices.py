@@ -21,6 +21,8 @@ AGENT_FILE_NOT_PASSED_ON = (
     ":warning: Support sent {names}, but it could not be passed on here. "
     "Please ask them to send it another way."
 )
+# That notice becomes this once a replayed dead letter shares the file after all.
+AGENT_FILE_PASSED_ON_LATER = ":white_check_mark: Support's file was passed on after all."
 SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
 # Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").
 _SETUP_PROBLEMS = {

@@ -33,6 +33,7 @@ from app.bridge.messages import (
     Status,
 )
 from app.bridge.notices import (
+    AGENT_FILE_PASSED_ON_LATER,
     DELIVERED_LATER_NOTICE,
     NOT_DELIVERED_NOTICE,
     SETUP_PROBLEM_NOTICE,
@@ -197,6 +198,15 @@ class Outcomes:
                     and row.last_error is not None
                 ):
                     await self._retract_notice(session, row, context)
+                elif (
+                    row.direction == Direction.TO_SLACK
+                    and row.kind not in (Kind.NOTICE, Kind.NOTICE_UPDATE)
+                    and row.last_error is not None
+                ):
+                    # An agent's file replayed after its "could not be passed on" notice.
+                    await self._retract_notice(
+                        session, row, context, text=AGENT_FILE_PASSED_ON_LATER
+                    )
                 if (
                     row.direction == Direction.TO_SLACK
                     and row.kind != Kind.NOTICE
@@ -371,7 +381,12 @@ class Outcomes:
         )
 
     async def _retract_notice(
-        self, session: AsyncSession, row: BridgeMessage, context: DeliveryContext
+        self,
+        session: AsyncSession,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        *,
+        text: str = DELIVERED_LATER_NOTICE,
     ) -> None:
         """A message delivered after it was dead-lettered: its failure notice must not stand.
 
@@ -401,7 +416,7 @@ class Outcomes:
                     direction=Direction.TO_SLACK,
                     kind=Kind.NOTICE_UPDATE,
                     dedupe_key=f"notice_update:{row.id}",
-                    payload={"text": DELIVERED_LATER_NOTICE, "slack_ts": notice.slack_ts},
+                    payload={"text": text, "slack_ts": notice.slack_ts},
                     source_ts=datetime.now(UTC),
                 ),
             )

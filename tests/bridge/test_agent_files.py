@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.bridge import dead_letters
 from app.bridge.delivery import Delivery
 from app.bridge.ingest import Ingest
 from app.bridge.messages import IngestOutcomeKind, Kind, Status
+from app.bridge.notices import AGENT_FILE_PASSED_ON_LATER
 from app.bridge.retries import RetryLater
 from app.bridge.to_slack import AGENT_FILE_MAX_BYTES
 from app.crypto import SecretBox
@@ -160,3 +162,28 @@ async def test_slack_refusing_the_upload_leaves_a_notice_and_a_failed_receipt(
         "code": "GeneralError",
         "message": "Slack refused the file (missing_scope)",
     }
+
+
+async def test_a_replayed_file_turns_its_notice_around(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    slack: FakeSlack,
+    genesys: FakeGenesys,
+) -> None:
+    row = await an_agent_file(sessions, box, onboarded)
+    slack.upload_failures.append(SlackRejected("missing_scope"))
+    await flush(delivery, row)
+    [notice] = slack.posted
+    assert "could not be passed on" in notice.text
+
+    async with sessions.begin() as session:
+        replayed = await dead_letters.replay(session, message_ids=[row.id])
+    assert replayed.messages == 1
+    await flush(delivery, row)
+
+    assert len(slack.uploads) == 1
+    assert (await reread(sessions, row.id)).status == Status.DELIVERED
+    [(_, _, text)] = slack.updated
+    assert text == AGENT_FILE_PASSED_ON_LATER
