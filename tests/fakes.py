@@ -16,6 +16,7 @@ from app.genesys.downloads import DownloadedFile
 from app.genesys.errors import GenesysNotFound
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.files import SlackFileInfo
 from app.slack.uploads import UploadFile
 
 
@@ -33,6 +34,7 @@ class Posted:
 class FakeSlack:
     posted: list[Posted] = field(default_factory=list)
     updated: list[tuple[str, str, str]] = field(default_factory=list)
+    ephemeral: list[tuple[str, str, str]] = field(default_factory=list)
     reactions: list[tuple[str, str, str]] = field(default_factory=list)
     tokens_used: list[str] = field(default_factory=list)
     # Raised, one per call, by the next post_message calls.
@@ -45,6 +47,8 @@ class FakeSlack:
     )
     # Raised, one per call, by the next upload_files calls.
     upload_failures: list[Exception] = field(default_factory=list)
+    # What `files.info` knows, by file ID.
+    files: dict[str, SlackFileInfo] = field(default_factory=dict)
 
     async def post_message(
         self,
@@ -65,9 +69,28 @@ class FakeSlack:
         return f"1700000000.{len(self.posted):06d}"
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
         self.updated.append((channel, ts, text))
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        self.ephemeral.append((channel, slack_user_id, text))
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
         return f"D{slack_user_id}"
@@ -109,6 +132,12 @@ class FakeSlack:
             raise self.upload_failures.pop(0)
         self.uploads.append((channel, thread_ts, files, initial_comment))
         return f"1700000001.{len(self.uploads):06d}"
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """What `files.info` says about the files in `files` (by ID); None for others."""
+        return self.files.get(slack_file_id)
 
 
 @dataclass

@@ -14,6 +14,10 @@ SETUP_PROBLEM_NOTICE = (
     ":warning: This message did not reach support: Switchboard is not set up correctly "
     "for this workspace. An admin has been told."
 )
+# Files of a customer's message that support did not get (too large, not readable).
+FILES_REFUSED_NOTICE = (
+    ":paperclip: Support did not receive {names}. The rest of your message was passed on."
+)
 # The failure notice becomes this once a replayed dead letter is delivered after all.
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
 # An agent's file that could not be shared in Slack; `{names}` are escaped file names.
@@ -23,6 +27,11 @@ AGENT_FILE_NOT_PASSED_ON = (
 )
 # That notice becomes this once a replayed dead letter shares the file after all.
 AGENT_FILE_PASSED_ON_LATER = ":white_check_mark: Support's file was passed on after all."
+# To someone who clicks a button or picker of a conversation that is not theirs (ephemeral).
+NOT_YOURS_NOTE = (
+    "Only the person who started this conversation with support can answer here. "
+    "To ask support yourself, mention the app in a new message or send it a DM."
+)
 SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
 # Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").
 _SETUP_PROBLEMS = {
@@ -57,3 +66,10 @@ def agent_file_notice(escaped_names: list[str], escaped_text: str | None) -> str
     words, when there were any, are kept above it so nothing they wrote is lost."""
     line = AGENT_FILE_NOT_PASSED_ON.format(names=", ".join(escaped_names) or "a file")
     return f"{escaped_text}\n\n{line}" if escaped_text else line
+
+
+def files_refused_notice(labels: list[str]) -> str:
+    """The customer's notice for files that did not cross (`name (why)`), never contents."""
+    shown = [label[:160] for label in labels[:5]]
+    listed = ", ".join(shown) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return FILES_REFUSED_NOTICE.format(names=listed or "a file")

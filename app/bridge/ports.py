@@ -17,6 +17,7 @@ from app.genesys.directory import AgentIdentity
 from app.genesys.downloads import DownloadedFile
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.files import SlackFileInfo
 from app.slack.uploads import UploadFile
 
 
@@ -35,7 +36,25 @@ class SlackSender(Protocol):
     ) -> str: ...
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None: ...
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
     ) -> None: ...
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str: ...
@@ -69,6 +88,10 @@ class SlackSender(Protocol):
         """Share `files` in one message (Slack's external upload flow); its ts when Slack
         says it, None when the share is still being processed."""
         ...
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None: ...
 
 
 class BotTokens(Protocol):

@@ -28,6 +28,7 @@ from app.slack.errors import (
     SlackUnavailable,
     error_for_exception,
 )
+from app.slack.files import SlackFileInfo
 from app.slack.uploads import UploadFile
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,39 @@ class SlackSender:
         return str(data.get("ts"))
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
         """Rewrite one of the bot's own messages in place (`chat.update`); Slack answers
-        `cant_update_message` for anyone else's and `message_not_found` for a deleted one."""
-        await self._call(token, team_id, "chat_update", channel=channel, ts=ts, text=text)
+        `cant_update_message` for anyone else's and `message_not_found` for a deleted one.
+        Without `blocks` the message keeps none (an empty list clears them)."""
+        params: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            params["blocks"] = blocks
+        await self._call(token, team_id, "chat_update", **params)
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        """A message only `slack_user_id` sees (`chat.postEphemeral`, scope `chat:write`); Slack
+        answers `user_not_in_channel` when that person is not in the channel."""
+        params: dict[str, Any] = {"channel": channel, "user": slack_user_id, "text": text}
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        await self._call(token, team_id, "chat_postEphemeral", **params)
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
         data = await self._call(token, team_id, "conversations_open", users=slack_user_id)
@@ -249,6 +278,29 @@ class SlackSender:
             params["initial_comment"] = initial_comment
         data = await self._call(token, team_id, "files_completeUploadExternal", **params)
         return _shared_ts(data, channel)
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """`files.info` (scope `files:read`); None when Slack does not know the file (or no
+        longer shows it to us). Other failures raise the `SlackError` tree."""
+        try:
+            data = await self._call(token, team_id, "files_info", file=slack_file_id)
+        except SlackError as exc:
+            if exc.error in ("file_not_found", "file_deleted"):
+                return None
+            raise
+        raw = data.get("file") or {}
+        size = raw.get("size")
+        hosted = raw.get("mode") in (None, "hosted", "snippet") and not raw.get("is_external")
+        return SlackFileInfo(
+            slack_file_id=str(raw.get("id") or slack_file_id),
+            name=raw.get("name") or None,
+            mimetype=raw.get("mimetype") or "application/octet-stream",
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            download_url=raw.get("url_private_download") or raw.get("url_private") or None,
+            hosted=hosted,
+        )
 
 
 def _shared_ts(data: Any, channel: str) -> str | None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import dead_letters
 from app.bridge.delivery import Delivery
+from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.messages import IngestOutcomeKind, Kind, Status
 from app.bridge.notices import AGENT_FILE_PASSED_ON_LATER
@@ -43,7 +44,14 @@ def genesys() -> FakeGenesys:
 def delivery(
     sessions: Sessions, box: SecretBox, slack: FakeSlack, genesys: FakeGenesys
 ) -> Delivery:
-    return Delivery(sessions=sessions, box=box, slack=slack, genesys=genesys, tokens=FakeTokens())
+    return Delivery(
+        sessions=sessions,
+        box=box,
+        slack=slack,
+        genesys=genesys,
+        tokens=FakeTokens(),
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
+    )
 
 
 def agent_file(integration_id: str, *, text: str = "", size: int | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge.delivery import Delivery
+from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
 from app.bridge.notices import SETUP_ALERT_HEADLINE, SETUP_PROBLEM_NOTICE
@@ -57,6 +58,7 @@ def delivery(
         genesys=genesys,
         tokens=tokens,
         setup_url="https://sb.test/onboarding",
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
     )
 
 

@@ -236,7 +236,14 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
     sessions: Sessions, ingest: Ingest, onboarded: Onboarded
 ) -> None:
     integration_id = onboarded.integration.genesys_integration_id
+    assert (await ingest.slack_event(envelope(mention()))).kind == IngestOutcomeKind.ACCEPTED
     await webhook(ingest, agent_text(integration_id, f"T0ACME:C0SUPPORT:{ROOT_TS}"))
+    async with sessions.begin() as session:
+        await session.execute(
+            update(BridgeMessage)
+            .where(BridgeMessage.dedupe_key == "gm-0001")
+            .values(slack_ts="1718053500.000100", status=Status.DELIVERED)
+        )
     value = encode_button_value(
         genesys_message_id="gm-0001", kind="QuickReply", payload="yes", text="Yes"
     )
@@ -249,12 +256,13 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
     outcomes = await ingest.slack_actions(
         block_actions(
             click(value),
-            click(value),
+            click(value, action_ts="1718053600.000100"),
             click(value, action_id="someone_elses_button"),
             click("{not ours"),
             click(stranger),
         )
     )
+    bystander = await ingest.slack_actions({**block_actions(click(value)), "user": {"id": "U0BOB"}})
 
     assert [str(outcome) for outcome in outcomes] == [
         "accepted",
@@ -263,8 +271,12 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
         "ignored:invalid_button_value",
         "ignored:unknown_message",
     ]
-    agent_reply, answer = await rows(sessions)
-    assert (answer.direction, answer.kind) == (Direction.TO_GENESYS, Kind.STRUCTURED_RESPONSE)
+    assert [str(outcome) for outcome in bystander] == ["ignored:not_a_participant"]
+    _, agent_reply, *answers = await rows(sessions)
+    by_kind = {row.kind: row for row in answers}
+    assert sorted(by_kind) == ["answer_update", "ephemeral_note", "structured_response"]
+    answer = by_kind[Kind.STRUCTURED_RESPONSE]
+    assert answer.direction == Direction.TO_GENESYS
     assert answer.conversation_id == agent_reply.conversation_id
     assert answer.payload["click"] == {
         "genesys_message_id": "gm-0001",
@@ -272,5 +284,13 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
         "payload": "yes",
         "text": "Yes",
     }
+    updated = by_kind[Kind.ANSWER_UPDATE]
+    assert updated.source_ts > answer.source_ts, "Genesys hears the answer first"
+    assert updated.payload["slack_ts"] == "1718053500.000100"
+    assert "<@U0JANE> chose *Yes*" in json.dumps(updated.payload["blocks"])
+    blocks: Any = updated.payload["blocks"]
+    assert "actions" not in [block["type"] for block in blocks]
+    note = by_kind[Kind.EPHEMERAL_NOTE]
+    assert note.payload["slack_user_id"] == "U0BOB"
     unknown = await ingest.slack_actions(block_actions(click(value), team="T0NOBODY"))
     assert [outcome.kind for outcome in unknown] == [IngestOutcomeKind.UNKNOWN_TENANT]
