@@ -148,6 +148,7 @@ def create_genesys_sandbox(world: GenesysWorld) -> Starlette:
             *genesys_pages.routes,
             # Storage is its own host in real Genesys (not a region's API host).
             Route("/storage.{domain}/downloads/{download_id}", storage, methods=["GET"]),
+            *genesys_conversations.image_routes,
             # Last, so the console and control routes win: `/{host}/…` is a region's host.
             Mount("/{region_host}", routes=genesys_routes),
         ],

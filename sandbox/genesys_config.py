@@ -64,3 +64,7 @@ class GenesysConfig(BaseModel):
     inbound_media_types: list[str] = Field(default_factory=lambda: ["*/*"])
     # UNCONFIRMED: an inbound message or structured response answered 2xx without its `id`.
     inbound_answer_without_id: bool = False
+    # Where agents' profile images (`User.images[].imageUri`) are served. Real Genesys serves
+    # them from a public https host of the region; None: from this sim's own http host, which
+    # a client that takes only https images will skip. Tests set an https host here.
+    user_image_base_url: str | None = None

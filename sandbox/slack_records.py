@@ -126,6 +126,8 @@ class SlackToken:
     expires_at: float | None = None
     refresh_token: str | None = None
     revoked: bool = False
+    # Revoked because the app was removed (not by `auth.revoke`): see `SlackWorld`'s setting.
+    uninstalled: bool = False
 
 
 @dataclass

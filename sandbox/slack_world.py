@@ -61,6 +61,8 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 # report a refusal; whether it is an `error=invalid_scope` redirect or Slack's own error page
 # is not settled, so both can be chosen (reference: api-fidelity-review W1).
 UndeclaredScopeResponse = Literal["redirect", "page"]
+# What a bot token answers once the app is uninstalled (UNCONFIRMED; see `_configure_defaults`).
+RevokedBotTokenError = Literal["account_inactive", "token_revoked"]
 
 
 # How long an upload URL from `files.getUploadURLExternal` takes bytes (Slack does not say;
@@ -104,8 +106,18 @@ class SlackWorld:
         self.declared = declared_scopes(self.manifest)
         self.undeclared_scope_response: UndeclaredScopeResponse = "redirect"
         self.events_per_hour = EVENTS_PER_HOUR
+        # Slack documents `account_inactive` for a bot token of a deleted workspace and
+        # `token_revoked` for a user token once the app is removed; what a bot token answers
+        # after an uninstall is UNCONFIRMED, and developers report `account_inactive`.
+        self.uninstalled_bot_token_error: RevokedBotTokenError = "account_inactive"
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
+
+    def revoked_token_error(self, token: SlackToken) -> str:
+        """The Web API's answer to a revoked token."""
+        if token.uninstalled and token.kind == "bot":
+            return self.uninstalled_bot_token_error
+        return "token_revoked"
 
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}
@@ -401,8 +413,10 @@ class SlackWorld:
         slack_team_id: str | None,
         slack_enterprise_id: str | None,
         slack_user_ids: set[str] | None = None,
+        uninstall: bool = False,
     ) -> list[SlackToken]:
-        """Revoke what the install (workspace or org) issued, optionally only for some users."""
+        """Revoke what the install (workspace or org) issued, optionally only for some users;
+        `uninstall` when the app itself is removed."""
         revoked = []
         for token in self.tokens.values():
             if token.revoked or token.slack_team_id != slack_team_id:
@@ -412,5 +426,6 @@ class SlackWorld:
             if slack_user_ids is not None and token.slack_user_id not in slack_user_ids:
                 continue
             token.revoked = True
+            token.uninstalled = uninstall
             revoked.append(token)
         return revoked
