@@ -25,7 +25,7 @@ from app.bridge import queueing, store as bridge_store
 from app.bridge.delivery import Delivery
 from app.bridge.retries import RetryLater, backoff
 from app.config import Settings
-from app.tenants import store
+from app.tenants import privacy, store
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,16 @@ async def purge_expired_oauth_states(context: procrastinate.JobContext, timestam
     return removed
 
 
+async def apply_retention(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Delete what is past each tenant's retention period (`app.tenants.privacy`), hourly."""
+    deleted = await privacy.apply_retention(deps_of(context).sessions)
+    log.info(
+        "retention applied",
+        extra={"messages": deleted.messages, "conversations": deleted.conversations},
+    )
+    return deleted.messages
+
+
 def build_queue(settings: Settings) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(
         conninfo=settings.database.libpq,
@@ -150,6 +160,7 @@ def build_queue(settings: Settings) -> procrastinate.App:
         (relay_stranded_work, "* * * * * */30", "relay"),
         (retry_stalled_jobs, "* * * * * */10", "stalled"),
         (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
+        (apply_retention, "23 * * * *", "retention"),
     ):
         task = tasks.task(name=function.__name__, pass_context=True, queue="maintenance")(function)
         tasks.periodic(cron=cron, periodic_id=periodic_id)(task)

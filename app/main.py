@@ -40,6 +40,7 @@ from app.logs import RequestTrace, configure_logging
 from app.slack.app import build_bolt_app, build_web_client
 from app.slack.files import SlackFileHost
 from app.slack.installation_store import PostgresInstallationStore
+from app.slack.people import PeopleDirectory
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
@@ -140,8 +141,8 @@ def build_services(
         application_name=application_name,
         pre_ping=pre_ping,
     )
-    sessions = create_sessions(engine)
     box = SecretBox(settings.keys)
+    sessions = create_sessions(engine, box=box)
     installation_store = PostgresInstallationStore(sessions, box)
     genesys_clients = GenesysClients()
     onboarding = Onboarding(
@@ -203,6 +204,8 @@ class AppState:
     admission: Admission
     file_links: FileLinks
     customer_files: CustomerFiles
+
+    people: PeopleDirectory
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -254,6 +257,7 @@ def create_app(
             ),
             file_links=services.file_links,
             customer_files=services.customer_files,
+            people=PeopleDirectory(settings),
         )
         try:
             yield {"app": state}

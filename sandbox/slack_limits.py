@@ -21,6 +21,7 @@ METHOD_TIERS = {
     "chat.postEphemeral": 4,
     "chat.getPermalink": 4,
     "users.info": 4,
+    "users.list": 2,
     "conversations.info": 3,
     "conversations.open": 3,
     "reactions.add": 3,

@@ -318,6 +318,41 @@ def users_info(call: MethodCall) -> JsonObject:
     return {"user": obj}
 
 
+# Slack pages `users.list` and may return fewer members than `limit` asks for; it recommends
+# no more than 200 a page. The simulator never returns more than this, so a caller that does
+# not follow `next_cursor` misses people.
+USERS_LIST_PAGE_CAP = 200
+
+
+def users_list(call: MethodCall) -> JsonObject:
+    raw_limit = call.arg("limit") or "0"
+    if not raw_limit.isdigit():
+        raise ApiError("invalid_limit")
+    limit = int(raw_limit)
+    page = min(limit, USERS_LIST_PAGE_CAP) if limit > 0 else USERS_LIST_PAGE_CAP
+    cursor = call.arg("cursor") or ""
+    if cursor:
+        if not cursor.startswith("dXNlcjo") or not cursor[7:].isdigit():
+            raise ApiError("invalid_cursor")
+        start = int(cursor[7:])
+    else:
+        start = 0
+    email = "users:read.email" in call.bearer.scopes
+    visible = sorted(
+        (u for u in call.world.users.values() if call.world.covers(call.bearer, u.slack_team_id)),
+        key=lambda u: u.slack_user_id,
+    )
+    chosen = visible[start : start + page]
+    more = start + page < len(visible)
+    return {
+        "members": [
+            user_object(call.world, u, base_url=call.base_url, email=email) for u in chosen
+        ],
+        "cache_ts": 1_700_000_000,
+        "response_metadata": {"next_cursor": f"dXNlcjo{start + page}" if more else ""},
+    }
+
+
 def conversations_info(call: MethodCall) -> JsonObject:
     channel = resolve_channel(call, call.arg("channel"))
     if channel.is_im:
@@ -401,6 +436,7 @@ METHODS: dict[str, Method] = {
     "chat.postEphemeral": Method(chat_post_ephemeral, ("chat:write",)),
     "chat.getPermalink": Method(chat_get_permalink),
     "users.info": Method(users_info, ("users:read",)),
+    "users.list": Method(users_list, ("users:read",)),
     "conversations.info": Method(conversations_info),
     "conversations.open": Method(conversations_open, ("im:write",)),
     "reactions.add": Method(reactions_add, ("reactions:write",)),

@@ -20,6 +20,8 @@ from app.bridge.messages import (
     NewMessage,
     Status,
 )
+from app.crypto import SecretBox
+from app.db import sealed
 from app.db.models import (
     BridgeMessage,
     Conversation,
@@ -183,11 +185,24 @@ async def upsert_conversation(
     return (await session.execute(statement)).scalar_one()
 
 
+def sealed_values(box: SecretBox, message: NewMessage) -> dict[str, Any]:
+    """The row's values with its payload and parsed form sealed (`app.db.sealed`)."""
+    values = message.values()
+    values["payload_enc"] = sealed.seal(
+        box, values.pop("payload"), tenant_id=message.tenant_id, purpose=sealed.PAYLOAD
+    )
+    values["normalized_enc"] = sealed.seal(
+        box, values.pop("normalized"), tenant_id=message.tenant_id, purpose=sealed.NORMALIZED
+    )
+    return values
+
+
 async def insert_message(session: AsyncSession, message: NewMessage) -> int | None:
-    """Insert unless a unique constraint says it is a duplicate; returns the new id or None."""
+    """Insert unless a unique constraint says it is a duplicate; returns the new id or None.
+    The payload is sealed with the box the session carries."""
     statement = (
         insert(BridgeMessage)
-        .values(**message.values())
+        .values(**sealed_values(sealed.box_of(session.info), message))
         .on_conflict_do_nothing()
         .returning(BridgeMessage.id)
     )
@@ -199,8 +214,9 @@ async def conversation_opener(
 ) -> str | None:
     """The Slack user whose message opened a conversation: its first customer message's
     author (a thread's conversation is keyed on the thread, not on a person)."""
+    # The whole row: its payloads are sealed at rest and opened when the ORM loads it.
     query = (
-        select(BridgeMessage.normalized, BridgeMessage.payload)
+        select(BridgeMessage)
         .where(
             BridgeMessage.tenant_id == tenant_id,
             BridgeMessage.conversation_id == conversation_id,
@@ -210,10 +226,10 @@ async def conversation_opener(
         .order_by(BridgeMessage.source_ts, BridgeMessage.id)
         .limit(1)
     )
-    row = (await session.execute(query)).first()
+    row = (await session.execute(query)).scalars().first()
     if row is None:
         return None
-    normalized, payload = row
+    normalized, payload = row.normalized, row.payload
     user = (normalized or {}).get("slack_user_id")
     if not user:
         envelope = (payload or {}).get("envelope")

@@ -13,18 +13,21 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, QueryContext, mapped_column
 
+from app.db import sealed
 from app.db.base import Base
 
 
@@ -71,6 +74,10 @@ class Tenant(Base):
     # Agent replies posted under the agent's name and avatar (chat:write.customize).
     agent_names: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=True, server_default=text("true")
+    )
+    # Delivered messages and dead letters older than this are deleted (`app.tenants.privacy`).
+    retention_days: Mapped[int] = mapped_column(
+        nullable=False, default=30, server_default=text("30")
     )
     # The last time the installing admin was DMed about a set-up problem (at most hourly).
     setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -267,10 +274,15 @@ class BridgeMessage(Base):
     slack_client_msg_id: Mapped[str | None] = mapped_column(String(64))
     # pending -> delivered | dead; "recorded" for what is kept but never sent (typing, receipts).
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
-    payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
-    # The message as ingest parsed it (`app.bridge.normalized`), so delivery never parses the
-    # payload again; None on rows from before it was kept, and where the payload is the body.
-    normalized: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    # The body as received or to send, and the message as ingest parsed it
+    # (`app.bridge.normalized`, so delivery never parses the payload again; None where the
+    # payload is the body). Both are sealed (`app.db.sealed`) into the `_enc` columns and read
+    # through the `payload` and `normalized` properties; the plaintext columns hold only rows
+    # written before sealing, until `python -m app keys rotate` seals them.
+    payload_plain: Mapped[dict[str, object] | None] = mapped_column("payload", JSONB)
+    normalized_plain: Mapped[dict[str, object] | None] = mapped_column("normalized", JSONB)
+    payload_enc: Mapped[str | None] = mapped_column(Text)
+    normalized_enc: Mapped[str | None] = mapped_column(Text)
     source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     rate_limited: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
@@ -310,4 +322,28 @@ class BridgeMessage(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_bridge_message_dead", "tenant_id", postgresql_where=text("status = 'dead'")),
+        CheckConstraint(
+            "payload IS NOT NULL OR payload_enc IS NOT NULL", name="ck_bridge_message_payload"
+        ),
+        # What the retention job and erasure select by (`app.tenants.privacy`).
+        Index("ix_bridge_message_tenant_created", "tenant_id", "created_at"),
     )
+
+    @property
+    def payload(self) -> dict[str, object]:
+        """The payload in plaintext, opened when the row was loaded."""
+        return self.__dict__[sealed.OPENED_PAYLOAD]  # type: ignore[no-any-return]
+
+    @property
+    def normalized(self) -> dict[str, object] | None:
+        return self.__dict__[sealed.OPENED_NORMALIZED]  # type: ignore[no-any-return]
+
+
+@event.listens_for(BridgeMessage, "load")
+def _open_on_load(target: BridgeMessage, context: QueryContext) -> None:
+    sealed.open_loaded(target, context.session.info)
+
+
+@event.listens_for(BridgeMessage, "refresh")
+def _open_on_refresh(target: BridgeMessage, context: QueryContext, attrs: object) -> None:
+    sealed.open_loaded(target, context.session.info)

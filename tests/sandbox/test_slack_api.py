@@ -328,3 +328,33 @@ async def test_pickers_are_checked_as_block_kit_checks_them(world: SlackWorld, b
     for blocks in refused:
         error = await error_of(slack.chat_postMessage(channel=SUPPORT, text="x", blocks=blocks))
         assert error.response["error"] == "invalid_blocks", blocks
+
+
+async def test_users_list_pages_by_cursor_within_the_workspace(
+    world: SlackWorld, base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandbox import slack_methods
+
+    monkeypatch.setattr(slack_methods, "USERS_LIST_PAGE_CAP", 2)
+    acme = client(base, install(world))
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await acme.users_list(limit=200, cursor=cursor)
+        pages += 1
+        assert len(page["members"]) <= 2, "never more than the cap, whatever limit asks"
+        seen += [member["id"] for member in page["members"]]
+        cursor = page["response_metadata"]["next_cursor"] or None
+        if cursor is None:
+            break
+    assert pages >= 3
+    assert seen == sorted(
+        u.slack_user_id for u in world.users.values() if u.slack_team_id == ACME_TEAM_ID
+    )
+    assert not any(user_id.startswith("U0GLBX") for user_id in seen)
+    bad = await error_of(acme.users_list(cursor="not-ours"))
+    assert bad.response["error"] == "invalid_cursor"
+    unscoped = client(base, install(world, scopes=("chat:write",)))
+    missing = await error_of(unscoped.users_list())
+    assert missing.response["error"] == "missing_scope"
