@@ -95,6 +95,18 @@ class SlackSender:
         data = await self._call(token, team_id, "chat_postMessage", **params)
         return str(data.get("ts"))
 
+    async def uninstall_app(self, token: str, *, team_id: str | None) -> None:
+        """Remove the app from the workspace (`apps.uninstall`, with the app's own client
+        credentials): Slack revokes every token of the install, then sends
+        `app_uninstalled` and `tokens_revoked`, which find nothing left to purge."""
+        await self._call(
+            token,
+            team_id,
+            "apps_uninstall",
+            client_id=self._settings.slack_client_id,
+            client_secret=self._settings.slack_client_secret.get_secret_value(),
+        )
+
     async def update_message(
         self,
         token: str,
