@@ -31,6 +31,7 @@ from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
+from app.bridge.routing_setup import RoutingSetup
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
@@ -110,6 +111,7 @@ class Services:
     file_links: FileLinks
     file_host: SlackFileHost
     customer_files: CustomerFiles
+    routing: RoutingSetup
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
@@ -183,6 +185,7 @@ def build_services(
         file_links=file_links,
         file_host=file_host,
         customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
+        routing=RoutingSetup(sessions=sessions, box=box, slack=slack),
     )
 
 
@@ -206,6 +209,8 @@ class AppState:
     customer_files: CustomerFiles
 
     people: PeopleDirectory
+
+    routing: RoutingSetup
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -258,6 +263,7 @@ def create_app(
             file_links=services.file_links,
             customer_files=services.customer_files,
             people=PeopleDirectory(settings),
+            routing=services.routing,
         )
         try:
             yield {"app": state}

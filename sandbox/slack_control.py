@@ -73,6 +73,7 @@ class ConfigPatch(BaseModel):
     enforce_scopes: bool | None = None
     retry_time_scale: float | None = Field(default=None, gt=0)
     uninstalled_bot_token_error: RevokedBotTokenError | None = None
+    connect_team_lists: Literal["connected", "shared_only"] | None = None
 
 
 class InstallRequest(BaseModel):
@@ -101,6 +102,7 @@ def _config(world: SlackWorld) -> dict[str, Any]:
         "enforce_scopes": world.enforce_scopes,
         "retry_time_scale": world.retry_time_scale,
         "uninstalled_bot_token_error": world.uninstalled_bot_token_error,
+        "connect_team_lists": world.connect_team_lists,
     }
 
 

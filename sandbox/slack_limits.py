@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 TIER_PER_MINUTE = {1: 1.0, 2: 20.0, 3: 50.0, 4: 100.0}
 METHOD_TIERS = {
+    "apps.uninstall": 1,
     "auth.revoke": 3,
     "chat.update": 3,
     "chat.postEphemeral": 4,
@@ -24,6 +25,8 @@ METHOD_TIERS = {
     "users.list": 2,
     "conversations.info": 3,
     "conversations.open": 3,
+    "conversations.list": 2,
+    "team.info": 3,
     "reactions.add": 3,
     "reactions.remove": 2,
     "files.info": 4,

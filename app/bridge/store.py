@@ -12,6 +12,7 @@ from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bridge import rules
 from app.bridge.messages import (
     CROSSING_KINDS,
     Direction,
@@ -26,6 +27,7 @@ from app.db.models import (
     BridgeMessage,
     Conversation,
     GenesysIntegration,
+    RoutingRule,
     SlackInstallation,
     Tenant,
     TenantStatus,
@@ -395,3 +397,52 @@ async def mark_many(
     await session.execute(
         update(BridgeMessage).where(BridgeMessage.id.in_(list(message_ids))).values(**values)
     )
+
+
+def rule_of(row: RoutingRule) -> rules.Rule:
+    hours = None
+    if row.hours_days and row.hours_from and row.hours_to and row.time_zone:
+        hours = rules.BusinessHours(
+            days=frozenset(row.hours_days),
+            opens=row.hours_from,
+            closes=row.hours_to,
+            time_zone=row.time_zone,
+        )
+    return rules.Rule(
+        kind=row.match_kind,  # type: ignore[arg-type]
+        match_id=row.match_id,
+        integration_id=row.genesys_integration_id,
+        queue=row.queue,
+        language=row.language,
+        skills=tuple(row.skills),
+        priority=row.priority,
+        hours=hours,
+    )
+
+
+async def routing_rules(session: AsyncSession, *, tenant_id: uuid.UUID) -> list[rules.Rule]:
+    """The tenant's routing rules, read at delivery so a changed rule applies to every message
+    not sent yet. A rule's integration is the tenant's own: saving checks it, and retiring an
+    integration a rule uses is refused (the foreign key clears it should a row go anyway)."""
+    query = select(RoutingRule).where(RoutingRule.tenant_id == tenant_id)
+    return [rule_of(row) for row in (await session.execute(query)).scalars()]
+
+
+async def claim_away_notice(
+    session: AsyncSession, *, conversation_id: uuid.UUID, written_at: datetime, until: datetime
+) -> bool:
+    """Whether this message is the first of its conversation in the closed period ending at
+    `until`; if so, records that the away message is due, in the same statement."""
+    statement = (
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            or_(
+                Conversation.away_notice_until.is_(None),
+                Conversation.away_notice_until <= written_at,
+            ),
+        )
+        .values(away_notice_until=until)
+        .returning(Conversation.id)
+    )
+    return (await session.execute(statement)).first() is not None

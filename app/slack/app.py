@@ -46,6 +46,7 @@ BOT_SCOPES = (
     "reactions:write",
     "files:read",
     "files:write",
+    "team:read",
 )
 
 INSTALL_PATH = "/slack/install"
