@@ -12,9 +12,12 @@ from typing import Any
 
 from app.db.models import SlackInstallation
 from app.genesys.directory import AgentIdentity
+from app.genesys.downloads import DownloadedFile
+from app.genesys.errors import GenesysNotFound
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile
 from app.slack.files import SlackFileInfo
+from app.slack.uploads import UploadFile
 
 
 @dataclass
@@ -38,6 +41,12 @@ class FakeSlack:
     failures: list[Exception] = field(default_factory=list)
     # Raised, one per call, by the next add_reaction calls.
     reaction_failures: list[Exception] = field(default_factory=list)
+    # (channel, thread_ts, files, initial_comment) per upload_files call that succeeded.
+    uploads: list[tuple[str, str | None, list[UploadFile], str | None]] = field(
+        default_factory=list
+    )
+    # Raised, one per call, by the next upload_files calls.
+    upload_failures: list[Exception] = field(default_factory=list)
     # What `files.info` knows, by file ID.
     files: dict[str, SlackFileInfo] = field(default_factory=dict)
     guests: set[str] = field(default_factory=set)
@@ -110,6 +119,22 @@ class FakeSlack:
     ) -> str | None:
         return f"https://acme.slack.test/archives/{channel}/p{ts.replace('.', '')}"
 
+    async def upload_files(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        files: list[UploadFile],
+        thread_ts: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str | None:
+        self.tokens_used.append(token)
+        if self.upload_failures:
+            raise self.upload_failures.pop(0)
+        self.uploads.append((channel, thread_ts, files, initial_comment))
+        return f"1700000001.{len(self.uploads):06d}"
+
     async def file_info(
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None:
@@ -142,6 +167,10 @@ class FakeGenesys:
     failures: list[Exception] = field(default_factory=list)
     # Who answers each Genesys conversation (by conversation id); absent: unknown.
     agents: dict[str, AgentIdentity] = field(default_factory=dict)
+    # Agent media by URL; a URL not here answers 404.
+    media: dict[str, bytes] = field(default_factory=dict)
+    # Raised, one per call, by the next download_attachment calls.
+    download_failures: list[Exception] = field(default_factory=list)
 
     def _record(self, tenant_id: uuid.UUID, integration_id: str, endpoint: str, body: Any) -> None:
         if self.failures:
@@ -170,6 +199,15 @@ class FakeGenesys:
         self, tenant_id: uuid.UUID, conversation_id: str
     ) -> AgentIdentity | None:
         return self.agents.get(conversation_id)
+
+    async def download_attachment(
+        self, tenant_id: uuid.UUID, url: str, *, max_bytes: int
+    ) -> DownloadedFile:
+        if self.download_failures:
+            raise self.download_failures.pop(0)
+        if url not in self.media:
+            raise GenesysNotFound("Genesys answered 404 to attachment download", status=404)
+        return DownloadedFile(self.media[url], None)
 
 
 @dataclass

@@ -46,6 +46,7 @@ BOT_SCOPES = (
     "reactions:write",
     "files:read",
     "usergroups:read",
+    "files:write",
     "team:read",
 )
 

@@ -19,6 +19,7 @@ from app.crypto import SecretBox
 from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
 from app.genesys.directory import AgentDirectory, AgentIdentity
+from app.genesys.downloads import DownloadedFile, download_media
 from app.genesys.errors import GenesysError
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.genesys.regions import hosts_for
@@ -64,6 +65,9 @@ class TenantGenesys:
             else None,
             login_override=str(settings.genesys_login_url).rstrip("/")
             if settings.genesys_login_url
+            else None,
+            downloads_override=str(settings.genesys_downloads_url).rstrip("/")
+            if settings.genesys_downloads_url
             else None,
         )
         return GenesysClient(
@@ -147,3 +151,12 @@ class TenantGenesys:
             )
         except GenesysError:
             return None
+
+    async def download_attachment(
+        self, tenant_id: uuid.UUID, url: str, *, max_bytes: int
+    ) -> DownloadedFile:
+        """An agent's attachment, fetched with the tenant's token from its region's downloads
+        host only (`genesys.downloads`); raises the `GenesysError` tree, or
+        `GenesysNotConnected`."""
+        client = await self._connected(tenant_id)
+        return await download_media(client, url, max_bytes=max_bytes)
