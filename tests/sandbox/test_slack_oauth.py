@@ -342,9 +342,9 @@ def test_the_default_world_declares_what_infra_slack_manifest_declares(world: Sl
     ("extra", "kind", "undeclared"),
     [
         pytest.param(
-            {"scope": SCOPES + ",files:write"},
+            {"scope": SCOPES + ",channels:manage"},
             "bot",
-            "files:write",
+            "channels:manage",
             id="bot-scope",
         ),
         pytest.param({"user_scope": "users:read"}, "user", "users:read", id="user-scope"),
