@@ -22,6 +22,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import queueing, store as bridge_store
+from app.bridge.conversation_end import ConversationEnds
 from app.bridge.delivery import Delivery
 from app.bridge.retries import RetryLater, backoff
 from app.config import Settings
@@ -49,6 +50,7 @@ class WorkerDeps:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     delivery: Delivery
+    conversation_ends: ConversationEnds
 
 
 class DeliveryRetry(BaseRetryStrategy):
@@ -128,6 +130,11 @@ async def purge_expired_oauth_states(context: procrastinate.JobContext, timestam
     return removed
 
 
+async def watch_conversation_ends(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Open Messaging has no end event: read the open conversations' state (docs/decisions.md)."""
+    return await deps_of(context).conversation_ends.watch()
+
+
 def build_queue(settings: Settings) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(
         conninfo=settings.database.libpq,
@@ -150,6 +157,11 @@ def build_queue(settings: Settings) -> procrastinate.App:
         (relay_stranded_work, "* * * * * */30", "relay"),
         (retry_stalled_jobs, "* * * * * */10", "stalled"),
         (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
+        (
+            watch_conversation_ends,
+            f"* * * * * */{settings.conversation_end_poll_seconds}",
+            "conversation-ends",
+        ),
     ):
         task = tasks.task(name=function.__name__, pass_context=True, queue="maintenance")(function)
         tasks.periodic(cron=cron, periodic_id=periodic_id)(task)

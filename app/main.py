@@ -26,6 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import jobs
+from app.bridge.conversation_end import ConversationEnds
 from app.bridge.delivery import Delivery
 from app.bridge.ingest import Ingest
 from app.config import Settings, load_settings
@@ -102,6 +103,7 @@ class Services:
     slack: SlackSender
     ingest: Ingest
     delivery: Delivery
+    conversation_ends: ConversationEnds
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
@@ -168,6 +170,11 @@ def build_services(
         slack=slack,
         ingest=Ingest(sessions=sessions, box=box),
         delivery=delivery,
+        conversation_ends=ConversationEnds(
+            sessions=sessions,
+            genesys=onboarding.genesys,
+            poll_seconds=settings.conversation_end_poll_seconds,
+        ),
     )
 
 
@@ -275,7 +282,12 @@ async def worker_app(
     services = build_services(
         settings, application_name="worker", genesys_transport=genesys_transport
     )
-    deps = WorkerDeps(settings=settings, sessions=services.sessions, delivery=services.delivery)
+    deps = WorkerDeps(
+        settings=settings,
+        sessions=services.sessions,
+        delivery=services.delivery,
+        conversation_ends=services.conversation_ends,
+    )
     queue = build_queue(settings)
     try:
         async with queue.open_async():

@@ -101,6 +101,8 @@ class SlackWorld:
         self.events_per_hour = EVENTS_PER_HOUR
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
+        # Not approved for the Marketplace: history reads once a minute, 15 messages a call.
+        self.marketplace_approved = False
 
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}

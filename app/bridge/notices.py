@@ -43,3 +43,8 @@ def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | No
         f"that it is not set up correctly and that an admin has been told. {fix} "
         "(This alert is sent at most once an hour.)"
     )
+
+
+# Posted in the thread or DM once the Genesys conversation has ended (the agent closed it, or
+# the customer clicked End chat); the customer's next message starts a new one.
+CLOSED_NOTICE = "Support closed this conversation."

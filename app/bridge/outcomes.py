@@ -89,13 +89,16 @@ def values_for_conversation(
     conversation ID is forgotten (the new one, if Genesys said it, replaces it)."""
     integration_id = outcome.genesys_integration_id
     genesys_conversation_id = outcome.genesys_conversation_id
+    # A new Genesys conversation (after one ended) opens ours again.
+    reopened: dict[str, str | None] = {"ended_at": None} if conversation.ended_at else {}
     if integration_id and integration_id != conversation.genesys_integration_id:
         return {
             "genesys_integration_id": integration_id,
             "genesys_conversation_id": genesys_conversation_id,
+            **reopened,
         }
     if genesys_conversation_id and genesys_conversation_id != conversation.genesys_conversation_id:
-        return {"genesys_conversation_id": genesys_conversation_id}
+        return {"genesys_conversation_id": genesys_conversation_id, **reopened}
     return {}
 
 

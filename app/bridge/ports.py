@@ -13,9 +13,10 @@ import uuid
 from typing import Any, Protocol
 
 from app.db.models import SlackInstallation
+from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.directory import ChannelInfo, SlackProfile, ThreadPage
 
 
 class SlackSender(Protocol):
@@ -54,6 +55,17 @@ class SlackSender(Protocol):
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None: ...
 
+    async def thread_page(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        thread_ts: str,
+        before_ts: str,
+        limit: int,
+    ) -> ThreadPage: ...
+
 
 class BotTokens(Protocol):
     async def refreshed(self, installation: SlackInstallation) -> str | None:
@@ -79,4 +91,14 @@ class GenesysSender(Protocol):
         self, tenant_id: uuid.UUID, conversation_id: str
     ) -> AgentIdentity | None:
         """Who answers the Genesys conversation (name, avatar); None when unknown."""
+        ...
+
+    async def conversation_state(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> ConversationState:
+        """Whether the Genesys conversation has ended (Open Messaging has no end event)."""
+        ...
+
+    async def end_conversation(self, tenant_id: uuid.UUID, conversation_id: str) -> None:
+        """End the Genesys conversation from the customer's side."""
         ...

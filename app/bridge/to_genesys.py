@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import normalized, routing, store
-from app.bridge.inbound import SlackContext, to_open_message, to_structured_response
+from app.bridge import normalized, routing, store, thread_context
+from app.bridge.inbound import (
+    SlackContext,
+    slack_ts_to_datetime,
+    to_open_message,
+    to_structured_response,
+)
 from app.bridge.messages import DeliveryOutcome, Kind
 from app.bridge.outbound import ButtonClick
 from app.bridge.outcomes import DeliveryContext, webhook_origin
@@ -28,11 +35,16 @@ from app.genesys.errors import (
     GenesysRateLimited,
     GenesysUnavailable,
 )
+from app.slack.directory import SlackProfile
+from app.slack.errors import SlackError, SlackRateLimited
 from app.tenants.genesys_access import GenesysNotConnected
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A thread's context waits this many times for Slack's history limit, then goes without.
+CONTEXT_WAITS = 2
 
 
 async def genesys_call(call: Callable[[], Awaitable[T]]) -> T:
@@ -157,16 +169,22 @@ class ToGenesys:
                     session, conversation_id=context.conversation.id
                 )
         msg = stored_slack_message(row, context)
+        profile = await self._slack.profile(
+            context.token,
+            team_id=context.team_id,
+            scope=msg.conversation.slack_scope_id,
+            slack_user_id=msg.slack_user_id,
+        )
+        slack_context = await self._slack_context(context, msg, continues=continues)
+        await self._send_thread_context(row, context, msg, chosen, profile, slack_context)
         body = to_open_message(
             msg,
-            profile=await self._slack.profile(
-                context.token,
-                team_id=context.team_id,
-                scope=msg.conversation.slack_scope_id,
-                slack_user_id=msg.slack_user_id,
-            ),
-            context=await self._slack_context(context, msg, continues=continues),
+            profile=profile,
+            context=slack_context,
             message_id=row.dedupe_key,
+            user_names=await self._names(
+                context, msg, thread_context.mentioned_user_ids([msg.text])
+            ),
         )
         accepted = await genesys_call(
             lambda: self._genesys.send_inbound_message(context.tenant.id, chosen, body)
@@ -186,6 +204,91 @@ class ToGenesys:
             genesys_integration_id=chosen,
             react_to=(msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
         )
+
+    async def _names(
+        self, context: DeliveryContext, msg: SlackMessage, slack_user_ids: list[str]
+    ) -> dict[str, str]:
+        """Display names of the people a message names (`users.info`, cached by the sender);
+        someone Slack does not show us stays as their ID."""
+        names: dict[str, str] = {}
+        for slack_user_id in slack_user_ids[:20]:
+            found = await self._slack.profile(
+                context.token,
+                team_id=context.team_id,
+                scope=msg.conversation.slack_scope_id,
+                slack_user_id=slack_user_id,
+            )
+            name = found.nickname or found.first_name if found is not None else None
+            if name:
+                names[slack_user_id] = name
+        return names
+
+    async def _send_thread_context(
+        self,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        msg: SlackMessage,
+        integration_id: str,
+        profile: SlackProfile | None,
+        slack_context: SlackContext,
+    ) -> None:
+        """A mention inside an existing thread that starts a conversation: the thread's
+        earlier messages go first, as one message. Sent once per mention (the row remembers
+        it, so a retry of the mention does not repeat it); a thread Slack will not show us
+        (no history scope, gone) just goes without."""
+        if (
+            msg.kind != "message"
+            or msg.conversation.kind != "thread"
+            or msg.thread_ts is None
+            or msg.thread_ts == msg.ts
+            or row.payload.get("context_sent")
+            or context.conversation.genesys_conversation_id is not None
+        ):
+            return
+        async with self._sessions() as session:
+            if await store.has_delivered(session, conversation_id=context.conversation.id):
+                return
+        try:
+            page = await self._slack.thread_page(
+                context.token,
+                team_id=context.team_id,
+                channel=msg.slack_channel_id,
+                thread_ts=msg.thread_ts,
+                before_ts=msg.ts,
+                limit=thread_context.CONTEXT_MESSAGES,
+            )
+        except SlackRateLimited as exc:
+            # History reads are scarce (about one a minute for most apps): wait once for the
+            # next, else the mention goes on without its context.
+            if row.attempts < CONTEXT_WAITS:
+                raise Retryable("slack:ratelimited", exc.retry_after, rate_limited=True) from None
+            log.info("thread context skipped", extra={"reason": "ratelimited"})
+            return
+        except SlackError as exc:
+            log.info("thread context skipped", extra={"reason": exc.error})
+            return
+        names = await self._names(context, msg, thread_context.authors(page.messages))
+        text = thread_context.context_mrkdwn(
+            page.messages,
+            names=names,
+            own_bot_id=context.installation.slack_bot_id,
+            has_more=page.has_more,
+        )
+        if text is not None:
+            earlier = slack_ts_to_datetime(msg.occurred_ts) - timedelta(milliseconds=1)
+            body = to_open_message(
+                replace(msg, text=text, files=(), occurred_ts=f"{earlier.timestamp():.6f}"),
+                profile=profile,
+                context=slack_context,
+                message_id=f"{row.dedupe_key}:context",
+                user_names=names,
+            )
+            await genesys_call(
+                lambda: self._genesys.send_inbound_message(context.tenant.id, integration_id, body)
+            )
+        row.payload = {**row.payload, "context_sent": True}
+        async with self._sessions.begin() as session:
+            await store.mark(session, message_id=row.id, values={"payload": row.payload})
 
     async def _slack_context(
         self, context: DeliveryContext, msg: SlackMessage, *, continues: bool = False

@@ -24,3 +24,22 @@ class SlackProfile:
 class ChannelInfo:
     name: str | None
     is_shared: bool | None
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """One message of a thread, from `conversations.replies`: who wrote it and its mrkdwn."""
+
+    ts: str
+    text: str
+    slack_user_id: str | None = None
+    bot_id: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    """The first page of a thread before a message; `has_more` when Slack held some back."""
+
+    messages: tuple[ThreadMessage, ...]
+    has_more: bool

@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Settings
-from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.directory import ChannelInfo, SlackProfile, ThreadMessage, ThreadPage
 from app.slack.errors import SlackError, SlackRateLimited, error_for_exception
 
 log = logging.getLogger(__name__)
@@ -185,3 +185,41 @@ class SlackSender:
             return None
         self._remember(key, str(link))
         return str(link)
+
+    async def thread_page(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        thread_ts: str,
+        before_ts: str,
+        limit: int,
+    ) -> ThreadPage:
+        """The thread's parent and first replies written before `before_ts`, oldest first:
+        one `conversations.replies` call (history reads are scarce: external-contracts §S3).
+        Nothing is cached, since it holds what people wrote. Failures raise `SlackError`."""
+        data = await self._call(
+            token,
+            team_id,
+            "conversations_replies",
+            channel=channel,
+            ts=thread_ts,
+            latest=before_ts,
+            inclusive=False,
+            limit=limit,
+        )
+        found = []
+        for raw in data.get("messages") or []:
+            if not isinstance(raw, dict) or not isinstance(raw.get("ts"), str):
+                continue
+            found.append(
+                ThreadMessage(
+                    ts=raw["ts"],
+                    text=raw["text"] if isinstance(raw.get("text"), str) else "",
+                    slack_user_id=raw.get("user") if isinstance(raw.get("user"), str) else None,
+                    bot_id=raw.get("bot_id") if isinstance(raw.get("bot_id"), str) else None,
+                    username=raw.get("username") if isinstance(raw.get("username"), str) else None,
+                )
+            )
+        return ThreadPage(messages=tuple(found), has_more=bool(data.get("has_more")))

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.crypto import SecretBox
+from app.genesys import conversations
 from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
+from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentDirectory, AgentIdentity
 from app.genesys.errors import GenesysError
 from app.genesys.messages import InboundAccepted, ReceiptResult
@@ -147,3 +149,13 @@ class TenantGenesys:
             )
         except GenesysError:
             return None
+
+    async def conversation_state(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> ConversationState:
+        client = await self._connected(tenant_id)
+        return await conversations.conversation_state(client, conversation_id)
+
+    async def end_conversation(self, tenant_id: uuid.UUID, conversation_id: str) -> None:
+        client = await self._connected(tenant_id)
+        await conversations.disconnect(client, conversation_id)

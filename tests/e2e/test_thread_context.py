@@ -5,8 +5,6 @@ show for a bot, accepted and dropped."""
 
 from __future__ import annotations
 
-import pytest
-
 from sandbox.slack_payloads import build_channel_message
 from tests.e2e.ledger import genesys_texts, slack_texts
 from tests.e2e.stack import System
@@ -19,7 +17,6 @@ def replies_calls(system: System) -> int:
     return sum(1 for call in system.slack.calls if call.method == "conversations.replies")
 
 
-@pytest.mark.xfail(strict=True, reason="no thread context: the agent gets only the mention")
 async def test_a_mention_inside_a_thread_sends_the_thread_first(bridge: System) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec
@@ -70,7 +67,6 @@ async def test_a_mention_starting_a_thread_has_no_context(bridge: System) -> Non
     assert replies_calls(bridge) == calls_before
 
 
-@pytest.mark.xfail(strict=True, reason="mentions reach the agent as raw IDs (@U0ACME0002)")
 async def test_other_people_mentioned_reach_the_agent_by_name(bridge: System) -> None:
     slack = SlackPeople(bridge)
     acme = bridge.acme.spec

@@ -1,0 +1,40 @@
+"""The end of a Genesys conversation, as the worker learns it from the Conversations API.
+
+Open Messaging sends no end event, so the worker reads each open conversation's participants
+now and then (`end_checked_at` spreads the reads); when the customer's side is disconnected the
+conversation is marked ended (`ended_at`, `ended_genesys_conversation_id`) and the thread or DM
+is told. The partial index serves the watcher's scan of conversations still open.
+
+Revision ID: d1d1_convo_end
+Revises: c2a1_tenant_version
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "d1d1_convo_end"
+down_revision: str | None = "c2a1_tenant_version"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("conversation", sa.Column("ended_at", sa.DateTime(timezone=True)))
+    op.add_column("conversation", sa.Column("ended_genesys_conversation_id", sa.String(64)))
+    op.add_column("conversation", sa.Column("end_checked_at", sa.DateTime(timezone=True)))
+    op.create_index(
+        "ix_conversation_open_genesys",
+        "conversation",
+        ["end_checked_at"],
+        postgresql_where=sa.text("genesys_conversation_id IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_conversation_open_genesys", table_name="conversation")
+    op.drop_column("conversation", "end_checked_at")
+    op.drop_column("conversation", "ended_genesys_conversation_id")
+    op.drop_column("conversation", "ended_at")
