@@ -6,11 +6,15 @@ conversation."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy import text
 
+from app.bridge.end_chat import END_CHAT_ACTION
 from sandbox.genesys_agent import Agent
-from sandbox.genesys_world import Conversation
-from tests.e2e.ledger import slack_texts, wait_until
+from sandbox.genesys_world import PERMISSION_DISCONNECT, Conversation
+from tests.e2e.ledger import slack_posts, slack_texts, wait_until
 from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, thread_id
 
@@ -98,3 +102,63 @@ async def test_an_ended_dm_is_told_too(bridge: System) -> None:
         )
 
     await wait_until(closed, NOTICE_WITHIN, what="the closed notice in the DM")
+
+
+def end_chat_buttons(system: System, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    return [
+        element
+        for post in slack_posts(system.slack, channel, thread_ts)
+        for block in post.blocks or []
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == END_CHAT_ACTION
+    ]
+
+
+@pytest.mark.xfail(strict=True, reason="no End chat button is offered")
+async def test_the_customer_ends_the_chat_with_the_button(bridge: System) -> None:
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "End chat: I will close this myself")
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    await agents.reply(acme.mentions_integration_id, thread, "Here is your answer")
+    await agents.reply(acme.mentions_integration_id, thread, "Anything else?")
+    await bridge.drain()
+    # Offered once per Genesys conversation, on the agent's first reply, under its words.
+    [button] = end_chat_buttons(bridge, acme.support_channel, root.ts)
+    posts = slack_posts(bridge.slack, acme.support_channel, root.ts)
+    assert [p.text for p in posts] == ["Here is your answer", "Anything else?"]
+    assert "Here is your answer" in str(posts[0].blocks)
+    [conversation] = conversations_of(bridge, thread)
+
+    clicked = await slack.click(acme, posts[0], button, user=acme.customer)
+    assert clicked.status_code == 200, clicked.text
+    again = await slack.click(acme, posts[0], button, user=acme.customer)
+    assert again.status_code == 200, again.text
+    await bridge.drain()
+
+    assert conversation.ended_at is not None
+    assert all(p.state == "disconnected" for p in conversation.participants)
+    await wait_until(
+        lambda: slack_texts(bridge.slack, acme.support_channel, root.ts).count(CLOSED) == 1,
+        NOTICE_WITHIN,
+        what="the closed notice after End chat",
+    )
+    assert bridge.genesys.stats.api_calls.get("conversations.patch", 0) >= 1
+
+
+async def test_without_the_disconnect_permission_no_button_is_offered(bridge: System) -> None:
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    globex = bridge.globex.spec
+    client = bridge.genesys.clients[globex.genesys_client_id]
+    granted = client.permissions
+    client.permissions = granted - {PERMISSION_DISCONNECT}
+    try:
+        root = await slack.mention(globex, "End chat: not for us")
+        thread = thread_id(globex, globex.support_channel, root.ts)
+        await agents.reply(globex.mentions_integration_id, thread, "Plain answer")
+        await bridge.drain()
+        assert slack_texts(bridge.slack, globex.support_channel, root.ts) == ["Plain answer"]
+        assert end_chat_buttons(bridge, globex.support_channel, root.ts) == []
+    finally:
+        client.permissions = granted
