@@ -121,6 +121,7 @@ class FakeGenesys:
     agents: dict[str, AgentIdentity] = field(default_factory=dict)
     # Genesys conversations that have ended, and those ended through `end_conversation`.
     ended: set[str] = field(default_factory=set)
+    may_end: bool = False
     disconnected: list[str] = field(default_factory=list)
 
     def _record(self, tenant_id: uuid.UUID, integration_id: str, endpoint: str, body: Any) -> None:
@@ -163,6 +164,9 @@ class FakeGenesys:
             raise self.failures.pop(0)
         self.disconnected.append(conversation_id)
         self.ended.add(conversation_id)
+
+    async def can_end_conversations(self, tenant_id: uuid.UUID) -> bool:
+        return self.may_end
 
 
 @dataclass

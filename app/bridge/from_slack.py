@@ -17,6 +17,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, queueing, routing, store
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.inbound import slack_ts_to_datetime
 from app.bridge.messages import (
     BUSY,
@@ -181,6 +182,17 @@ class FromSlack:
             if not isinstance(action, dict):
                 continue
             action_id = str(action.get("action_id") or "")
+            if action_id == END_CHAT_ACTION:
+                outcomes.append(
+                    await self.end_chat_click(
+                        tenant_id=found.tenant.id,
+                        genesys_conversation_id=str(action.get("value") or ""),
+                        slack_channel_id=_action_channel(body),
+                        slack_user_id=str((user or {}).get("id") or ""),
+                        action_ts=str(action.get("action_ts") or "0"),
+                    )
+                )
+                continue
             if not action_id.startswith(("sb_qr_", "sb_btn_")):
                 outcomes.append(ignored("not_ours"))
                 continue
@@ -235,3 +247,51 @@ class FromSlack:
                 session, tenant_id=tenant_id, conversation_id=offered.conversation_id
             )
         return accepted()
+
+    async def end_chat_click(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        genesys_conversation_id: str,
+        slack_channel_id: str | None,
+        slack_user_id: str,
+        action_ts: str,
+    ) -> IngestOutcome:
+        """The customer's End chat: stored in its conversation's queue, sent by the worker.
+        Only a click in the conversation's own channel or DM counts; repeats are one."""
+        if not genesys_conversation_id or len(genesys_conversation_id) > 64:
+            return ignored("invalid_button_value")
+        async with self._sessions.begin() as session:
+            conversation = await store.conversation_for_genesys(
+                session, tenant_id=tenant_id, genesys_conversation_id=genesys_conversation_id
+            )
+            if conversation is None or conversation.slack_channel_id != slack_channel_id:
+                return ignored("unknown_conversation")
+            new_id = await store.insert_message(
+                session,
+                NewMessage(
+                    tenant_id=tenant_id,
+                    conversation_id=conversation.id,
+                    direction=Direction.TO_GENESYS,
+                    kind=Kind.END_CHAT,
+                    dedupe_key=f"end:{genesys_conversation_id}",
+                    payload={
+                        "genesys_conversation_id": genesys_conversation_id,
+                        "slack_user_id": slack_user_id,
+                    },
+                    source_ts=slack_ts_to_datetime(action_ts),
+                ),
+            )
+            if new_id is None:
+                return DUPLICATE
+            await queueing.defer_flush(
+                session, tenant_id=tenant_id, conversation_id=conversation.id
+            )
+        return accepted()
+
+
+def _action_channel(body: dict[str, Any]) -> str | None:
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    found = (container or {}).get("channel_id") or (channel or {}).get("id")
+    return found if isinstance(found, str) else None

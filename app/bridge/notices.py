@@ -48,3 +48,8 @@ def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | No
 # Posted in the thread or DM once the Genesys conversation has ended (the agent closed it, or
 # the customer clicked End chat); the customer's next message starts a new one.
 CLOSED_NOTICE = "Support closed this conversation."
+# End chat was clicked but the tenant's Genesys client may not end conversations.
+END_CHAT_REFUSED_NOTICE = (
+    ":information_source: This chat cannot be ended from Slack for this workspace; "
+    "support will close it."
+)

@@ -102,3 +102,7 @@ class GenesysSender(Protocol):
     async def end_conversation(self, tenant_id: uuid.UUID, conversation_id: str) -> None:
         """End the Genesys conversation from the customer's side."""
         ...
+
+    async def can_end_conversations(self, tenant_id: uuid.UUID) -> bool:
+        """Whether the tenant's Genesys client may end conversations (End chat is offered)."""
+        ...

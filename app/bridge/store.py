@@ -344,3 +344,21 @@ async def mark_many(
     await session.execute(
         update(BridgeMessage).where(BridgeMessage.id.in_(list(message_ids))).values(**values)
     )
+
+
+async def conversation_for_genesys(
+    session: AsyncSession, *, tenant_id: uuid.UUID, genesys_conversation_id: str
+) -> Conversation | None:
+    """The tenant's conversation that is, or last was, this Genesys conversation."""
+    query = (
+        select(Conversation)
+        .where(
+            Conversation.tenant_id == tenant_id,
+            or_(
+                Conversation.genesys_conversation_id == genesys_conversation_id,
+                Conversation.ended_genesys_conversation_id == genesys_conversation_id,
+            ),
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()

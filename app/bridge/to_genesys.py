@@ -10,19 +10,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, routing, store, thread_context
+from app.bridge.conversation_end import mark_ended
 from app.bridge.inbound import (
     SlackContext,
     slack_ts_to_datetime,
     to_open_message,
     to_structured_response,
 )
-from app.bridge.messages import DeliveryOutcome, Kind
+from app.bridge.messages import DeliveryOutcome, Direction, Kind, NewMessage
+from app.bridge.notices import END_CHAT_REFUSED_NOTICE
 from app.bridge.outbound import ButtonClick
 from app.bridge.outcomes import DeliveryContext, webhook_origin
 from app.bridge.ports import GenesysSender, SlackSender
@@ -99,6 +101,8 @@ class ToGenesys:
             return await self._receipt(row, context)
         if row.kind == Kind.STRUCTURED_RESPONSE:
             return await self._structured_response(row, context)
+        if row.kind == Kind.END_CHAT:
+            return await self._end_chat(row, context)
         return await self._customer_message(row, context)
 
     async def _answering_integration(
@@ -151,6 +155,48 @@ class ToGenesys:
             lambda: self._genesys.send_structured_response(context.tenant.id, integration_id, body)
         )
         return DeliveryOutcome(genesys_message_id=accepted.genesys_message_id)
+
+    async def _end_chat(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
+        """End the Genesys conversation the button named, then the same "closed" path as an
+        end the agent made. A conversation that already ended or moved on needs nothing; a
+        client Genesys refuses is explained in the thread instead."""
+        genesys_conversation_id = str(row.payload["genesys_conversation_id"])
+        conversation = context.conversation
+        if (
+            conversation.genesys_conversation_id != genesys_conversation_id
+            or conversation.ended_genesys_conversation_id == genesys_conversation_id
+        ):
+            return DeliveryOutcome()
+        try:
+            await genesys_call(
+                lambda: self._genesys.end_conversation(context.tenant.id, genesys_conversation_id)
+            )
+        except Permanent as exc:
+            if not exc.reason.startswith("GenesysPermissionError"):
+                raise
+            async with self._sessions.begin() as session:
+                await store.insert_message(
+                    session,
+                    NewMessage(
+                        tenant_id=context.tenant.id,
+                        conversation_id=conversation.id,
+                        direction=Direction.TO_SLACK,
+                        kind=Kind.NOTICE,
+                        dedupe_key=f"notice:end:{genesys_conversation_id}",
+                        payload={"text": END_CHAT_REFUSED_NOTICE},
+                        source_ts=datetime.now(UTC),
+                    ),
+                )
+            return DeliveryOutcome()
+        async with self._sessions.begin() as session:
+            await mark_ended(
+                session,
+                tenant_id=context.tenant.id,
+                conversation_id=conversation.id,
+                genesys_conversation_id=genesys_conversation_id,
+            )
+        conversation.ended_genesys_conversation_id = genesys_conversation_id
+        return DeliveryOutcome()
 
     async def _customer_message(
         self, row: BridgeMessage, context: DeliveryContext

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, routing, store
+from app.bridge.end_chat import with_end_chat
 from app.bridge.messages import DeliveryOutcome, Kind
 from app.bridge.outbound import AgentMessage, AgentStructured, parse_webhook
 from app.bridge.outcomes import DeliveryContext
@@ -125,12 +126,17 @@ class ToSlack:
             return DeliveryOutcome(slack_ts=notice_ts)
         username: str | None = None
         icon_url: str | None = None
+        offered: str | None = None
         if row.kind == Kind.NOTICE:
             text, blocks = str(row.payload["text"]), None
         else:
             username, icon_url = await self._identity(row, context)
             post = to_slack_post(stored_agent_message(row), agent_name=username)
             text, blocks = post.text, post.blocks
+            offer = await self._end_chat_offer(row, context)
+            with_button = with_end_chat(text, blocks, offer) if offer else None
+            if with_button is not None:
+                blocks, offered = with_button, offer
         thread_ts = conversation.slack_thread_ts if conversation.kind == "thread" else None
         try:
             ts = await self._slack.post_message(
@@ -157,4 +163,29 @@ class ToSlack:
                 username=username,
                 icon_url=icon_url,
             )
+        if offered is not None:
+            async with self._sessions.begin() as session:
+                await store.touch_conversation(
+                    session,
+                    conversation_id=conversation.id,
+                    values={"end_chat_offered_for": offered},
+                )
+            conversation.end_chat_offered_for = offered
         return DeliveryOutcome(slack_ts=ts)
+
+    async def _end_chat_offer(self, row: BridgeMessage, context: DeliveryContext) -> str | None:
+        """The Genesys conversation to offer End chat for: the agent's first reply in it,
+        while it is open, where the tenant's client may end it."""
+        conversation_id = row.payload.get("conversationId")
+        conversation = context.conversation
+        if (
+            self._genesys is None
+            or not isinstance(conversation_id, str)
+            or not conversation_id
+            or conversation_id
+            in (conversation.end_chat_offered_for, conversation.ended_genesys_conversation_id)
+        ):
+            return None
+        if not await self._genesys.can_end_conversations(context.tenant.id):
+            return None
+        return conversation_id

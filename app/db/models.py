@@ -244,6 +244,8 @@ class Conversation(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_genesys_conversation_id: Mapped[str | None] = mapped_column(String(64))
     end_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The Genesys conversation whose End chat button was offered (once per conversation).
+    end_chat_offered_for: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "conversation_key"),
