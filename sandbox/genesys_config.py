@@ -56,3 +56,6 @@ class GenesysConfig(BaseModel):
     inbound_text_limit: int | None = Field(default=4000, ge=1)
     # UNCONFIRMED: an inbound message or structured response answered 2xx without its `id`.
     inbound_answer_without_id: bool = False
+    # UNCONFIRMED: the customer's next message after an end reopens the ended conversation (the
+    # same `conversationId`, the customer reconnected) instead of opening a new one.
+    ended_conversation_reopens: bool = False

@@ -95,7 +95,9 @@ async def mark_ended(
             conversation_id=conversation_id,
             direction=Direction.TO_SLACK,
             kind=Kind.NOTICE,
-            dedupe_key=f"ended:{genesys_conversation_id}",
+            # The conditional mark above makes it once per end; a reopened conversation that
+            # ends again is told again.
+            dedupe_key=f"ended:{genesys_conversation_id}:{datetime.now(UTC).isoformat()}",
             payload={"text": CLOSED_NOTICE},
             source_ts=datetime.now(UTC),
         ),

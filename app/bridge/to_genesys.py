@@ -196,6 +196,7 @@ class ToGenesys:
                 genesys_conversation_id=genesys_conversation_id,
             )
         conversation.ended_genesys_conversation_id = genesys_conversation_id
+        conversation.ended_at = datetime.now(UTC)
         return DeliveryOutcome()
 
     async def _customer_message(

@@ -160,3 +160,42 @@ async def test_without_the_disconnect_permission_no_button_is_offered(bridge: Sy
         assert end_chat_buttons(bridge, globex.support_channel, root.ts) == []
     finally:
         client.permissions = granted
+
+
+async def test_if_genesys_reopens_the_ended_conversation_its_next_end_is_told_too(
+    bridge: System,
+) -> None:
+    """UNCONFIRMED (external-contracts §G10): whether the customer's next message opens a new
+    conversation (above) or reopens the ended one. Reopened, it is watched again."""
+    bridge.genesys.config.ended_conversation_reopens = True
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "Reopen: first question")
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    await agents.reply(acme.mentions_integration_id, thread, "Answered", agent_name="Dana")
+    await bridge.drain()
+    [conversation] = conversations_of(bridge, thread)
+
+    def closed(times: int) -> bool:
+        return slack_texts(bridge.slack, acme.support_channel, root.ts).count(CLOSED) == times
+
+    Agent(bridge.genesys).end(conversation.id)
+    await wait_until(lambda: closed(1), NOTICE_WITHIN, what="the first closed notice")
+    await slack.reply(acme, thread_ts=root.ts, text="Reopen: one more thing")
+    await bridge.drain()
+    assert conversations_of(bridge, thread) == [conversation]
+    assert conversation.ended_at is None
+    async with bridge.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT genesys_conversation_id, ended_at, ended_genesys_conversation_id"
+                    " FROM conversation WHERE conversation_key = :key"
+                ),
+                {"key": thread},
+            )
+        ).one()
+    assert tuple(row) == (conversation.id, None, None)
+
+    Agent(bridge.genesys).end(conversation.id)
+    await wait_until(lambda: closed(2), NOTICE_WITHIN, what="the second closed notice")
