@@ -7,6 +7,7 @@ Slack and Genesys are `tests.fakes`, which record sends and fail on request.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -21,10 +22,12 @@ from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage
 from app.genesys.errors import GenesysUnavailable
+from app.genesys.messages import InboundAccepted
+from app.slack.directory import ThreadMessage
 from app.slack.errors import SlackRejected
 from app.tenants.genesys_access import GenesysNotConnected
 from tests.bridge.conftest import Onboarded
-from tests.bridge.test_ingest import ROOT_TS, agent_text, envelope, mention, webhook
+from tests.bridge.test_ingest import REPLY_TS, ROOT_TS, agent_text, envelope, mention, webhook
 from tests.fakes import FakeGenesys, FakeSlack, FakeTokens
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -243,3 +246,43 @@ async def test_slack_refusing_a_reply_sends_the_agent_a_failed_receipt(
     [receipt] = genesys.sent
     assert receipt.body["status"] == "Failed"
     assert receipt.body["reasons"][0]["code"] == "InvalidDestination"
+
+
+class FailsSecondSend(FakeGenesys):
+    """Takes the first inbound message, refuses the next one once (a passing failure)."""
+
+    refused = False
+
+    async def send_inbound_message(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted:
+        if self.sent and not self.refused:
+            self.refused = True
+            raise GenesysUnavailable("503 from Genesys", status=503)
+        return await super().send_inbound_message(tenant_id, integration_id, body)
+
+
+async def test_thread_context_goes_first_and_once_across_a_retry(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded, slack: FakeSlack
+) -> None:
+    genesys = FailsSecondSend()
+    delivery = Delivery(sessions=sessions, box=box, slack=slack, genesys=genesys)
+    slack.threads[("C0SUPPORT", ROOT_TS)] = [
+        ThreadMessage(ts=ROOT_TS, text="the printer is on fire", slack_user_id="U0ADA0001"),
+        ThreadMessage(ts="1718053402.000100", text="still burning", slack_user_id="U0BOB0001"),
+    ]
+    in_thread = {**mention("<@U0BOT> can support help?"), "ts": REPLY_TS, "thread_ts": ROOT_TS}
+    outcome = await Ingest(sessions=sessions, box=box).slack_event(envelope(in_thread))
+    assert outcome.kind == IngestOutcomeKind.ACCEPTED
+    row = await latest(sessions)
+
+    with pytest.raises(RetryLater):
+        await flush(delivery, row)
+    assert await flush(delivery, row) == 1
+
+    assert [s.body["text"] for s in genesys.sent] == [
+        "Earlier in this Slack thread:\njane: the printer is on fire\njane: still burning",
+        "can support help?",
+    ]
+    assert genesys.sent[0].body["channel"]["messageId"].endswith(":context")
+    assert (await reread(sessions, row.id)).status == Status.DELIVERED
