@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcome, IngestOutcomeKind, Kind, Status
 from app.bridge.outbound import AgentMessage
@@ -274,3 +275,36 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
     }
     unknown = await ingest.slack_actions(block_actions(click(value), team="T0NOBODY"))
     assert [outcome.kind for outcome in unknown] == [IngestOutcomeKind.UNKNOWN_TENANT]
+
+
+async def test_an_end_chat_click_is_queued_once_and_only_from_its_own_channel(
+    sessions: Sessions, ingest: Ingest, onboarded: Onboarded
+) -> None:
+    integration_id = onboarded.integration.genesys_integration_id
+    await webhook(ingest, agent_text(integration_id, f"T0ACME:C0SUPPORT:{ROOT_TS}"))
+
+    def end_chat(genesys_conversation_id: str, channel: str) -> dict[str, Any]:
+        body = block_actions(click(genesys_conversation_id, action_id=END_CHAT_ACTION))
+        return {**body, "channel": {"id": channel}}
+
+    outcomes = [
+        outcome
+        for body in (
+            end_chat("gc-1", "C0ELSEWHERE"),
+            end_chat("gc-unknown", "C0SUPPORT"),
+            end_chat("gc-1", "C0SUPPORT"),
+            end_chat("gc-1", "C0SUPPORT"),
+        )
+        for outcome in await ingest.slack_actions(body)
+    ]
+
+    assert [str(outcome) for outcome in outcomes] == [
+        "ignored:unknown_conversation",
+        "ignored:unknown_conversation",
+        "accepted",
+        "duplicate",
+    ]
+    agent_reply, ended = await rows(sessions)
+    assert (ended.direction, ended.kind) == (Direction.TO_GENESYS, Kind.END_CHAT)
+    assert ended.conversation_id == agent_reply.conversation_id
+    assert ended.payload == {"genesys_conversation_id": "gc-1", "slack_user_id": "U0JANE"}
