@@ -72,6 +72,7 @@ class ConfigPatch(BaseModel):
     interactivity_url: str | None = None
     enforce_scopes: bool | None = None
     retry_time_scale: float | None = Field(default=None, gt=0)
+    marketplace_approved: bool | None = None
 
 
 class InstallRequest(BaseModel):
@@ -99,6 +100,7 @@ def _config(world: SlackWorld) -> dict[str, Any]:
         "interactivity_url": world.interactivity_url,
         "enforce_scopes": world.enforce_scopes,
         "retry_time_scale": world.retry_time_scale,
+        "marketplace_approved": world.marketplace_approved,
     }
 
 
