@@ -162,6 +162,10 @@ class Settings(BaseSettings):
         "https://slack.com/openid/connect/authorize"
     )
 
+    # The only origin customer files are downloaded from (scheme, host and port must match
+    # exactly): Slack's file host; in sandbox mode the simulated Slack.
+    slack_files_url: AnyHttpUrl = AnyHttpUrl("https://files.slack.com/")
+
     genesys_api_url: AnyHttpUrl | None = None
     genesys_login_url: AnyHttpUrl | None = None
 

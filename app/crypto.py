@@ -15,6 +15,8 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
@@ -33,6 +35,7 @@ class SecretBox:
             raise ValueError("at least one encryption key is required")
         self._current_kid = keys[0][0]
         self._ciphers = {kid: AESGCM(key) for kid, key in keys}
+        self._keys = [key for _, key in keys]
 
     @property
     def current_key_id(self) -> str:
@@ -66,6 +69,15 @@ class SecretBox:
             ) from exc
         _ = version
         return plain.decode()
+
+    def derived_keys(self, purpose: str) -> list[bytes]:
+        """A 32-byte key per configured key, for `purpose` alone (HKDF-SHA256, the purpose as
+        its info), so a MAC key never equals an encryption key. The first is the current key's:
+        sign with it, accept any, so links signed before a rotation still verify."""
+        return [
+            HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(key)
+            for key in self._keys
+        ]
 
     def key_id_of(self, stored: str) -> str:
         return self._split(stored, "secret")[1]

@@ -155,6 +155,9 @@ class RequestTrace:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         value = incoming if re.fullmatch(r"[A-Za-z0-9._-]{8,64}", incoming) else uuid.uuid4().hex
         token = trace_id.set(value)
+        # Also kept in the scope: the server-error page is built after this frame has reset
+        # the context variable, and it quotes the id to the person who met the fault.
+        scope["trace_id"] = value
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

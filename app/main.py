@@ -21,13 +21,16 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import jobs
 from app.bridge.conversation_end import ConversationEnds
+from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
+from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
@@ -36,11 +39,12 @@ from app.genesys.clients import GenesysClients
 from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
 from app.slack.app import build_bolt_app, build_web_client
+from app.slack.files import SlackFileHost
 from app.slack.installation_store import PostgresInstallationStore
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
-from app.web import routes
+from app.web import errors, routes
 from app.web.admission import Admission
 from app.web.auth import build_oauth
 from app.web.install import install_callbacks
@@ -104,9 +108,13 @@ class Services:
     ingest: Ingest
     delivery: Delivery
     conversation_ends: ConversationEnds
+    file_links: FileLinks
+    file_host: SlackFileHost
+    customer_files: CustomerFiles
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
+        await self.file_host.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
         await self.engine.dispose()
@@ -146,6 +154,8 @@ def build_services(
         transport=genesys_transport,
     )
     slack = SlackSender(settings)
+    file_links = FileLinks.from_keys(box, base_url=settings.public_url)
+    file_host = SlackFileHost(settings)
     rotator = AsyncTokenRotator(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret.get_secret_value(),
@@ -158,6 +168,7 @@ def build_services(
         genesys=onboarding.genesys,
         tokens=BotTokenRefresher(installation_store, rotator),
         setup_url=f"{settings.public_url}/onboarding",
+        file_links=file_links,
     )
     return Services(
         settings=settings,
@@ -175,6 +186,9 @@ def build_services(
             genesys=onboarding.genesys,
             poll_seconds=settings.conversation_end_poll_seconds,
         ),
+        file_links=file_links,
+        file_host=file_host,
+        customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
     )
 
 
@@ -190,9 +204,12 @@ class AppState:
     oauth: Any  # authlib's Starlette OAuth registry (untyped)
     genesys_clients: GenesysClients
     onboarding: Onboarding
+    slack: SlackSender
     ingest: Ingest
     ingest_metrics: IngestMetrics
     admission: Admission
+    file_links: FileLinks
+    customer_files: CustomerFiles
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -235,12 +252,15 @@ def create_app(
             oauth=build_oauth(settings),
             genesys_clients=services.genesys_clients,
             onboarding=services.onboarding,
+            slack=services.slack,
             ingest=services.ingest,
             ingest_metrics=ingest_metrics,
             admission=Admission(
                 deadline_seconds=settings.ingest_ack_deadline_seconds,
                 max_in_flight=settings.ingest_max_in_flight,
             ),
+            file_links=services.file_links,
+            customer_files=services.customer_files,
         )
         try:
             yield {"app": state}
@@ -250,6 +270,7 @@ def create_app(
     return Starlette(
         routes=routes.routes(),
         lifespan=lifespan,
+        exception_handlers={HTTPException: errors.http_error, 500: errors.server_error},
         middleware=[
             Middleware(RequestTrace),
             Middleware(IngestTimer, metrics=ingest_metrics),

@@ -1,7 +1,10 @@
-"""`python -m devkit dev|sandbox`, from the repository root: the local launcher and the simulators.
+"""`python -m devkit dev|sandbox|deploy-link`, from the repository root: the local launcher, the
+simulators, and the Deploy to Heroku link for this checkout's repository.
 
 `dev` is what `make dev` runs: the whole product on this machine (see README, "Run it
 locally"). `sandbox` serves the simulated Slack and Genesys on two ports; `dev` starts it.
+`deploy-link` prints the one-click deploy URL for the fork this checkout came from, so the
+README's button needs no placeholder account in it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,17 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_deploy_link(args: argparse.Namespace) -> int:
+    from devkit.deploy_link import deploy_link, origin_url
+
+    try:
+        print(deploy_link(args.repo or origin_url()))
+    except ValueError as error:
+        print(f"deploy-link: {error}")
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", type=Path, default=None, help="keep the simulators' state in this JSON file"
     )
     sandbox.set_defaults(func=_cmd_sandbox)
+    link = commands.add_parser("deploy-link", help="print the Deploy to Heroku link for your fork")
+    link.add_argument(
+        "--repo", default=None, help="the repository's URL (default: `git remote get-url origin`)"
+    )
+    link.set_defaults(func=_cmd_deploy_link)
     return parser
 
 

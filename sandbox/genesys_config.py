@@ -54,6 +54,14 @@ class GenesysConfig(BaseModel):
     # agent text on this channel). Counted in UTF-16 code units, as Java's String.length()
     # counts, so an emoji counts twice: the strictest reading. None: no limit.
     inbound_text_limit: int | None = Field(default=4000, ge=1)
+    # UNCONFIRMED: Genesys fetches an inbound attachment when it accepts the message, or only
+    # when the agent opens it (then a link must still be valid later).
+    attachment_fetch: Literal["on_accept", "on_open"] = "on_accept"
+    # The largest attachment Genesys takes (25 MB, its supported content profiles page).
+    attachment_max_bytes: int = Field(default=25_000_000, ge=1)
+    # The integration's supported content profile, inbound: media types Genesys keeps (an
+    # attachment of another type is dropped). The default profile allows every inbound type.
+    inbound_media_types: list[str] = Field(default_factory=lambda: ["*/*"])
     # UNCONFIRMED: an inbound message or structured response answered 2xx without its `id`.
     inbound_answer_without_id: bool = False
     # UNCONFIRMED: the customer's next message after an end reopens the ended conversation (the

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from sandbox import genesys_schema as schema
 from sandbox.genesys_auth import apply_fault, authorize, world_of
 from sandbox.genesys_errors import GenesysApiError, bad_request
+from sandbox.genesys_media import fetch_attachments
 from sandbox.genesys_records import InboundEndpoint, InboundRecord
 from sandbox.genesys_world import (
     PERMISSION_RECEIVE,
@@ -55,6 +56,8 @@ class _Call:
 class _Accepted:
     body: dict[str, Any]
     conversation_id: str | None
+    # A new message with an attachment, for Genesys to fetch.
+    fetch: ConversationMessage | None = None
 
 
 def _resolve(world: GenesysWorld, client: OAuthClient, integration_id: str) -> Integration:
@@ -146,7 +149,7 @@ def _accept_text(call: _Call) -> _Accepted:
         external_message_id=external_id,
     )
     conversation.messages.append(message)
-    return _Accepted(response, conversation.id)
+    return _Accepted(response, conversation.id, fetch=message if body.get("content") else None)
 
 
 def _accept_event(call: _Call) -> _Accepted:
@@ -269,6 +272,9 @@ async def _handle(
     )
     try:
         await apply_fault(request, route)
+        if endpoint == "message" and isinstance(body, dict) and body.get("content"):
+            # Lets a test fail only the messages that carry a file.
+            await apply_fault(request, f"{route}.attachment")
         if world.config.inbound_body_checked_before_permission:
             record.client_id = authorize(request).client_id
             if body is _UNPARSEABLE:
@@ -298,6 +304,8 @@ async def _handle(
         accepted.body = {key: value for key, value in accepted.body.items() if key != "id"}
     record.conversation_id = accepted.conversation_id
     world.record_inbound(record)
+    if accepted.fetch is not None:
+        fetch_attachments(world, accepted.fetch)
     log.info(
         "genesys sim inbound accepted",
         extra={

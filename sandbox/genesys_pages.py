@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from sandbox.genesys_agent import AgentReply, ConversationEnded, ReplyKind
 from sandbox.genesys_auth import world_of
 from sandbox.genesys_control import agent_of, base_url_of, credentials_json
+from sandbox.genesys_media import fetch_on_open
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -53,8 +54,18 @@ async def console(request: Request) -> Response:
             "sent": request.query_params.get("sent"),
             "error": request.query_params.get("error"),
             "agent_name": unquote(request.cookies.get(AGENT_COOKIE, "")) or DEFAULT_AGENT_NAME,
+            "media": world.media,
         },
     )
+
+
+async def console_media(request: Request) -> Response:
+    """The copy of a customer's attachment Genesys fetched, as the agent opens it."""
+    found = await fetch_on_open(world_of(request), request.path_params["message_id"])
+    if found is None:
+        return Response("Not Found", status_code=404, media_type="text/plain")
+    mime, content = found
+    return Response(content, media_type=mime, headers={"X-Content-Type-Options": "nosniff"})
 
 
 async def console_reply(request: Request) -> Response:
@@ -106,4 +117,5 @@ routes = [
     Route("/", console, methods=["GET"]),
     Route("/console/reply", console_reply, methods=["POST"]),
     Route("/console/end", console_end, methods=["POST"]),
+    Route("/console/media/{message_id}", console_media, methods=["GET"]),
 ]

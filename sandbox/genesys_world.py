@@ -9,6 +9,7 @@ tokens and finish integration creation without sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 import uuid
@@ -268,6 +269,10 @@ class GenesysWorld:
     agents: dict[str, str] = field(default_factory=dict)
     sent_bodies: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     downloads: dict[str, Download] = field(default_factory=dict)
+    # Customer attachments Genesys fetched from their URLs: message id -> (mime, bytes).
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    # Fetches still running (not kept in snapshots).
+    fetch_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stats: Stats = field(default_factory=Stats)
     seed_webhook_url: str | None = None
     seed_webhook_secret: str | None = None
@@ -303,6 +308,7 @@ class GenesysWorld:
             self.conversations,
             self.sent_bodies,
             self.downloads,
+            self.media,
             self.agents,
         ):
             table.clear()

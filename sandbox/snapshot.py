@@ -50,7 +50,7 @@ SLACK_TRANSIENT = frozenset(
         "rate_limited_notified",
     }
 )
-GENESYS_TRANSIENT = frozenset({"clock", "faults"})
+GENESYS_TRANSIENT = frozenset({"clock", "faults", "fetch_tasks"})
 
 
 class SnapshotError(ValueError):

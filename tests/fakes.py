@@ -15,6 +15,7 @@ from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile, ThreadMessage, ThreadPage
+from app.slack.files import SlackFileInfo
 
 
 @dataclass
@@ -39,6 +40,8 @@ class FakeSlack:
     reaction_failures: list[Exception] = field(default_factory=list)
     # Threads `thread_page` reads, by (channel, thread_ts), oldest first.
     threads: dict[tuple[str, str], list[ThreadMessage]] = field(default_factory=dict)
+    # What `files.info` knows, by file ID.
+    files: dict[str, SlackFileInfo] = field(default_factory=dict)
 
     async def post_message(
         self,
@@ -102,6 +105,12 @@ class FakeSlack:
             m for m in self.threads.get((channel, thread_ts), []) if float(m.ts) < float(before_ts)
         ]
         return ThreadPage(messages=tuple(earlier[:limit]), has_more=len(earlier) > limit)
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """What `files.info` says about the files in `files` (by ID); None for others."""
+        return self.files.get(slack_file_id)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import store
+from app.bridge.file_links import FileLinks
 from app.bridge.messages import CUSTOMER_KINDS, DeliveryOutcome, Direction, Status
 from app.bridge.outcomes import DeliveryContext, Outcomes
 from app.bridge.ports import BotTokens, GenesysSender, SlackSender
@@ -48,6 +49,7 @@ class Delivery:
         box: SecretBox,
         slack: SlackSender,
         genesys: GenesysSender,
+        file_links: FileLinks,
         tokens: BotTokens | None = None,
         setup_url: str | None = None,
     ) -> None:
@@ -55,7 +57,9 @@ class Delivery:
         self._box = box
         self._slack = slack
         self._tokens = tokens
-        self._to_genesys = ToGenesys(sessions=sessions, genesys=genesys, slack=slack)
+        self._to_genesys = ToGenesys(
+            sessions=sessions, genesys=genesys, slack=slack, file_links=file_links
+        )
         self._to_slack = ToSlack(sessions=sessions, slack=slack, genesys=genesys)
         self._outcomes = Outcomes(sessions=sessions, setup_url=setup_url)
         self.reactions = ReactionPacer(slack)

@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from app.bridge.outbound import ButtonClick
-from app.bridge.routing import SlackMessage
+from app.bridge.routing import SlackFile, SlackMessage
 from app.slack.directory import SlackProfile
 
 # Genesys publishes no maximum for inbound `text` (external-contracts §G4: UNCONFIRMED); 4000 is the
@@ -68,14 +68,24 @@ class SlackContext:
     continues: bool = False
 
 
-@dataclass(frozen=True)
-class RehostedFile:
-    """Where the caller re-hosted a Slack file so Genesys can fetch it (external-contracts §G4);
-    `name`/`mimetype` complete a `check_file_info` stub from `files.info`."""
+# What an agent reads for a file that did not cross, per reason (`customer_files.refusal`).
+FILE_REFUSALS = {
+    "too_large": "over the 25 MB limit",
+    "no_access": "not readable until Switchboard is reinstalled with files:read",
+}
+# Genesys requires `mime` on an attachment (SDK OpenContentAttachment); Slack may not say.
+UNKNOWN_MIME = "application/octet-stream"
 
-    url: str
-    name: str | None = None
-    mimetype: str | None = None
+
+@dataclass(frozen=True)
+class Part:
+    """One Open Messaging message of a Slack message: the text, one file, or the customer's
+    notice about refused files (sent to Slack, not Genesys). `index` is its place in
+    `message_parts`, the order they are sent in."""
+
+    index: int
+    kind: Literal["text", "file", "notice"]
+    file: SlackFile | None = None
 
 
 def _unescape(text: str) -> str:
@@ -188,30 +198,61 @@ def _custom_attributes(msg: SlackMessage, context: SlackContext) -> dict[str, st
     }
 
 
+def message_parts(msg: SlackMessage, refused: Mapping[str, str] | None = None) -> list[Part]:
+    """What a Slack message becomes, in sending order: its text first, then one message per
+    file Genesys can take (one Attachment per message, as the SDK model requires), then a
+    notice to the customer if any file was refused. A message of files alone sends no text,
+    unless a file was refused (the agent is told in the text)."""
+    refused = refused or {}
+    passed = [f for f in msg.files if f.slack_file_id not in refused]
+    parts: list[Part] = []
+    if msg.text.strip() or msg.kind != "message" or refused or not passed:
+        parts.append(Part(0, "text"))
+    for file in passed:
+        parts.append(Part(len(parts), "file", file))
+    if refused and msg.kind == "message":
+        parts.append(Part(len(parts), "notice"))
+    return parts
+
+
+def _channel(
+    msg: SlackMessage, *, profile: SlackProfile | None, context: SlackContext, message_id: str
+) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "time": format_genesys_time(slack_ts_to_datetime(msg.occurred_ts)),
+        "from": _recipient(msg.conversation.external_user_id, profile),
+        "metadata": {"customAttributes": _custom_attributes(msg, context)},
+    }
+
+
+def _file_name(file: SlackFile) -> str:
+    return _capped(file.name or "a file", 80)
+
+
+def refused_file_label(file: SlackFile, reason: str) -> str:
+    """`name (why)`, as the agent and the customer read it."""
+    return f"{_file_name(file)} ({FILE_REFUSALS.get(reason, 'refused')})"
+
+
 def to_open_message(
     msg: SlackMessage,
     *,
     profile: SlackProfile | None,
     context: SlackContext,
     message_id: str,
-    rehosted_files: Mapping[str, RehostedFile] | None = None,
+    refused: Mapping[str, str] | None = None,
     user_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The body of `POST …/inbound/open/message`. Always schema-valid: `text` or a non-empty
-    `content`, flat string custom attributes, no top-level `metadata`. A file without a URL in
-    `rehosted_files` is named in the text instead, since Genesys cannot fetch Slack's URLs."""
-    content: list[dict[str, Any]] = []
-    missing: list[str] = []
-    for file in msg.files:
-        hosted = (rehosted_files or {}).get(file.slack_file_id)
-        name = (hosted.name if hosted else None) or file.name
-        if hosted is None or not _is_web_url(hosted.url):
-            missing.append(_capped(name or "a file", 80))
-            continue
-        mime = hosted.mimetype or file.mimetype
-        attachment = {"mediaType": media_type_for(mime), "url": hosted.url}
-        attachment.update({k: v for k, v in (("mime", mime), ("filename", name)) if v})
-        content.append({"contentType": "Attachment", "attachment": attachment})
+    """The text of a Slack message as the body of `POST …/inbound/open/message`. Always
+    schema-valid: `text`, flat string custom attributes, no top-level `metadata`. Files go in
+    messages of their own (`to_attachment_message`); those in `refused` (file ID -> reason)
+    are named in the text, so the agent knows they exist."""
+    missing = [
+        refused_file_label(f, refused[f.slack_file_id])
+        for f in msg.files
+        if refused and f.slack_file_id in refused
+    ]
     note = ""
     if missing:
         listed = ", ".join(missing[:5]) + (
@@ -226,19 +267,36 @@ def to_open_message(
     words = slack_mrkdwn_to_text(msg.text, user_names=user_names) if msg.kind != "delete" else ""
     room = MAX_TEXT_LENGTH - utf16_length(head) - (utf16_length(note) + 1 if note else 0)
     text = "\n".join(part for part in (head + shorten(words, room), note) if part.strip())
-    body: dict[str, Any] = {
-        "channel": {
-            "messageId": message_id,
-            "time": format_genesys_time(slack_ts_to_datetime(msg.occurred_ts)),
-            "from": _recipient(msg.conversation.external_user_id, profile),
-            "metadata": {"customAttributes": _custom_attributes(msg, context)},
-        }
+    return {
+        "channel": _channel(msg, profile=profile, context=context, message_id=message_id),
+        "text": text if text.strip() else "(The customer sent an empty message.)",
     }
-    if text.strip() or not content:
-        body["text"] = text if text.strip() else "(The customer sent an empty message.)"
-    if content:
-        body["content"] = content
-    return body
+
+
+def to_attachment_message(
+    msg: SlackMessage,
+    file: SlackFile,
+    *,
+    profile: SlackProfile | None,
+    context: SlackContext,
+    message_id: str,
+    url: str,
+) -> dict[str, Any]:
+    """One file of a Slack message as its own inbound message: one Attachment, `mime` always
+    set (Slack's type, or `application/octet-stream`), at a URL Genesys can fetch."""
+    if not _is_web_url(url):
+        raise ValueError("an attachment needs an http(s) URL")
+    mime = file.mimetype or UNKNOWN_MIME
+    attachment = {
+        "mediaType": media_type_for(mime),
+        "url": url,
+        "mime": mime,
+        "filename": _file_name(file),
+    }
+    return {
+        "channel": _channel(msg, profile=profile, context=context, message_id=message_id),
+        "content": [{"contentType": "Attachment", "attachment": attachment}],
+    }
 
 
 def to_structured_response(

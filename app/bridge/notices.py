@@ -14,6 +14,10 @@ SETUP_PROBLEM_NOTICE = (
     ":warning: This message did not reach support: Switchboard is not set up correctly "
     "for this workspace. An admin has been told."
 )
+# Files of a customer's message that support did not get (too large, not readable).
+FILES_REFUSED_NOTICE = (
+    ":paperclip: Support did not receive {names}. The rest of your message was passed on."
+)
 # The failure notice becomes this once a replayed dead letter is delivered after all.
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
 SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
@@ -43,6 +47,13 @@ def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | No
         f"that it is not set up correctly and that an admin has been told. {fix} "
         "(This alert is sent at most once an hour.)"
     )
+
+
+def files_refused_notice(labels: list[str]) -> str:
+    """The customer's notice for files that did not cross (`name (why)`), never contents."""
+    shown = [label[:160] for label in labels[:5]]
+    listed = ", ".join(shown) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return FILES_REFUSED_NOTICE.format(names=listed or "a file")
 
 
 # Posted in the thread or DM once the Genesys conversation has ended (the agent closed it, or

@@ -17,6 +17,7 @@ from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile, ThreadPage
+from app.slack.files import SlackFileInfo
 
 
 class SlackSender(Protocol):
@@ -65,6 +66,10 @@ class SlackSender(Protocol):
         before_ts: str,
         limit: int,
     ) -> ThreadPage: ...
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None: ...
 
 
 class BotTokens(Protocol):

@@ -7,26 +7,33 @@ are parsed here once more. Genesys failures become `Retryable` or `Permanent` (s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, routing, store, thread_context
 from app.bridge.conversation_end import mark_ended
+from app.bridge.customer_files import FILES_SCOPE, refusal
+from app.bridge.file_links import FileLinks
 from app.bridge.inbound import (
+    Part,
     SlackContext,
+    message_parts,
+    refused_file_label,
     slack_ts_to_datetime,
+    to_attachment_message,
     to_open_message,
     to_structured_response,
 )
 from app.bridge.messages import DeliveryOutcome, Direction, Kind, NewMessage
-from app.bridge.notices import END_CHAT_REFUSED_NOTICE
+from app.bridge.notices import END_CHAT_REFUSED_NOTICE, files_refused_notice
 from app.bridge.outbound import ButtonClick
-from app.bridge.outcomes import DeliveryContext, webhook_origin
+from app.bridge.outcomes import DeliveryContext, record, webhook_origin
 from app.bridge.ports import GenesysSender, SlackSender
 from app.bridge.retries import Permanent, Retryable
 from app.bridge.routing import SlackMessage
@@ -37,6 +44,8 @@ from app.genesys.errors import (
     GenesysRateLimited,
     GenesysUnavailable,
 )
+from app.genesys.messages import InboundAccepted
+from app.retry import RetryableError
 from app.slack.directory import SlackProfile
 from app.slack.errors import SlackError, SlackRateLimited
 from app.tenants.genesys_access import GenesysNotConnected
@@ -91,10 +100,12 @@ class ToGenesys:
         sessions: async_sessionmaker[AsyncSession],
         genesys: GenesysSender,
         slack: SlackSender,
+        file_links: FileLinks,
     ) -> None:
         self._sessions = sessions
         self._genesys = genesys
         self._slack = slack
+        self._file_links = file_links
 
     async def send(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
         if row.kind == Kind.RECEIPT:
@@ -224,18 +235,37 @@ class ToGenesys:
         )
         slack_context = await self._slack_context(context, msg, continues=continues)
         await self._send_thread_context(row, context, msg, chosen, profile, slack_context)
-        body = to_open_message(
-            msg,
-            profile=profile,
-            context=slack_context,
-            message_id=row.dedupe_key,
-            user_names=await self._names(
-                context, msg, thread_context.mentioned_user_ids([msg.text])
-            ),
-        )
-        accepted = await genesys_call(
-            lambda: self._genesys.send_inbound_message(context.tenant.id, chosen, body)
-        )
+        user_names = await self._names(context, msg, thread_context.mentioned_user_ids([msg.text]))
+        scopes = context.installation.bot_scopes or []
+        msg = await self._complete_stubs(context, msg)
+        refused = {
+            f.slack_file_id: why
+            for f in msg.files
+            if (why := refusal(f, bot_scopes=scopes)) is not None
+        }
+        first_id = row.genesys_message_id
+        accepted: InboundAccepted | None = None
+        # One message per part, in order; a retry skips the parts Genesys already took.
+        for part in message_parts(msg, refused)[row.parts_sent :]:
+            if part.kind == "notice":
+                await self._notice(context, msg, refused)
+                await self._progress(row, part.index + 1, first_id)
+                continue
+            body = self._part_body(
+                part,
+                msg,
+                row=row,
+                context=context,
+                profile=profile,
+                slack_context=slack_context,
+                refused=refused,
+                user_names=user_names,
+            )
+            accepted = await genesys_call(
+                partial(self._genesys.send_inbound_message, context.tenant.id, chosen, body)
+            )
+            first_id = first_id or accepted.genesys_message_id
+            await self._progress(row, part.index + 1, first_id)
         if continues:
             log.info(
                 "conversation moved to another integration",
@@ -246,8 +276,8 @@ class ToGenesys:
                 },
             )
         return DeliveryOutcome(
-            genesys_message_id=accepted.genesys_message_id,
-            genesys_conversation_id=accepted.genesys_conversation_id,
+            genesys_message_id=first_id,
+            genesys_conversation_id=accepted.genesys_conversation_id if accepted else None,
             genesys_integration_id=chosen,
             react_to=(msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
         )
@@ -324,7 +354,9 @@ class ToGenesys:
         if text is not None:
             earlier = slack_ts_to_datetime(msg.occurred_ts) - timedelta(milliseconds=1)
             body = to_open_message(
-                replace(msg, text=text, files=(), occurred_ts=f"{earlier.timestamp():.6f}"),
+                dataclasses.replace(
+                    msg, text=text, files=(), occurred_ts=f"{earlier.timestamp():.6f}"
+                ),
                 profile=profile,
                 context=slack_context,
                 message_id=f"{row.dedupe_key}:context",
@@ -336,6 +368,118 @@ class ToGenesys:
         row.payload = {**row.payload, "context_sent": True}
         async with self._sessions.begin() as session:
             await store.mark(session, message_id=row.id, values={"payload": row.payload})
+
+    async def _complete_stubs(self, context: DeliveryContext, msg: SlackMessage) -> SlackMessage:
+        """Slack Connect pushes some files as stubs (`check_file_info`, external-contracts
+        §S1): `files.info` gives their name, type and size before deciding what crosses. A
+        stub Slack no longer knows keeps its ID only and is refused when fetched (404)."""
+        if not any(f.needs_file_info for f in msg.files):
+            return msg
+        if FILES_SCOPE not in (context.installation.bot_scopes or []):
+            return msg
+        files = []
+        for file in msg.files:
+            info = None
+            if file.needs_file_info:
+                try:
+                    info = await self._slack.file_info(
+                        context.token, team_id=context.team_id, slack_file_id=file.slack_file_id
+                    )
+                except RetryableError as exc:
+                    error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
+                    limited = isinstance(exc, SlackRateLimited)
+                    raise Retryable(
+                        f"slack:{error}", exc.retry_after, rate_limited=limited
+                    ) from None
+                except SlackError as exc:
+                    log.info("files.info failed", extra={"slack_error": exc.error})
+            if info is not None:
+                file = dataclasses.replace(
+                    file,
+                    name=info.name or file.name,
+                    mimetype=info.mimetype,
+                    size=info.size,
+                    needs_file_info=False,
+                )
+            files.append(file)
+        return dataclasses.replace(msg, files=tuple(files))
+
+    def _part_body(
+        self,
+        part: Part,
+        msg: SlackMessage,
+        *,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        profile: SlackProfile | None,
+        slack_context: SlackContext,
+        refused: dict[str, str],
+        user_names: dict[str, str],
+    ) -> dict[str, Any]:
+        """The text keeps the row's own `messageId`; file `n` gets `<messageId>:file:<n>`, so
+        every part has a stable ID of its own across retries."""
+        if part.kind == "text" or part.file is None:
+            return to_open_message(
+                msg,
+                profile=profile,
+                context=slack_context,
+                message_id=row.dedupe_key,
+                refused=refused,
+                user_names=user_names,
+            )
+        link = self._file_links.url(
+            tenant_id=context.tenant.id, slack_file_id=part.file.slack_file_id
+        )
+        return to_attachment_message(
+            msg,
+            part.file,
+            profile=profile,
+            context=slack_context,
+            message_id=f"{row.dedupe_key}:file:{part.index}",
+            url=link,
+        )
+
+    async def _progress(self, row: BridgeMessage, parts_sent: int, first_id: str | None) -> None:
+        """Genesys took one more part: written at once, so a retry never sends it again."""
+        values: dict[str, object] = {"parts_sent": parts_sent}
+        if first_id:
+            values["genesys_message_id"] = first_id
+
+        async def write() -> None:
+            async with self._sessions.begin() as session:
+                await store.mark(session, message_id=row.id, values=values)
+
+        await record(write)
+        row.parts_sent = parts_sent
+
+    async def _notice(
+        self, context: DeliveryContext, msg: SlackMessage, refused: dict[str, str]
+    ) -> None:
+        """Tell the customer in the thread which files support did not get. Retried like a
+        send while Slack is unavailable; a refusal (channel gone) is logged and dropped, as the
+        message itself reached the agent."""
+        labels = [
+            refused_file_label(f, refused[f.slack_file_id])
+            for f in msg.files
+            if f.slack_file_id in refused
+        ]
+        thread_ts = (
+            context.conversation.slack_thread_ts if context.conversation.kind == "thread" else None
+        )
+        try:
+            await self._slack.post_message(
+                context.token,
+                team_id=context.team_id,
+                channel=msg.slack_channel_id,
+                text=files_refused_notice(labels),
+                thread_ts=thread_ts,
+            )
+        except RetryableError as exc:
+            error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
+            limited = isinstance(exc, SlackRateLimited)
+            raise Retryable(f"slack:{error}", exc.retry_after, rate_limited=limited) from None
+        except SlackError as exc:
+            log.info("file notice not posted", extra={"slack_error": exc.error})
 
     async def _slack_context(
         self, context: DeliveryContext, msg: SlackMessage, *, continues: bool = False

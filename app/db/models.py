@@ -290,6 +290,9 @@ class BridgeMessage(Base):
     source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     rate_limited: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
+    # Parts of a customer's message Genesys has accepted (its text, then one per file): a
+    # retry resumes after them (`app.bridge.to_genesys`).
+    parts_sent: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(String(300))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     genesys_message_id: Mapped[str | None] = mapped_column(String(64))

@@ -44,6 +44,7 @@ BOT_SCOPES = (
     "users:read",
     "users:read.email",
     "reactions:write",
+    "files:read",
 )
 
 INSTALL_PATH = "/slack/install"

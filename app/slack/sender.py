@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from app.config import Settings
 from app.slack.directory import ChannelInfo, SlackProfile, ThreadMessage, ThreadPage
 from app.slack.errors import SlackError, SlackRateLimited, error_for_exception
+from app.slack.files import SlackFileInfo
 
 log = logging.getLogger(__name__)
 
@@ -223,3 +224,26 @@ class SlackSender:
                 )
             )
         return ThreadPage(messages=tuple(found), has_more=bool(data.get("has_more")))
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """`files.info` (scope `files:read`); None when Slack does not know the file (or no
+        longer shows it to us). Other failures raise the `SlackError` tree."""
+        try:
+            data = await self._call(token, team_id, "files_info", file=slack_file_id)
+        except SlackError as exc:
+            if exc.error in ("file_not_found", "file_deleted"):
+                return None
+            raise
+        raw = data.get("file") or {}
+        size = raw.get("size")
+        hosted = raw.get("mode") in (None, "hosted", "snippet") and not raw.get("is_external")
+        return SlackFileInfo(
+            slack_file_id=str(raw.get("id") or slack_file_id),
+            name=raw.get("name") or None,
+            mimetype=raw.get("mimetype") or "application/octet-stream",
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            download_url=raw.get("url_private_download") or raw.get("url_private") or None,
+            hosted=hosted,
+        )

@@ -161,6 +161,23 @@ class Onboarding:
         log.info("genesys credentials verified", extra={"tenant_id": str(tenant_id)})
         return changed
 
+    async def disconnect(self, *, tenant_id: uuid.UUID, actor_slack_user_id: str | None) -> bool:
+        """Delete the org's credentials and every integration with its webhook secrets (the
+        tenant cache follows by trigger). False when nothing was connected."""
+        async with self._sessions.begin() as session:
+            removed = await store.delete_genesys_setup(session, tenant_id=tenant_id)
+            if removed:
+                await store.record_audit(
+                    session,
+                    tenant_id=tenant_id,
+                    action="genesys.disconnected",
+                    actor_slack_user_id=actor_slack_user_id,
+                    fields=removed,
+                )
+        await self.genesys.clients.drop(tenant_id)
+        log.info("genesys disconnected", extra={"tenant_id": str(tenant_id)})
+        return bool(removed)
+
     async def available_integrations(self, tenant_id: uuid.UUID) -> IntegrationChoices:
         client = await self.genesys.client_for(tenant_id)
         if client is None:

@@ -160,14 +160,27 @@ async def record_audit(
     )
 
 
+async def delete_genesys_setup(session: AsyncSession, *, tenant_id: uuid.UUID) -> list[str]:
+    """What was deleted, as audit field names: the integrations first, then the connection."""
+    removed: list[str] = []
+    for model, name in ((GenesysIntegration, "integrations"), (GenesysConnection, "credentials")):
+        result = await session.execute(delete(model).where(model.tenant_id == tenant_id))
+        if result.rowcount:  # type: ignore[attr-defined]
+            removed.append(name)
+    return removed
+
+
 async def list_audit(
-    session: AsyncSession, *, tenant_id: uuid.UUID, limit: int = 50
+    session: AsyncSession, *, tenant_id: uuid.UUID, limit: int = 50, offset: int = 0
 ) -> Sequence[AuditEvent]:
+    """Newest first; `offset` pages back (the page asks for one row more than it shows, to
+    know whether an older page exists without counting the whole history)."""
     query = (
         select(AuditEvent)
         .where(AuditEvent.tenant_id == tenant_id)
-        .order_by(AuditEvent.created_at.desc())
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     return (await session.execute(query)).scalars().all()
 

@@ -16,11 +16,13 @@ from starlette.responses import RedirectResponse, Response
 
 from app.bridge import dead_letters
 from app.bridge.health import get_health
-from app.db.models import TenantStatus
+from app.db.models import SlackInstallation, TenantStatus
 from app.genesys.regions import REGIONS
 from app.tenants import store
 from app.tenants.connection_check import Check
 from app.tenants.integrations import FieldErrors, WiredIntegration
+from app.tenants.purposes import SLACK_BOT_TOKEN
+from app.tenants.setup_steps import setup_state
 from app.tenants.webhook_secrets import (
     PREVIOUS_SECRET_GRACE,
     IntegrationNotFound,
@@ -31,6 +33,24 @@ from app.web.auth import csrf_ok, current_admin, refusal
 from app.web.session import AdminSession
 from app.web.views import page, state_of
 
+# Rows of the changes table per page.
+AUDIT_PAGE_SIZE = 20
+
+# What each audit action means, in the words of the page; an unknown action shows as stored.
+ACTION_LABELS = {
+    "slack.installed": "Installed Switchboard",
+    "slack.reinstalled": "Reinstalled Switchboard",
+    "slack.token_rotated": "Slack rotated the app's token",
+    "genesys.credentials_changed": "Saved Genesys Cloud credentials",
+    "genesys.integrations_changed": "Chose Open Messaging integrations",
+    "genesys.webhook_secret_rotated": "Rotated a webhook secret",
+    "genesys.integration_retired": "Retired a previous integration",
+    "genesys.disconnected": "Disconnected Genesys Cloud",
+    "tenant.behaviour_changed": "Changed behaviour",
+    "deadletter.replayed": "Replayed a failed message",
+    "deadletter.discarded": "Discarded a failed message",
+}
+
 SAVED_MESSAGES = {
     "credentials": "Genesys Cloud credentials verified and saved.",
     "integrations": "Integrations saved and wired to Switchboard.",
@@ -40,6 +60,8 @@ SAVED_MESSAGES = {
     "retired": "Previous integration retired: Switchboard now refuses its webhooks.",
     "replayed": "Dead letter queued again: it is delivered in its conversation's order.",
     "discarded": "Dead letter discarded.",
+    "disconnected": "Genesys Cloud disconnected: its credentials and webhook secrets are "
+    "deleted. Messages people send now wait until you connect an org again.",
 }
 
 
@@ -54,20 +76,63 @@ def age(delta: timedelta) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def _audit_page(request: Request) -> int | None:
+    """`?changes=N`, 1 the newest; None when it is not a page number at all."""
+    raw = request.query_params.get("changes", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        return None
+    return int(raw)
+
+
+async def _names(
+    request: Request, installation: SlackInstallation, user_ids: set[str]
+) -> dict[str, str]:
+    """Slack display names for the people the page mentions, from the sender's cache; an ID
+    stays an ID when Slack cannot say (a deleted user, a revoked token)."""
+    state = state_of(request)
+    if installation.bot_token_enc is None or not user_ids:
+        return {}
+    token = state.box.decrypt(
+        installation.bot_token_enc, tenant_id=installation.tenant_id, purpose=SLACK_BOT_TOKEN
+    )
+    scope = installation.slack_team_id or installation.slack_enterprise_id or ""
+    names: dict[str, str] = {}
+    for user_id in sorted(user_ids):
+        profile = await state.slack.profile(
+            token, team_id=installation.slack_team_id, scope=scope, slack_user_id=user_id
+        )
+        if profile is None:
+            continue
+        full = " ".join(part for part in (profile.first_name, profile.last_name) if part)
+        if full or profile.nickname:
+            names[user_id] = full or str(profile.nickname)
+    return names
+
+
 async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | None:
     state = state_of(request)
+    audit_page = _audit_page(request) or 1
     async with state.sessions() as session:
         tenant = await store.get_tenant(session, tenant_id=admin.tenant_id)
         installation = await store.get_installation(session, tenant_id=admin.tenant_id)
         connection = await store.get_connection(session, tenant_id=admin.tenant_id)
         chosen = list(await store.list_tenant_integrations(session, tenant_id=admin.tenant_id))
         previous = list(await store.list_previous_integrations(session, tenant_id=admin.tenant_id))
-        audit = list(await store.list_audit(session, tenant_id=admin.tenant_id))
+        audit = list(
+            await store.list_audit(
+                session,
+                tenant_id=admin.tenant_id,
+                limit=AUDIT_PAGE_SIZE + 1,
+                offset=(audit_page - 1) * AUDIT_PAGE_SIZE,
+            )
+        )
         health = await get_health(session, tenant_id=admin.tenant_id)
         dead = await dead_letters.list_for_tenant(session, tenant_id=admin.tenant_id)
     if tenant is None or installation is None or tenant.status != TenantStatus.ACTIVE:
         return None
     now = datetime.now(UTC)
+    actors = {e.actor_slack_user_id for e in audit if e.actor_slack_user_id}
+    names = await _names(request, installation, actors | {admin.slack_user_id})
     return {
         "tenant": tenant,
         "installation": installation,
@@ -83,7 +148,12 @@ async def _context(request: Request, admin: AdminSession) -> dict[str, Any] | No
         "grace_hours": int(PREVIOUS_SECRET_GRACE.total_seconds() // 3600),
         "mentions_id": next((i.genesys_integration_id for i in chosen if i.for_mentions), ""),
         "dms_id": next((i.genesys_integration_id for i in chosen if i.for_dms), ""),
-        "audit": audit,
+        "audit": audit[:AUDIT_PAGE_SIZE],
+        "audit_page": audit_page,
+        "audit_older": len(audit) > AUDIT_PAGE_SIZE,
+        "action_labels": ACTION_LABELS,
+        "names": names,
+        "setup": setup_state(connection=connection, chosen=chosen, dead_letters=health.dead),
         "admin": admin,
         "regions": REGIONS,
         "webhook_url": state.onboarding.webhook_url,
@@ -100,6 +170,13 @@ async def _guard(request: Request) -> tuple[AdminSession, dict[str, Any]] | Resp
     admin = current_admin(request)
     if admin is None:
         return page(request, "signin.html", status=401)
+    if _audit_page(request) is None:
+        return refusal(
+            request,
+            "No such page of changes",
+            "The changes table is paged from 1, the newest. Go back to the settings page.",
+            status=400,
+        )
     context = await _context(request, admin)
     if context is None:
         return refusal(
@@ -330,3 +407,24 @@ async def discard_dead_letter(request: Request) -> Response:
     if not removed:
         return _no_such_dead_letter(request)
     return RedirectResponse("/onboarding?saved=discarded#failures", status_code=303)
+
+
+async def disconnect_genesys(request: Request) -> Response:
+    """Forget the Genesys org: credentials and webhook secrets are deleted, so Switchboard
+    can no longer act in it and refuses its webhooks. Nothing people send is lost: it waits,
+    as before set-up, and is delivered once an org is connected again."""
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, _, form = guarded
+    if form.get("confirm") != "disconnect":
+        return refusal(
+            request,
+            "Not disconnected",
+            "Tick the box that confirms you want to disconnect Genesys Cloud, then try again.",
+            status=400,
+        )
+    await state_of(request).onboarding.disconnect(
+        tenant_id=admin.tenant_id, actor_slack_user_id=admin.slack_user_id
+    )
+    return RedirectResponse("/onboarding?saved=disconnected#genesys", status_code=303)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.web import auth, genesys_webhook, metrics, onboarding, slack_events
+from app.web import auth, files, genesys_webhook, metrics, onboarding, slack_events
 from app.web.auth import current_admin
 from app.web.views import HERE, page, state_of
 
@@ -88,6 +88,7 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
+        Route("/onboarding/disconnect", onboarding.disconnect_genesys, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),
@@ -95,6 +96,7 @@ def routes() -> list[BaseRoute]:
         Route("/slack/install", slack_events.endpoint, methods=["GET"]),
         Route("/slack/oauth_redirect", slack_events.endpoint, methods=["GET"]),
         Route("/genesys/webhook", genesys_webhook.receive, methods=["POST"]),
+        Route("/files/{tenant_id}/{slack_file_id}", files.serve, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),

@@ -33,6 +33,7 @@ def simulator_environment(
         "SLACK_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
         "SLACK_SIGNING_SECRET": SANDBOX_SIGNING_SECRET,
         "SLACK_API_URL": f"{slack_url}/api/",
+        "SLACK_FILES_URL": f"{slack_url}/",
         "SLACK_AUTHORIZE_URL": f"{slack_url}/oauth/v2/authorize",
         "SLACK_OPENID_AUTHORIZE_URL": f"{slack_url}/openid/connect/authorize",
         "GENESYS_API_URL": genesys_api,

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge.delivery import Delivery
+from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
 from app.bridge.notices import SETUP_ALERT_HEADLINE, SETUP_PROBLEM_NOTICE
@@ -60,6 +61,7 @@ def delivery(
         genesys=genesys,
         tokens=tokens,
         setup_url="https://sb.test/onboarding",
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
     )
 
 
@@ -266,7 +268,13 @@ async def test_thread_context_goes_first_and_once_across_a_retry(
     sessions: Sessions, box: SecretBox, onboarded: Onboarded, slack: FakeSlack
 ) -> None:
     genesys = FailsSecondSend()
-    delivery = Delivery(sessions=sessions, box=box, slack=slack, genesys=genesys)
+    delivery = Delivery(
+        sessions=sessions,
+        box=box,
+        slack=slack,
+        genesys=genesys,
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
+    )
     slack.threads[("C0SUPPORT", ROOT_TS)] = [
         ThreadMessage(ts=ROOT_TS, text="the printer is on fire", slack_user_id="U0ADA0001"),
         ThreadMessage(ts="1718053402.000100", text="still burning", slack_user_id="U0BOB0001"),

@@ -12,14 +12,15 @@ from app.bridge.inbound import (
     DELETE_NOTE,
     MAX_TEXT_LENGTH,
     SHORTENED_MARK,
-    RehostedFile,
     SlackContext,
     format_genesys_time,
     media_type_for,
+    message_parts,
     shorten,
     slack_error_to_reason,
     slack_mrkdwn_to_text,
     slack_ts_to_datetime,
+    to_attachment_message,
     to_open_message,
     to_receipt,
     to_structured_response,
@@ -81,8 +82,12 @@ def assert_valid_inbound_message(body: dict[str, Any]) -> None:
         assert isinstance(body["text"], str)
         assert body["text"].strip()
         assert len(body["text"]) <= MAX_TEXT_LENGTH
+    # SDK OpenMessageContent: one Attachment per message; OpenContentAttachment: mime required.
+    assert len(body.get("content", [])) <= 1
     for item in body.get("content", []):
         assert item["contentType"] == "Attachment"
+        assert item["attachment"]["mime"]
+        assert item["attachment"]["url"]
         attachment = item["attachment"]
         assert set(attachment) <= ATTACHMENT_FIELDS
         assert attachment["mediaType"] in MEDIA_TYPES
@@ -260,19 +265,30 @@ def test_media_type_follows_the_mime_type(mime: str | None, media_type: str) -> 
     assert media_type_for(mime) == media_type
 
 
-def test_rehosted_files_become_attachments() -> None:
-    files = (SlackFile("F0PNG", name="shot.png", mimetype="image/png"),)
-    rehosted = {"F0PNG": RehostedFile("https://files.example.com/presigned/abc.png")}
+URL = "https://sb.example/files/t/F0PNG?expires=1&sig=x"
 
-    body = open_message(message(text="", files=files), rehosted_files=rehosted)
+
+def attachment_message(msg: SlackMessage, file: SlackFile, **options: Any) -> dict[str, Any]:
+    body = to_attachment_message(
+        msg, file, profile=PROFILE, context=CONTEXT, message_id="m:file:1", url=URL, **options
+    )
+    assert_valid_inbound_message(body)
+    return body
+
+
+def test_a_file_is_a_message_of_its_own_with_one_attachment() -> None:
+    file = SlackFile("F0PNG", name="shot.png", mimetype="image/png")
+
+    body = attachment_message(message(text="", files=(file,)), file)
 
     assert "text" not in body
+    assert body["channel"]["messageId"] == "m:file:1"
     assert body["content"] == [
         {
             "contentType": "Attachment",
             "attachment": {
                 "mediaType": "Image",
-                "url": "https://files.example.com/presigned/abc.png",
+                "url": URL,
                 "mime": "image/png",
                 "filename": "shot.png",
             },
@@ -280,35 +296,73 @@ def test_rehosted_files_become_attachments() -> None:
     ]
 
 
-def test_check_file_info_stub_is_completed_by_the_rehosted_details() -> None:
-    files = (SlackFile("F0STUB", needs_file_info=True),)
-    rehosted = {"F0STUB": RehostedFile("https://f.example/x", name="cv.pdf", mimetype="video/mp4")}
+def test_an_attachment_always_has_a_mime_type_and_a_name() -> None:
+    file = SlackFile("F0STUB", needs_file_info=True)
 
-    attachment = open_message(message(files=files), rehosted_files=rehosted)["content"][0]
+    attachment = attachment_message(message(files=(file,)), file)["content"][0]["attachment"]
 
-    assert attachment["attachment"]["filename"] == "cv.pdf"
-    assert attachment["attachment"]["mediaType"] == "Video"
+    assert attachment["mime"] == "application/octet-stream"
+    assert attachment["mediaType"] == "File"
+    assert attachment["filename"] == "a file"
 
 
-def test_files_without_a_usable_url_are_named_in_the_text() -> None:
+def test_an_attachment_needs_a_web_url() -> None:
+    file = SlackFile("F0C", name="c.png")
+    with pytest.raises(ValueError):
+        to_attachment_message(
+            message(files=(file,)),
+            file,
+            profile=None,
+            context=CONTEXT,
+            message_id="m",
+            url="file:///etc/passwd",
+        )
+
+
+def test_parts_are_the_text_then_each_file_in_order() -> None:
+    files = (SlackFile("F0A", name="a.png"), SlackFile("F0B", name="b.pdf"))
+
+    parts = message_parts(message(text="see attached", files=files))
+
+    assert [(p.index, p.kind, p.file.slack_file_id if p.file else None) for p in parts] == [
+        (0, "text", None),
+        (1, "file", "F0A"),
+        (2, "file", "F0B"),
+    ]
+
+
+def test_files_alone_send_no_text_part() -> None:
+    parts = message_parts(message(text="", files=(SlackFile("F0A", name="a.png"),)))
+
+    assert [p.kind for p in parts] == ["file"]
+
+
+def test_a_refused_file_is_named_for_the_agent_and_the_customer_told() -> None:
     files = (
         SlackFile("F0A", name="a.pdf"),
-        SlackFile("F0B", needs_file_info=True),
+        SlackFile("F0B", name="huge.mov", size=30_000_000),
         SlackFile("F0C", name="c.png"),
     )
-    rehosted = {"F0C": RehostedFile("file:///etc/passwd")}
+    msg = message(text="see attached", files=files)
+    refused = {"F0B": "too_large"}
 
-    body = open_message(message(text="see attached", files=files), rehosted_files=rehosted)
+    parts = message_parts(msg, refused)
+    body = open_message(msg, refused=refused)
 
+    assert [p.kind for p in parts] == ["text", "file", "file", "notice"]
+    assert [p.file.name for p in parts if p.file] == ["a.pdf", "c.png"]
     assert "content" not in body
     assert body["text"] == (
-        "see attached\n📎 The customer attached a.pdf, a file, c.png, which could not be passed on."
+        "see attached\n📎 The customer attached huge.mov (over the 25 MB limit), "
+        "which could not be passed on."
     )
 
 
-def test_file_only_message_without_urls_still_has_text() -> None:
-    body = open_message(message(text="", files=(SlackFile("F0A", name="a.pdf"),)))
+def test_only_refused_files_still_send_text() -> None:
+    msg = message(text="", files=(SlackFile("F0A", name="a.pdf"),))
+    body = open_message(msg, refused={"F0A": "too_large"})
 
+    assert [p.kind for p in message_parts(msg, {"F0A": "too_large"})] == ["text", "notice"]
     assert body["text"].startswith("📎 The customer attached a.pdf")
 
 
@@ -338,10 +392,13 @@ def test_long_text_is_measured_in_utf16_units_and_never_splits_a_pair() -> None:
 
 
 def test_cap_keeps_the_missing_file_note() -> None:
-    body = open_message(message(text="y" * 10_000, files=(SlackFile("F0A", name="a.pdf"),)))
+    body = open_message(
+        message(text="y" * 10_000, files=(SlackFile("F0A", name="a.pdf"),)),
+        refused={"F0A": "too_large"},
+    )
 
     assert len(body["text"]) <= MAX_TEXT_LENGTH
-    assert body["text"].endswith("a.pdf, which could not be passed on.")
+    assert body["text"].endswith("a.pdf (over the 25 MB limit), which could not be passed on.")
     assert "y" + SHORTENED_MARK + "\n📎" in body["text"]
 
 
@@ -495,7 +552,7 @@ slack_files = st.lists(
 
 
 @st.composite
-def slack_events(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, RehostedFile]]:
+def slack_events(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, str]]:
     ts = draw(slack_ts)
     event: dict[str, Any] = {
         "user": draw(slack_ids),
@@ -514,8 +571,8 @@ def slack_events(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, RehostedFil
     files: list[dict[str, Any]] = draw(slack_files)
     if files:
         event |= {"files": files, "subtype": draw(st.sampled_from([None, "file_share"]))}
-    hosted: dict[str, RehostedFile] = {
-        f["id"]: RehostedFile(draw(st.sampled_from(["https://h.example/f", "ftp://nope"])))
+    refused: dict[str, str] = {
+        f["id"]: draw(st.sampled_from(["too_large", "not_hosted"]))
         for f in files
         if draw(st.booleans())
     }
@@ -524,7 +581,7 @@ def slack_events(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, RehostedFil
         "event": event,
         "is_ext_shared_channel": draw(st.booleans()),
     }
-    return envelope, hosted
+    return envelope, refused
 
 
 profiles = st.one_of(
@@ -550,11 +607,11 @@ contexts = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(slack_events(), profiles, contexts)
 def test_any_forwarded_slack_message_makes_a_schema_valid_body(
-    generated: tuple[dict[str, Any], dict[str, RehostedFile]],
+    generated: tuple[dict[str, Any], dict[str, str]],
     profile: SlackProfile | None,
     context: SlackContext,
 ) -> None:
-    envelope, hosted = generated
+    envelope, refused = generated
     msg = parse_slack_event(envelope, bot_user_id="U0BOT", bot_id="B0BOT")
     if not isinstance(msg, SlackMessage):
         assert msg.reason == "empty"
@@ -565,7 +622,19 @@ def test_any_forwarded_slack_message_makes_a_schema_valid_body(
         profile=profile,
         context=context,
         message_id=external_message_id(msg),
-        rehosted_files=hosted,
+        refused=refused,
     )
 
     assert_valid_inbound_message(body)
+    for part in message_parts(msg, refused):
+        if part.file is not None:
+            assert_valid_inbound_message(
+                to_attachment_message(
+                    msg,
+                    part.file,
+                    profile=profile,
+                    context=context,
+                    message_id=f"m:file:{part.index}",
+                    url="https://sb.example/files/t/F?expires=1&sig=s",
+                )
+            )

@@ -150,8 +150,8 @@ async def test_dead_letters_are_shown_replayed_and_discarded_from_the_page(
     assert await status_of(system, ids[discard_key]) is None
     await expect(page.locator("#failures #no-dead-letters")).to_be_visible()
     await expect(failures.locator("#health-to-genesys")).to_contain_text(" UTC")
-    await expect(page.locator("#audit")).to_contain_text("deadletter.replayed")
-    await expect(page.locator("#audit")).to_contain_text("deadletter.discarded")
+    await expect(page.locator("#audit")).to_contain_text("Replayed a failed message")
+    await expect(page.locator("#audit")).to_contain_text("Discarded a failed message")
     await screenshot(page, "failures-02-replayed-and-discarded")
 
     assert sorted(await audit_actions(system)) == [

@@ -53,7 +53,7 @@ async def install(page: Page, stack: Stack, *, screenshot: Screenshot | None = N
     await approve_on_slack(page, stack, user=ADA, screenshot=screenshot)
     await expect(page).to_have_url(f"{stack.app_url}/onboarding")
     await expect(page.locator("#installed")).to_contain_text("Acme Corp")
-    await expect(page.locator("#installed")).to_contain_text(ADA)
+    await expect(page.locator("#signed-in-as")).to_have_text("Ada Lovelace")
 
 
 async def enter_credentials(page: Page, *, secret: str) -> None:
@@ -69,7 +69,7 @@ async def test_install_connect_choose_integrations_and_test(
     page = await open_page()
     await install(page, stack, screenshot=screenshot)
     await expect(page.locator("#integrations")).to_contain_text("Connect your Genesys Cloud org")
-    await expect(page.locator("#audit")).to_contain_text("slack.installed")
+    await expect(page.locator("#audit")).to_contain_text("Installed Switchboard")
     await screenshot(page, "03-onboarding-empty")
 
     await enter_credentials(page, secret=SANDBOX_ORG_CLIENT_SECRET)
@@ -110,6 +110,22 @@ async def test_install_connect_choose_integrations_and_test(
     assert {step: outcome[step] for step in checked} == dict.fromkeys(checked, "✓ Pass")
     assert {step: outcome[step] for step in unchecked} == dict.fromkeys(unchecked, SKIPPED)
 
+    # Back on the page later, the admin sees at a glance that it is live and what comes next,
+    # and the page fits a phone.
+    await page.goto(f"{stack.app_url}/onboarding")
+    await expect(page.locator("#live h2")).to_have_text("✓ Switchboard is live")
+    await expect(page.locator("#live")).to_contain_text("/invite @Switchboard")
+    await expect(page.locator("#state-test")).to_have_text("✓ Done")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    wide = await page.evaluate(
+        "[...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > 391)"
+        ".slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"
+    )
+    assert widths[0] <= widths[1] == 390, (widths, wide)
+    await screenshot(page, "06b-live-390px")
+
     webhook = f"{stack.app_url}/genesys/webhook"
     for integration_id in (SANDBOX_MENTIONS_INTEGRATION_ID, SANDBOX_DMS_INTEGRATION_ID):
         wired = stack.genesys_world.integrations[integration_id]
@@ -145,10 +161,12 @@ async def test_returning_admin_signs_in_with_slack_and_changes_the_region(
     await expect(page.locator("#region")).to_have_value("eu_west_1")
     await expect(page.locator("#client_secret")).to_have_value("")
     assert SANDBOX_ORG_CLIENT_SECRET not in await page.content()
-    changes = page.locator("#audit tr").filter(has_text="genesys.credentials_changed")
+    changes = page.locator("#audit tr").filter(has_text="Saved Genesys Cloud credentials")
     await expect(changes).to_have_count(2)  # connecting, then this edit
     rows = [await row.locator("td").all_inner_texts() for row in await changes.all()]
-    assert [ADA, "genesys.credentials_changed", "region"] in [cells[1:] for cells in rows]
+    assert ["Ada Lovelace", "Saved Genesys Cloud credentials", "region"] in [
+        cells[1:] for cells in rows
+    ]
     await screenshot(page, "08-region-changed")
 
     async with engine.connect() as connection:

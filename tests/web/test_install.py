@@ -35,7 +35,7 @@ async def test_install_round_trip_lands_on_onboarding_with_a_session(
         landing = await client.get("/onboarding")
     assert landing.status_code == 200
     assert "Acme Corp" in landing.text
-    assert "U0ACME0001" in landing.text
+    assert "Ada Lovelace" in landing.text  # the installer, by name
     async with engine.connect() as connection:
         tenant = (await connection.execute(select(Tenant))).one()
         row = (await connection.execute(select(SlackInstallation))).one()

@@ -94,7 +94,7 @@ async def test_rotate_needs_the_csrf_token_then_rotates_and_audits(
         assert rotated.status_code == 303
         page = await client.get(rotated.headers["location"])
     assert "Webhook secret rotated" in page.text
-    assert "genesys.webhook_secret_rotated" in page.text
+    assert "Rotated a webhook secret" in page.text
     assert "the previous secret is accepted until" in page.text
     after = await secrets_of(engine)
     assert after[MENTIONS] != before[MENTIONS] and after[DMS] == before[DMS]
@@ -149,7 +149,7 @@ async def test_previous_integrations_are_listed_and_retired_with_csrf(
         page = await client.get(retired.headers["location"])
     assert "Previous integration retired" in page.text
     assert 'id="previous"' not in page.text
-    assert "genesys.integration_retired" in page.text
+    assert "Retired a previous integration" in page.text
     assert set(await secrets_of(engine)) == {MENTIONS}
 
 
