@@ -23,6 +23,7 @@ from sandbox.genesys_webhook import (
     build_attachment,
     build_card,
     build_date_picker,
+    build_list_picker,
     build_quick_replies,
     build_receipt,
     build_text,
@@ -40,7 +41,14 @@ from sandbox.genesys_world import (
 )
 
 ReplyKind = Literal[
-    "text", "attachment", "quick_replies", "card", "date_picker", "typing", "receipt"
+    "text",
+    "attachment",
+    "quick_replies",
+    "card",
+    "date_picker",
+    "list_picker",
+    "typing",
+    "receipt",
 ]
 ReceiptStatus = Literal["Sent", "Delivered", "Read", "Failed", "Published", "Removed"]
 
@@ -169,6 +177,16 @@ class Agent:
                 title=reply.text or "Pick a time for a call",
                 subtitle="Times are in UTC",
                 available=available,
+                message_id=message_id,
+                time=now,
+            )
+            detail["content"] = payload["content"]
+        elif reply.kind == "list_picker":
+            payload = build_list_picker(
+                addr,
+                title=reply.text or "Choose an option",
+                subtitle="Pick one",
+                items=[(f"item-{n}", label) for n, label in enumerate(reply.quick_replies, 1)],
                 message_id=message_id,
                 time=now,
             )

@@ -31,6 +31,7 @@ REPLY_KINDS: dict[ReplyKind, str] = {
     "quick_replies": "Quick replies",
     "card": "Card with buttons",
     "date_picker": "Date picker",
+    "list_picker": "List picker (the quick replies are its options)",
     "typing": "Typing indicator",
     "receipt": "Receipt",
 }

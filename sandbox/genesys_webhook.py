@@ -213,6 +213,37 @@ def build_date_picker(
     )
 
 
+def build_list_picker(
+    addr: Addressing,
+    *,
+    title: str,
+    subtitle: str,
+    items: list[tuple[str, str]],
+    message_id: str,
+    time: str,
+) -> dict[str, Any]:
+    """A ListPicker as the SDK models it (ConversationContentListPicker: a title and subtitle,
+    sections of items, each with an `id` and a `title`). Not seen on Open Messaging yet
+    (UNCONFIRMED); its answer is a `Button` response, the SDK's button response having no
+    ListPicker type."""
+    picker = {
+        "title": title,
+        "subtitle": subtitle,
+        "sections": [
+            {"title": "Options", "items": [{"id": key, "title": label} for key, label in items]}
+        ],
+    }
+    return _message(
+        addr,
+        message_id=message_id,
+        time=time,
+        type_="Structured",
+        text=title,
+        content=[{"contentType": "ListPicker", "listPicker": picker}],
+        originating_entity="Human",
+    )
+
+
 def build_typing(
     addr: Addressing, *, message_id: str, time: str, duration_ms: int = TYPING_DURATION_MS
 ) -> dict[str, Any]:

@@ -126,6 +126,54 @@ def _check_blocks(blocks: list[object]) -> None:
             label = element.get("text") if isinstance(element, dict) else None
             if isinstance(label, dict) and len(str(label.get("text", ""))) > 75:
                 raise ApiError("invalid_blocks")
+            if isinstance(element, dict):
+                _check_element(element)
+    block_ids = [b.get("block_id") for b in blocks if isinstance(b, dict) and b.get("block_id")]
+    if len(block_ids) != len(set(block_ids)) or any(
+        not isinstance(b, str) or len(b) > 255 for b in block_ids
+    ):
+        raise ApiError("invalid_blocks")
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _plain(obj: object, limit: int) -> bool:
+    return (
+        isinstance(obj, dict)
+        and obj.get("type") == "plain_text"
+        and isinstance(obj.get("text"), str)
+        and 0 < len(obj["text"]) <= limit
+    )
+
+
+def _check_element(element: JsonObject) -> None:
+    """Block Kit's element rules: an `action_id` of up to 255 characters; a button `value` up
+    to 2,000; a static select with 1 to 100 options, each a plain_text label of up to 75 and a
+    value of up to 150; a date picker's `initial_date` as YYYY-MM-DD."""
+    kind = element.get("type")
+    action_id = element.get("action_id")
+    if action_id is not None and (not isinstance(action_id, str) or len(action_id) > 255):
+        raise ApiError("invalid_blocks")
+    if kind == "button" and len(str(element.get("value", ""))) > 2000:
+        raise ApiError("invalid_blocks")
+    placeholder = element.get("placeholder")
+    if kind in ("static_select", "datepicker") and placeholder and not _plain(placeholder, 150):
+        raise ApiError("invalid_blocks")
+    if kind == "static_select":
+        options = element.get("options")
+        if not isinstance(options, list) or not 1 <= len(options) <= 100:
+            raise ApiError("invalid_blocks")
+        for option in options:
+            value = option.get("value") if isinstance(option, dict) else None
+            if not _plain(option.get("text") if isinstance(option, dict) else None, 75):
+                raise ApiError("invalid_blocks")
+            if not isinstance(value, str) or not 0 < len(value) <= 150:
+                raise ApiError("invalid_blocks")
+    if kind == "datepicker" and "initial_date" in element:
+        initial = element["initial_date"]
+        if not isinstance(initial, str) or not _DATE.fullmatch(initial):
+            raise ApiError("invalid_blocks")
 
 
 def _with_block_id(block: object) -> object:

@@ -32,6 +32,7 @@ class Posted:
 class FakeSlack:
     posted: list[Posted] = field(default_factory=list)
     updated: list[tuple[str, str, str]] = field(default_factory=list)
+    ephemeral: list[tuple[str, str, str]] = field(default_factory=list)
     reactions: list[tuple[str, str, str]] = field(default_factory=list)
     tokens_used: list[str] = field(default_factory=list)
     # Raised, one per call, by the next post_message calls.
@@ -62,9 +63,28 @@ class FakeSlack:
         return f"1700000000.{len(self.posted):06d}"
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
         self.updated.append((channel, ts, text))
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        self.ephemeral.append((channel, slack_user_id, text))
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
         return f"D{slack_user_id}"

@@ -16,7 +16,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import normalized, queueing, routing, store
+from app.bridge import normalized, queueing, routing, store, to_slack
+from app.bridge.answers import Choose, answer_for
 from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.inbound import slack_ts_to_datetime
 from app.bridge.messages import (
@@ -31,8 +32,9 @@ from app.bridge.messages import (
     accepted,
     ignored,
 )
+from app.bridge.notices import END_CHAT_NOT_YOURS_NOTE, NOT_YOURS_NOTE
 from app.bridge.outbound import ButtonClick
-from app.bridge.rendering import InvalidButtonValue, parse_button_value
+from app.bridge.rendering import InvalidButtonValue, answered_post
 from app.bridge.routing import Ignored, SlackMessage
 from app.db.session import on_driver
 from app.db.text import storable
@@ -163,8 +165,8 @@ class FromSlack:
         )
 
     async def actions(self, body: dict[str, Any]) -> list[IngestOutcome]:
-        """Button clicks on agent messages, one outcome per action. Link buttons need no
-        answer beyond the ack."""
+        """Button clicks and picker choices on agent messages, one outcome per action. Link
+        buttons need no answer beyond the ack."""
         body = storable(body)
         enterprise, team, is_org = action_tenant_keys(body)
         user = body.get("user") if isinstance(body.get("user"), dict) else {}
@@ -193,18 +195,19 @@ class FromSlack:
                     )
                 )
                 continue
-            if not action_id.startswith(("sb_qr_", "sb_btn_")):
-                outcomes.append(ignored("not_ours"))
-                continue
             try:
-                click = parse_button_value(str(action.get("value") or ""))
+                answer = answer_for(action)
             except InvalidButtonValue:
                 outcomes.append(ignored("invalid_button_value"))
                 continue
+            if answer is None:
+                outcomes.append(ignored("not_ours"))
+                continue
             outcomes.append(
-                await self.button_click(
+                await self._answer(
                     tenant_id=found.tenant.id,
-                    click=click,
+                    genesys_message_id=answer[0],
+                    choose=answer[1],
                     slack_user_id=str((user or {}).get("id") or ""),
                     action_ts=str(action.get("action_ts") or "0"),
                 )
@@ -215,20 +218,93 @@ class FromSlack:
         self, *, tenant_id: uuid.UUID, click: ButtonClick, slack_user_id: str, action_ts: str
     ) -> IngestOutcome:
         """A click on an agent's quick reply or card button goes back as a structured answer."""
+        return await self._answer(
+            tenant_id=tenant_id,
+            genesys_message_id=click.genesys_message_id,
+            choose=lambda _: click,
+            slack_user_id=slack_user_id,
+            action_ts=action_ts,
+        )
+
+    async def _answer(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        genesys_message_id: str,
+        choose: Choose,
+        slack_user_id: str,
+        action_ts: str,
+    ) -> IngestOutcome:
+        """One transaction. Someone outside the conversation gets a private note and nothing
+        is forwarded. Otherwise the first answer to an agent message wins (the unique
+        `answered:` row), goes back to Genesys, and the message is rewritten without its
+        buttons just after; a later answer to the same message is a duplicate."""
+        clicked_at = slack_ts_to_datetime(action_ts)
         async with self._sessions.begin() as session:
             offered = await store.find_by_genesys_message_id(
-                session, tenant_id=tenant_id, genesys_message_id=click.genesys_message_id
+                session, tenant_id=tenant_id, genesys_message_id=genesys_message_id
             )
             if offered is None or offered.conversation_id is None:
                 return ignored("unknown_message")
+            conversation_id = offered.conversation_id
+            if not await self._is_participant(session, tenant_id, conversation_id, slack_user_id):
+                new_id = await store.insert_message(
+                    session,
+                    NewMessage(
+                        tenant_id=tenant_id,
+                        conversation_id=conversation_id,
+                        direction=Direction.TO_SLACK,
+                        kind=Kind.EPHEMERAL_NOTE,
+                        dedupe_key=f"not_yours:{genesys_message_id}:{slack_user_id}:{action_ts}",
+                        payload={"text": NOT_YOURS_NOTE, "slack_user_id": slack_user_id},
+                        source_ts=clicked_at,
+                    ),
+                )
+                if new_id is None:
+                    return DUPLICATE
+                await queueing.defer_flush(
+                    session, tenant_id=tenant_id, conversation_id=conversation_id
+                )
+                return ignored("not_a_participant")
+            agent_message = to_slack.stored_agent_message(offered)
+            try:
+                click = choose(agent_message)
+            except InvalidButtonValue:
+                return ignored("invalid_choice")
+            if offered.slack_ts:
+                post = answered_post(
+                    agent_message,
+                    agent_name=agent_message.sender_name,
+                    chosen=click.text or click.payload,
+                    slack_user_id=slack_user_id,
+                )
+                claimed = await store.insert_message(
+                    session,
+                    NewMessage(
+                        tenant_id=tenant_id,
+                        conversation_id=conversation_id,
+                        direction=Direction.TO_SLACK,
+                        kind=Kind.ANSWER_UPDATE,
+                        dedupe_key=f"answered:{genesys_message_id}",
+                        payload={
+                            "slack_ts": offered.slack_ts,
+                            "text": post.text,
+                            "blocks": post.blocks,
+                        },
+                        # Just after the answer, so Genesys hears it first.
+                        source_ts=clicked_at + timedelta(microseconds=1),
+                    ),
+                )
+                if claimed is None:
+                    return DUPLICATE
             new_id = await store.insert_message(
                 session,
                 NewMessage(
                     tenant_id=tenant_id,
-                    conversation_id=offered.conversation_id,
+                    conversation_id=conversation_id,
                     direction=Direction.TO_GENESYS,
                     kind=Kind.STRUCTURED_RESPONSE,
-                    dedupe_key=f"click:{click.genesys_message_id}:{slack_user_id}:{action_ts}",
+                    dedupe_key=f"click:{genesys_message_id}:{slack_user_id}:{action_ts}",
                     payload={
                         "click": {
                             "genesys_message_id": click.genesys_message_id,
@@ -238,15 +314,32 @@ class FromSlack:
                         },
                         "slack_user_id": slack_user_id,
                     },
-                    source_ts=slack_ts_to_datetime(action_ts),
+                    source_ts=clicked_at,
                 ),
             )
             if new_id is None:
                 return DUPLICATE
             await queueing.defer_flush(
-                session, tenant_id=tenant_id, conversation_id=offered.conversation_id
+                session, tenant_id=tenant_id, conversation_id=conversation_id
             )
         return accepted()
+
+    @staticmethod
+    async def _is_participant(
+        session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, slack_user_id: str
+    ) -> bool:
+        """A DM's person; in a channel thread, the person whose message opened it."""
+        conversation = await store.get_conversation(
+            session, tenant_id=tenant_id, conversation_id=conversation_id
+        )
+        if conversation is None or not slack_user_id:
+            return False
+        if conversation.kind == "dm":
+            return conversation.slack_user_id == slack_user_id
+        opener = await store.conversation_opener(
+            session, tenant_id=tenant_id, conversation_id=conversation_id
+        )
+        return opener == slack_user_id
 
     async def end_chat_click(
         self,
@@ -258,7 +351,8 @@ class FromSlack:
         action_ts: str,
     ) -> IngestOutcome:
         """The customer's End chat: stored in its conversation's queue, sent by the worker.
-        Only a click in the conversation's own channel or DM counts; repeats are one."""
+        Only a click in the conversation's own channel or DM, by the conversation's person,
+        counts; repeats are one."""
         if not genesys_conversation_id or len(genesys_conversation_id) > 64:
             return ignored("invalid_button_value")
         async with self._sessions.begin() as session:
@@ -267,6 +361,27 @@ class FromSlack:
             )
             if conversation is None or conversation.slack_channel_id != slack_channel_id:
                 return ignored("unknown_conversation")
+            if not await self._is_participant(session, tenant_id, conversation.id, slack_user_id):
+                # As for answers: only the conversation's person; anyone else is told privately.
+                noted = await store.insert_message(
+                    session,
+                    NewMessage(
+                        tenant_id=tenant_id,
+                        conversation_id=conversation.id,
+                        direction=Direction.TO_SLACK,
+                        kind=Kind.EPHEMERAL_NOTE,
+                        dedupe_key=f"not_yours:end:{genesys_conversation_id}:{slack_user_id}:"
+                        f"{action_ts}",
+                        payload={"text": END_CHAT_NOT_YOURS_NOTE, "slack_user_id": slack_user_id},
+                        source_ts=slack_ts_to_datetime(action_ts),
+                    ),
+                )
+                if noted is None:
+                    return DUPLICATE
+                await queueing.defer_flush(
+                    session, tenant_id=tenant_id, conversation_id=conversation.id
+                )
+                return ignored("not_a_participant")
             new_id = await store.insert_message(
                 session,
                 NewMessage(

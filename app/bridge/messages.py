@@ -34,6 +34,10 @@ class Kind(StrEnum):
     AGENT_STRUCTURED = "agent_structured"
     NOTICE = "notice"
     NOTICE_UPDATE = "notice_update"
+    # An agent's message rewritten once answered (`chat.update`), and the private note
+    # (`chat.postEphemeral`) to someone who tried to answer another person's conversation.
+    ANSWER_UPDATE = "answer_update"
+    EPHEMERAL_NOTE = "ephemeral_note"
     # Kept but never sent (status `recorded`): named after the parsed webhook's type.
     AGENT_TYPING = "AgentTyping"
     AGENT_RECEIPT = "AgentReceipt"
@@ -187,3 +191,5 @@ class DeliveryOutcome:
     # The customer's message to mark with a ✓ (channel, ts), when the tenant wants it.
     react_to: tuple[str, str] | None = None
     receipt_failed: bool = False
+    # An agent's message shown only in part: its receipt is Failed with this (code, message).
+    receipt_reason: tuple[str, str] | None = None

@@ -20,6 +20,11 @@ FILES_REFUSED_NOTICE = (
 )
 # The failure notice becomes this once a replayed dead letter is delivered after all.
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
+# To someone who clicks a button or picker of a conversation that is not theirs (ephemeral).
+NOT_YOURS_NOTE = (
+    "Only the person who started this conversation with support can answer here. "
+    "To ask support yourself, mention the app in a new message or send it a DM."
+)
 SETUP_ALERT_HEADLINE = ":rotating_light: Switchboard could not pass messages on to Genesys Cloud."
 # Failures only an admin can fix (the `reason` of a dead letter, up to its first ":").
 _SETUP_PROBLEMS = {
@@ -64,3 +69,5 @@ END_CHAT_REFUSED_NOTICE = (
     ":information_source: This chat cannot be ended from Slack for this workspace; "
     "support will close it."
 )
+# End chat clicked by someone other than the conversation's person (sent only to them).
+END_CHAT_NOT_YOURS_NOTE = "Only the person who asked for help can end this chat."

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from app.genesys.messages import OutboundMessageFields, OutboundWebhook, first_problem
 
-ButtonKind = Literal["QuickReply", "Button"]
+# What an answer tells Genesys it answered (SDK ContentButtonResponse.type). A ListPicker choice
+# goes back as a `Button`: the SDK has no ListPicker response type (external-contracts).
+ButtonKind = Literal["QuickReply", "Button", "DatePicker"]
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -58,6 +60,30 @@ class Card:
 
 
 @dataclass(frozen=True)
+class DatePicker:
+    """A DatePicker (SDK ConversationContentDatePicker): `available` are ISO date-times."""
+
+    title: str
+    subtitle: str = ""
+    available: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListItem:
+    item_id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class ListPicker:
+    """A ListPicker (SDK ConversationContentListPicker), its sections' items flattened."""
+
+    title: str
+    subtitle: str = ""
+    items: tuple[ListItem, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReceiptReason:
     code: str
     message: str | None = None
@@ -97,6 +123,8 @@ class AgentStructured(GenesysOutbound):
     quick_replies: tuple[QuickReply, ...] = ()
     cards: tuple[Card, ...] = ()
     unsupported: tuple[str, ...] = ()
+    date_pickers: tuple[DatePicker, ...] = ()
+    list_pickers: tuple[ListPicker, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +224,55 @@ def _card(raw: Any, where: str) -> Card:
     )
 
 
+def _date_picker(raw: Any, where: str) -> DatePicker:
+    item = _obj(raw, where)
+    available: list[str] = []
+    for index, slot in enumerate(_list(item.get("availableTimes"), f"{where}.availableTimes")):
+        slot_at = f"{where}.availableTimes[{index}]"
+        at = _opt_str(_obj(slot, slot_at).get("dateTime"), f"{slot_at}.dateTime")
+        if at:
+            available.append(at)
+    return DatePicker(
+        title=_opt_str(item.get("title"), f"{where}.title") or "",
+        subtitle=_opt_str(item.get("subtitle"), f"{where}.subtitle") or "",
+        available=tuple(available),
+    )
+
+
+def _list_picker(raw: Any, where: str) -> ListPicker:
+    item = _obj(raw, where)
+    items: list[ListItem] = []
+    for s_index, raw_section in enumerate(_list(item.get("sections"), f"{where}.sections")):
+        at = f"{where}.sections[{s_index}]"
+        for i_index, raw_item in enumerate(_list(_obj(raw_section, at).get("items"), at)):
+            entry = _obj(raw_item, f"{at}.items[{i_index}]")
+            title = _opt_str(entry.get("title"), f"{at}.items[{i_index}].title") or ""
+            item_id = _opt_str(entry.get("id"), f"{at}.items[{i_index}].id") or title
+            if item_id:
+                items.append(ListItem(item_id=item_id, title=title or item_id))
+    return ListPicker(
+        title=_opt_str(item.get("title"), f"{where}.title") or "",
+        subtitle=_opt_str(item.get("subtitle"), f"{where}.subtitle") or "",
+        items=tuple(items),
+    )
+
+
+_WORDS = ("title", "subtitle", "text", "description", "name", "address")
+
+
+def _shown_words(item: dict[str, Any], text: str) -> str:
+    """The words of content Slack cannot show (its title, text, description…, one level down),
+    so they are shown as text; nothing already in `text` twice."""
+    inner = [value for value in item.values() if isinstance(value, dict)]
+    words: list[str] = []
+    for part in inner[:1]:
+        for key in _WORDS:
+            value = part.get(key)
+            if isinstance(value, str) and value.strip() and value.strip() not in text:
+                words.append(value.strip()[:500])
+    return "\n".join(dict.fromkeys(words))
+
+
 def _template_text(template: dict[str, Any], part: str) -> str:
     section = template.get(part)
     text = section.get("text") if isinstance(section, dict) else None
@@ -206,6 +283,8 @@ def _content_fields(content: list[dict[str, Any]], text: str) -> dict[str, Any]:
     attachments: list[OutboundAttachment] = []
     replies: list[QuickReply] = []
     cards: list[Card] = []
+    date_pickers: list[DatePicker] = []
+    list_pickers: list[ListPicker] = []
     unsupported: list[str] = []
     for index, item in enumerate(content):
         where = f"content[{index}]"
@@ -225,6 +304,14 @@ def _content_fields(content: list[dict[str, Any]], text: str) -> dict[str, Any]:
             carousel = _obj(item.get("carousel"), f"{where}.carousel")
             raw_cards = _list(carousel.get("cards"), f"{where}.carousel.cards")
             cards.extend(_card(c, f"{where}.carousel.cards[{i}]") for i, c in enumerate(raw_cards))
+        elif content_type == "DatePicker":
+            date_pickers.append(_date_picker(item.get("datePicker"), f"{where}.datePicker"))
+        elif content_type == "ListPicker":
+            picker = _list_picker(item.get("listPicker"), f"{where}.listPicker")
+            if picker.items:
+                list_pickers.append(picker)
+            else:
+                unsupported.append("ListPicker")
         elif content_type == "Notification":
             # `text` already holds the rendered body; header and footer only live here.
             template = _obj(item.get("template"), f"{where}.template")
@@ -237,12 +324,16 @@ def _content_fields(content: list[dict[str, Any]], text: str) -> dict[str, Any]:
             text = "\n".join(part for part in parts if part.strip())
         else:
             unsupported.append(str(content_type))
+            shown = _shown_words(item, text)
+            text = f"{text}\n{shown}" if text and shown else text or shown
     return {
         "text": text,
         "attachments": tuple(attachments),
         "quick_replies": tuple(replies),
         "cards": tuple(cards),
         "unsupported": tuple(unsupported),
+        "date_pickers": tuple(date_pickers),
+        "list_pickers": tuple(list_pickers),
     }
 
 
@@ -324,7 +415,10 @@ def parse_webhook(
         "sender_name": name if isinstance(name, str) and name.strip() else None,
         "originating_entity": message.originating_entity,
     }
-    structured = fields["quick_replies"] or fields["cards"] or fields["unsupported"]
+    structured = any(
+        fields[name]
+        for name in ("quick_replies", "cards", "unsupported", "date_pickers", "list_pickers")
+    )
     if type_name == "Text" and not structured:
         if not (fields["text"] or fields["attachments"]):
             raise MalformedWebhook("a Text message needs text or an attachment")

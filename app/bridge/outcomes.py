@@ -212,7 +212,13 @@ class Outcomes:
                     and row.kind != Kind.NOTICE
                     and row.genesys_message_id
                 ):
-                    await self._queue_receipt(session, row, context, delivered=True)
+                    await self._queue_receipt(
+                        session,
+                        row,
+                        context,
+                        delivered=outcome.receipt_reason is None,
+                        receipt_reason=outcome.receipt_reason,
+                    )
 
         await record(write)
         for name, value in moved.items():

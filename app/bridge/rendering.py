@@ -18,6 +18,8 @@ from app.bridge.outbound import (
     AgentStructured,
     ButtonClick,
     ButtonKind,
+    DatePicker,
+    ListPicker,
     OutboundAttachment,
 )
 
@@ -39,9 +41,16 @@ URL_LIMIT = 3000
 QUICK_REPLY_ACTION = "sb_qr_"
 CARD_BUTTON_ACTION = "sb_btn_"
 LINK_ACTION = "sb_link_"
+# Pickers carry no `value` of ours: their block_id names the agent's message
+# (`sb_date_0:<genesys message id>`) and the choice is looked up in the stored message.
+DATE_PICKER_ACTION = "sb_date_"
+LIST_PICKER_ACTION = "sb_list_"
+MAX_SELECT_OPTIONS = 100
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-_GENESYS_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+GENESYS_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+\Z", re.IGNORECASE)
 
 
@@ -160,7 +169,7 @@ def parse_button_value(value: str) -> ButtonClick:
         raise InvalidButtonValue("unexpected fields")
     message_id, kind, payload = data["m"], data["k"], data["p"]
     text = data.get("t", payload)
-    if not isinstance(message_id, str) or not _GENESYS_MESSAGE_ID.fullmatch(message_id):
+    if not isinstance(message_id, str) or not GENESYS_MESSAGE_ID.fullmatch(message_id):
         raise InvalidButtonValue("bad message id")
     if kind not in ("QuickReply", "Button"):
         raise InvalidButtonValue("bad button kind")
@@ -235,6 +244,79 @@ def _card_blocks(message: AgentStructured) -> tuple[list[dict[str, Any]], list[s
     return blocks, typed_only
 
 
+def _picker_heading(title: str, subtitle: str) -> list[dict[str, Any]]:
+    lines = [f"*{escape_mrkdwn(title)}*" if title.strip() else "", escape_mrkdwn(subtitle)]
+    shown = "\n".join(line for line in lines if line.strip())
+    return [_section(chunk) for chunk in _chunks(shown)]
+
+
+def _picker_block(
+    action_id: str, genesys_message_id: str, element: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": f"{action_id}:{genesys_message_id}",
+        "elements": [{**element, "action_id": action_id}],
+    }
+
+
+def _date_picker_blocks(
+    message: AgentStructured, index: int, picker: DatePicker
+) -> list[dict[str, Any]]:
+    element: dict[str, Any] = {
+        "type": "datepicker",
+        "placeholder": {"type": "plain_text", "text": "Pick a date"},
+    }
+    first = next((at[:10] for at in picker.available if DATE.fullmatch(at[:10])), None)
+    if first:
+        element["initial_date"] = first
+    blocks = _picker_heading(picker.title, picker.subtitle)
+    action_id = f"{DATE_PICKER_ACTION}{index}"
+    return [*blocks, _picker_block(action_id, message.genesys_message_id, element)]
+
+
+def _list_picker_blocks(
+    message: AgentStructured, index: int, picker: ListPicker
+) -> list[dict[str, Any]]:
+    options = [
+        {"text": _label(item.title), "value": str(number)}
+        for number, item in enumerate(picker.items[:MAX_SELECT_OPTIONS])
+    ]
+    element = {
+        "type": "static_select",
+        "placeholder": {"type": "plain_text", "text": "Choose"},
+        "options": options,
+    }
+    blocks = _picker_heading(picker.title, picker.subtitle)
+    action_id = f"{LIST_PICKER_ACTION}{index}"
+    return [*blocks, _picker_block(action_id, message.genesys_message_id, element)]
+
+
+def answered_post(
+    message: AgentMessage | AgentStructured,
+    *,
+    agent_name: str | None,
+    chosen: str,
+    slack_user_id: str,
+) -> SlackPost:
+    """The agent's message once answered (`chat.update`): as posted, without its buttons and
+    pickers (link buttons stay: they answer nothing), and with who chose what."""
+    post = to_slack_post(message, agent_name=agent_name)
+    kept: list[dict[str, Any]] = []
+    for block in post.blocks or []:
+        if block.get("type") != "actions":
+            kept.append(block)
+            continue
+        links = [
+            e for e in block.get("elements") or [] if e.get("type") == "button" and e.get("url")
+        ]
+        if links:
+            kept.append({**block, "elements": links})
+    who = f"<@{slack_user_id}>" if _SLACK_USER_ID.fullmatch(slack_user_id) else "Someone"
+    note = _context(f"✅ {who} chose *{_fit(chosen, 200)}*")
+    return SlackPost(text=post.text, blocks=[*kept[: MAX_BLOCKS - 1], note])
+
+
 def _fallback_text(message: AgentMessage | AgentStructured, agent_name: str | None) -> str:
     if message.text.strip():
         return shorten_escaped(escape_mrkdwn(message.text), SLACK_TEXT_LIMIT)
@@ -265,6 +347,10 @@ def to_slack_post(message: AgentMessage | AgentStructured, *, agent_name: str | 
         card_blocks, card_typed_only = _card_blocks(message)
         blocks += card_blocks
         typed_only += card_typed_only
+        for index, date_picker in enumerate(message.date_pickers):
+            blocks += _date_picker_blocks(message, index, date_picker)
+        for index, list_picker in enumerate(message.list_pickers):
+            blocks += _list_picker_blocks(message, index, list_picker)
         if typed_only:
             choices = ", ".join(f"“{label}”" for label in typed_only)
             blocks.append(_context(_fit(f"Reply with one of: {choices}", SECTION_LIMIT)))

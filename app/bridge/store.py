@@ -12,7 +12,14 @@ from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bridge.messages import CROSSING_KINDS, Direction, NewConversation, NewMessage, Status
+from app.bridge.messages import (
+    CROSSING_KINDS,
+    Direction,
+    Kind,
+    NewConversation,
+    NewMessage,
+    Status,
+)
 from app.db.models import (
     BridgeMessage,
     Conversation,
@@ -185,6 +192,34 @@ async def insert_message(session: AsyncSession, message: NewMessage) -> int | No
         .returning(BridgeMessage.id)
     )
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def conversation_opener(
+    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> str | None:
+    """The Slack user whose message opened a conversation: its first customer message's
+    author (a thread's conversation is keyed on the thread, not on a person)."""
+    query = (
+        select(BridgeMessage.normalized, BridgeMessage.payload)
+        .where(
+            BridgeMessage.tenant_id == tenant_id,
+            BridgeMessage.conversation_id == conversation_id,
+            BridgeMessage.direction == Direction.TO_GENESYS,
+            BridgeMessage.kind == Kind.MESSAGE,
+        )
+        .order_by(BridgeMessage.source_ts, BridgeMessage.id)
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    normalized, payload = row
+    user = (normalized or {}).get("slack_user_id")
+    if not user:
+        envelope = (payload or {}).get("envelope")
+        event = envelope.get("event") if isinstance(envelope, dict) else None
+        user = event.get("user") if isinstance(event, dict) else None
+    return user if isinstance(user, str) and user else None
 
 
 async def next_pending(

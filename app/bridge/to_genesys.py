@@ -170,7 +170,7 @@ class ToGenesys:
     async def _end_chat(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
         """End the Genesys conversation the button named, then the same "closed" path as an
         end the agent made. A conversation that already ended or moved on needs nothing; a
-        client Genesys refuses is explained in the thread instead."""
+        client Genesys refuses is explained to the person who clicked, privately."""
         genesys_conversation_id = str(row.payload["genesys_conversation_id"])
         conversation = context.conversation
         if (
@@ -192,9 +192,12 @@ class ToGenesys:
                         tenant_id=context.tenant.id,
                         conversation_id=conversation.id,
                         direction=Direction.TO_SLACK,
-                        kind=Kind.NOTICE,
+                        kind=Kind.EPHEMERAL_NOTE,
                         dedupe_key=f"notice:end:{genesys_conversation_id}",
-                        payload={"text": END_CHAT_REFUSED_NOTICE},
+                        payload={
+                            "text": END_CHAT_REFUSED_NOTICE,
+                            "slack_user_id": row.payload.get("slack_user_id"),
+                        },
                         source_ts=datetime.now(UTC),
                     ),
                 )

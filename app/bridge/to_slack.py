@@ -7,6 +7,8 @@ use and keeps it. Slack failures become `Retryable` or `Permanent` (`app.bridge.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, routing, store
@@ -53,6 +55,14 @@ def integration_name(payload: dict[str, object]) -> str | None:
     if not isinstance(name, str):
         return None
     return name.strip()[:80] or None
+
+
+def unsupported_reason(message: AgentMessage | AgentStructured) -> tuple[str, str] | None:
+    """The Failed receipt's reason for content Slack was not shown (its text still was)."""
+    if not isinstance(message, AgentStructured) or not message.unsupported:
+        return None
+    names = ", ".join(sorted({name[:40] for name in message.unsupported}))
+    return "UnsupportedMessage", f"Slack cannot show this content: {names}. Its text was shown."
 
 
 class ToSlack:
@@ -114,6 +124,27 @@ class ToSlack:
     async def _send(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
         conversation = context.conversation
         channel = await self._channel(context)
+        if row.kind == Kind.ANSWER_UPDATE:
+            blocks: Any = row.payload.get("blocks")
+            await self._slack.update_message(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                ts=str(row.payload["slack_ts"]),
+                text=str(row.payload["text"]),
+                blocks=blocks if isinstance(blocks, list) else [],
+            )
+            return DeliveryOutcome()
+        if row.kind == Kind.EPHEMERAL_NOTE:
+            await self._slack.post_ephemeral(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                slack_user_id=str(row.payload["slack_user_id"]),
+                text=str(row.payload["text"]),
+                thread_ts=conversation.slack_thread_ts if conversation.kind == "thread" else None,
+            )
+            return DeliveryOutcome()
         if row.kind == Kind.NOTICE_UPDATE:
             notice_ts = str(row.payload["slack_ts"])
             await self._slack.update_message(
@@ -127,12 +158,15 @@ class ToSlack:
         username: str | None = None
         icon_url: str | None = None
         offered: str | None = None
+        partly: tuple[str, str] | None = None
         if row.kind == Kind.NOTICE:
             text, blocks = str(row.payload["text"]), None
         else:
             username, icon_url = await self._identity(row, context)
-            post = to_slack_post(stored_agent_message(row), agent_name=username)
+            agent_message = stored_agent_message(row)
+            post = to_slack_post(agent_message, agent_name=username)
             text, blocks = post.text, post.blocks
+            partly = unsupported_reason(agent_message)
             offer = await self._end_chat_offer(row, context)
             with_button = with_end_chat(text, blocks, offer) if offer else None
             if with_button is not None:
@@ -171,7 +205,7 @@ class ToSlack:
                     values={"end_chat_offered_for": offered},
                 )
             conversation.end_chat_offered_for = offered
-        return DeliveryOutcome(slack_ts=ts)
+        return DeliveryOutcome(slack_ts=ts, receipt_reason=partly)
 
     async def _end_chat_offer(self, row: BridgeMessage, context: DeliveryContext) -> str | None:
         """The Genesys conversation to offer End chat for: the agent's first reply in it,

@@ -87,11 +87,39 @@ class SlackSender:
         return str(data.get("ts"))
 
     async def update_message(
-        self, token: str, *, team_id: str | None, channel: str, ts: str, text: str
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
         """Rewrite one of the bot's own messages in place (`chat.update`); Slack answers
-        `cant_update_message` for anyone else's and `message_not_found` for a deleted one."""
-        await self._call(token, team_id, "chat_update", channel=channel, ts=ts, text=text)
+        `cant_update_message` for anyone else's and `message_not_found` for a deleted one.
+        Without `blocks` the message keeps none (an empty list clears them)."""
+        params: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            params["blocks"] = blocks
+        await self._call(token, team_id, "chat_update", **params)
+
+    async def post_ephemeral(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        slack_user_id: str,
+        text: str,
+        thread_ts: str | None = None,
+    ) -> None:
+        """A message only `slack_user_id` sees (`chat.postEphemeral`, scope `chat:write`); Slack
+        answers `user_not_in_channel` when that person is not in the channel."""
+        params: dict[str, Any] = {"channel": channel, "user": slack_user_id, "text": text}
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        await self._call(token, team_id, "chat_postEphemeral", **params)
 
     async def open_dm(self, token: str, *, team_id: str | None, slack_user_id: str) -> str:
         data = await self._call(token, team_id, "conversations_open", users=slack_user_id)

@@ -237,7 +237,14 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
     sessions: Sessions, ingest: Ingest, onboarded: Onboarded
 ) -> None:
     integration_id = onboarded.integration.genesys_integration_id
+    assert (await ingest.slack_event(envelope(mention()))).kind == IngestOutcomeKind.ACCEPTED
     await webhook(ingest, agent_text(integration_id, f"T0ACME:C0SUPPORT:{ROOT_TS}"))
+    async with sessions.begin() as session:
+        await session.execute(
+            update(BridgeMessage)
+            .where(BridgeMessage.dedupe_key == "gm-0001")
+            .values(slack_ts="1718053500.000100", status=Status.DELIVERED)
+        )
     value = encode_button_value(
         genesys_message_id="gm-0001", kind="QuickReply", payload="yes", text="Yes"
     )
@@ -250,12 +257,13 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
     outcomes = await ingest.slack_actions(
         block_actions(
             click(value),
-            click(value),
+            click(value, action_ts="1718053600.000100"),
             click(value, action_id="someone_elses_button"),
             click("{not ours"),
             click(stranger),
         )
     )
+    bystander = await ingest.slack_actions({**block_actions(click(value)), "user": {"id": "U0BOB"}})
 
     assert [str(outcome) for outcome in outcomes] == [
         "accepted",
@@ -264,8 +272,12 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
         "ignored:invalid_button_value",
         "ignored:unknown_message",
     ]
-    agent_reply, answer = await rows(sessions)
-    assert (answer.direction, answer.kind) == (Direction.TO_GENESYS, Kind.STRUCTURED_RESPONSE)
+    assert [str(outcome) for outcome in bystander] == ["ignored:not_a_participant"]
+    _, agent_reply, *answers = await rows(sessions)
+    by_kind = {row.kind: row for row in answers}
+    assert sorted(by_kind) == ["answer_update", "ephemeral_note", "structured_response"]
+    answer = by_kind[Kind.STRUCTURED_RESPONSE]
+    assert answer.direction == Direction.TO_GENESYS
     assert answer.conversation_id == agent_reply.conversation_id
     assert answer.payload["click"] == {
         "genesys_message_id": "gm-0001",
@@ -273,6 +285,14 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
         "payload": "yes",
         "text": "Yes",
     }
+    updated = by_kind[Kind.ANSWER_UPDATE]
+    assert updated.source_ts > answer.source_ts, "Genesys hears the answer first"
+    assert updated.payload["slack_ts"] == "1718053500.000100"
+    assert "<@U0JANE> chose *Yes*" in json.dumps(updated.payload["blocks"])
+    blocks: Any = updated.payload["blocks"]
+    assert "actions" not in [block["type"] for block in blocks]
+    note = by_kind[Kind.EPHEMERAL_NOTE]
+    assert note.payload["slack_user_id"] == "U0BOB"
     unknown = await ingest.slack_actions(block_actions(click(value), team="T0NOBODY"))
     assert [outcome.kind for outcome in unknown] == [IngestOutcomeKind.UNKNOWN_TENANT]
 
@@ -281,17 +301,21 @@ async def test_an_end_chat_click_is_queued_once_and_only_from_its_own_channel(
     sessions: Sessions, ingest: Ingest, onboarded: Onboarded
 ) -> None:
     integration_id = onboarded.integration.genesys_integration_id
+    assert (await ingest.slack_event(envelope(mention()))).kind == IngestOutcomeKind.ACCEPTED
     await webhook(ingest, agent_text(integration_id, f"T0ACME:C0SUPPORT:{ROOT_TS}"))
 
-    def end_chat(genesys_conversation_id: str, channel: str) -> dict[str, Any]:
+    def end_chat(
+        genesys_conversation_id: str, channel: str, user: str = "U0JANE"
+    ) -> dict[str, Any]:
         body = block_actions(click(genesys_conversation_id, action_id=END_CHAT_ACTION))
-        return {**body, "channel": {"id": channel}}
+        return {**body, "channel": {"id": channel}, "user": {"id": user}}
 
     outcomes = [
         outcome
         for body in (
             end_chat("gc-1", "C0ELSEWHERE"),
             end_chat("gc-unknown", "C0SUPPORT"),
+            end_chat("gc-1", "C0SUPPORT", user="U0STRANGER"),
             end_chat("gc-1", "C0SUPPORT"),
             end_chat("gc-1", "C0SUPPORT"),
         )
@@ -301,10 +325,13 @@ async def test_an_end_chat_click_is_queued_once_and_only_from_its_own_channel(
     assert [str(outcome) for outcome in outcomes] == [
         "ignored:unknown_conversation",
         "ignored:unknown_conversation",
+        "ignored:not_a_participant",
         "accepted",
         "duplicate",
     ]
-    agent_reply, ended = await rows(sessions)
-    assert (ended.direction, ended.kind) == (Direction.TO_GENESYS, Kind.END_CHAT)
-    assert ended.conversation_id == agent_reply.conversation_id
+    by_kind = {row.kind: row for row in await rows(sessions)}
+    note, ended = by_kind[Kind.EPHEMERAL_NOTE], by_kind[Kind.END_CHAT]
+    assert note.payload["slack_user_id"] == "U0STRANGER"
+    assert ended.direction == Direction.TO_GENESYS
+    assert ended.conversation_id == note.conversation_id
     assert ended.payload == {"genesys_conversation_id": "gc-1", "slack_user_id": "U0JANE"}

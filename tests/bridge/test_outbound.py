@@ -13,6 +13,7 @@ from app.bridge.outbound import (
     AgentTyping,
     Card,
     CardAction,
+    DatePicker,
     MalformedWebhook,
     OutboundAttachment,
     QuickReply,
@@ -188,14 +189,66 @@ def test_notification_template_is_folded_into_the_text() -> None:
 
 
 def test_content_slack_cannot_show_is_named() -> None:
-    picker = {"title": "When?", "availableTimes": [{"dateTime": "2025-05-30T12:00:00.000Z"}]}
-
     parsed = parse_webhook(
-        payload("Structured", content=[{"contentType": "DatePicker", "datePicker": picker}])
+        payload("Structured", content=[{"contentType": "QuickReplyV2", "quickReplyV2": {}}])
     )
 
     assert isinstance(parsed, AgentStructured)
-    assert parsed.unsupported == ("DatePicker",)
+    assert parsed.unsupported == ("QuickReplyV2",)
+
+
+def test_the_words_of_content_slack_cannot_show_are_shown_as_text() -> None:
+    location = {"name": "Head office", "address": "1 Main St", "latitude": 1.5}
+    form = {"title": "Tell us more", "pages": [{"title": "deep, not shown"}]}
+
+    parsed = parse_webhook(
+        payload(
+            "Structured",
+            text="Find us here",
+            content=[
+                {"contentType": "Location", "location": location},
+                {"contentType": "Form", "form": form},
+                {"contentType": "RichLink", "richLink": {"title": "Find us here"}},
+            ],
+        )
+    )
+
+    assert isinstance(parsed, AgentStructured)
+    assert parsed.unsupported == ("Location", "Form", "RichLink")
+    assert parsed.text == "Find us here\nHead office\n1 Main St\nTell us more"
+
+
+def test_date_and_list_pickers_are_parsed() -> None:
+    date = {"title": "When?", "availableTimes": [{"dateTime": "2025-05-30T12:00:00.000Z"}]}
+    listed = {
+        "title": "Which plan?",
+        "sections": [
+            {"title": "A", "items": [{"id": "basic", "title": "Basic"}]},
+            {"title": "B", "items": [{"id": "pro", "title": "Pro"}, {"title": "Team"}]},
+        ],
+    }
+    empty = {"title": "Nothing to pick", "sections": []}
+
+    parsed = parse_webhook(
+        payload(
+            "Structured",
+            content=[
+                {"contentType": "DatePicker", "datePicker": date},
+                {"contentType": "ListPicker", "listPicker": listed},
+                {"contentType": "ListPicker", "listPicker": empty},
+            ],
+        )
+    )
+
+    assert isinstance(parsed, AgentStructured)
+    assert parsed.date_pickers == (DatePicker("When?", "", ("2025-05-30T12:00:00.000Z",)),)
+    [picker] = parsed.list_pickers
+    assert [(i.item_id, i.title) for i in picker.items] == [
+        ("basic", "Basic"),
+        ("pro", "Pro"),
+        ("Team", "Team"),
+    ]
+    assert parsed.unsupported == ("ListPicker",)
 
 
 def test_agent_typing() -> None:

@@ -7,12 +7,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from app.bridge.answers import date_choice, list_choice, parse_picker_block
 from app.bridge.outbound import (
     AgentMessage,
     AgentStructured,
     ButtonClick,
     Card,
     CardAction,
+    DatePicker,
+    ListItem,
+    ListPicker,
     OutboundAttachment,
     QuickReply,
     parse_webhook,
@@ -22,6 +26,7 @@ from app.bridge.rendering import (
     MAX_BLOCKS,
     InvalidButtonValue,
     SlackPost,
+    answered_post,
     encode_button_value,
     parse_button_value,
     to_slack_post,
@@ -364,3 +369,85 @@ def test_encoded_button_values_fit_or_are_refused(payload: str, label: str, kind
     assert len(value) <= BUTTON_VALUE_LIMIT
     assert (click.genesys_message_id, click.kind, click.payload) == (MESSAGE_ID, kind, payload)
     assert click.text in (label, payload)
+
+
+def picker_elements(post: SlackPost) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (str(block["block_id"]), element)
+        for block in post.blocks or []
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def test_pickers_become_a_datepicker_and_a_select_whose_choices_round_trip() -> None:
+    message = structured(
+        text="Let us book a call",
+        date_pickers=(
+            DatePicker("When?", "UTC", ("2026-12-04T10:00:00Z", "2026-12-04T12:00:00Z")),
+        ),
+        list_pickers=(
+            ListPicker("Which plan?", "", (ListItem("basic", "Basic"), ListItem("pro", "Pro"))),
+        ),
+    )
+
+    post = to_slack_post(message, agent_name=None)
+
+    (date_block, date), (list_block, select) = picker_elements(post)
+    assert date["type"] == "datepicker" and date["initial_date"] == "2026-12-04"
+    assert select["type"] == "static_select"
+    assert [(o["text"]["text"], o["value"]) for o in select["options"]] == [
+        ("Basic", "0"),
+        ("Pro", "1"),
+    ]
+    assert parse_picker_block(date_block, date["action_id"]) == (MESSAGE_ID, 0)
+    assert parse_picker_block(list_block, select["action_id"]) == (MESSAGE_ID, 0)
+    picked = date_choice(message, 0, "2026-12-04")
+    assert (picked.kind, picked.payload) == ("DatePicker", "2026-12-04T10:00:00Z")
+    assert picked.text == "2026-12-04 10:00 UTC"
+    assert date_choice(message, 0, "2026-12-09").payload == "2026-12-09"
+    chosen = list_choice(message, 0, "1")
+    assert (chosen.kind, chosen.text, chosen.payload) == ("Button", "Pro", "pro")
+    for index, value in ((0, "2"), (1, "0"), (0, "-1")):
+        with pytest.raises(InvalidButtonValue):
+            list_choice(message, index, value)
+    with pytest.raises(InvalidButtonValue):
+        date_choice(message, 0, "tomorrow")
+    with pytest.raises(InvalidButtonValue):
+        parse_picker_block(f"sb_list_0:{MESSAGE_ID}", "sb_date_0")
+
+
+def test_an_answered_message_keeps_its_words_loses_its_buttons_and_says_who_chose_what() -> None:
+    message = structured(
+        text="Did that help?",
+        quick_replies=(QuickReply("Yes <!channel>", "yes"), QuickReply("No", "no")),
+    )
+
+    post = answered_post(message, agent_name=None, chosen="Yes <!channel>", slack_user_id="U0JANE")
+
+    assert post.blocks is not None
+    assert "actions" not in [block["type"] for block in post.blocks]
+    shown = all_mrkdwn(post)
+    assert "Did that help?" in shown[0]
+    assert shown[-1] == "✅ <@U0JANE> chose *Yes &lt;!channel&gt;*"
+    forged = answered_post(message, agent_name=None, chosen="x", slack_user_id="<!here>")
+    assert all_mrkdwn(forged)[-1] == "✅ Someone chose *x*"
+
+
+def test_an_answered_card_keeps_its_link_buttons_only() -> None:
+    card = Card(
+        "Plan",
+        actions=(
+            CardAction("Postback", "Buy", payload="buy"),
+            CardAction("Link", "Read more", url="https://example.com/plan"),
+        ),
+    )
+
+    post = answered_post(
+        structured(cards=(card,)), agent_name=None, chosen="Buy", slack_user_id="U0JANE"
+    )
+
+    kept = buttons(post)
+    assert [(b["text"]["text"], b.get("url")) for b in kept] == [
+        ("Read more", "https://example.com/plan")
+    ]

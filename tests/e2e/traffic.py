@@ -21,6 +21,7 @@ from devkit.harness.tenants import TenantSpec
 from sandbox.genesys_agent import Agent, AgentReply
 from sandbox.genesys_records import DeliveryReport as WebhookReport
 from sandbox.genesys_webhook import WebhookSender
+from sandbox.slack_actions import Choice, build_block_actions
 from sandbox.slack_events import DeliveryReport, EventSender, build_envelope
 from sandbox.slack_objects import message_object
 from sandbox.slack_payloads import (
@@ -211,6 +212,41 @@ class SlackPeople:
                 }
             ],
         }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": slack_signature(SANDBOX_SIGNING_SECRET, timestamp, body),
+        }
+        return await self.system.http.post(self.events_url, content=body, headers=headers)
+
+    async def act(
+        self,
+        spec: TenantSpec,
+        message: SlackMessage,
+        element: dict[str, Any],
+        *,
+        user: str,
+        choice: Choice | None = None,
+    ) -> httpx.Response:
+        """A person uses an element of the bot's message (a button, a select, a date picker):
+        the `block_actions` payload the simulated Slack builds, signed as Slack signs it."""
+        block_id = next(
+            str(block.get("block_id"))
+            for block in message.blocks or []
+            if element in (block.get("elements") or []) or element == block.get("accessory")
+        )
+        payload = build_block_actions(
+            self.world,
+            slack_team_id=spec.slack_team_id,
+            slack_user_id=user,
+            slack_channel_id=message.slack_channel_id,
+            ts=message.ts,
+            block_id=block_id,
+            action_id=str(element["action_id"]),
+            choice=choice or Choice(),
+        )
         body = urlencode({"payload": json.dumps(payload)}).encode()
         timestamp = str(int(time.time()))
         headers = {

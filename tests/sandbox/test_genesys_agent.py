@@ -94,6 +94,33 @@ async def test_a_date_picker_offers_times_as_a_structured_message() -> None:
     assert all(re.match(r"\d{4}-\d\d-\d\dT", t["dateTime"]) for t in picker["availableTimes"])
 
 
+async def test_a_list_picker_offers_the_quick_replies_as_items() -> None:
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        await customer_says(http, auth, "which plan?")
+        reply = await http.post(
+            "/_sandbox/agent/reply",
+            json={
+                "integration_id": SANDBOX_DMS_INTEGRATION_ID,
+                "to_id": "T1:U1",
+                "kind": "list_picker",
+                "text": "Choose a plan",
+                "quick_replies": ["Basic", "Pro"],
+            },
+        )
+    assert reply.status_code == 200, reply.text
+    (conversation,) = world.conversations.values()
+    [content] = conversation.messages[-1].detail["content"]
+    assert content["contentType"] == "ListPicker"
+    picker = content["listPicker"]
+    assert picker["title"] == "Choose a plan"
+    [section] = picker["sections"]
+    assert section["items"] == [
+        {"id": "item-1", "title": "Basic"},
+        {"id": "item-2", "title": "Pro"},
+    ]
+
+
 async def test_ending_a_conversation_disconnects_everyone_and_the_next_message_opens_another() -> (
     None
 ):

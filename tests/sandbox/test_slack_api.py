@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -288,3 +290,41 @@ async def test_post_over_the_text_limit_is_msg_too_long(world: SlackWorld, base:
     assert fits["ok"]
     assert too_long.response["error"] == "msg_too_long"
     assert big_block.response["error"] == "invalid_blocks"
+
+
+async def test_pickers_are_checked_as_block_kit_checks_them(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    option: dict[str, Any] = {"text": {"type": "plain_text", "text": "Pro"}, "value": "1"}
+
+    def actions(element: dict[str, Any], block_id: str = "b1") -> list[dict[str, Any]]:
+        return [{"type": "actions", "block_id": block_id, "elements": [element]}]
+
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": "sb_list_0",
+        "options": [option],
+    }
+    date: dict[str, Any] = {
+        "type": "datepicker",
+        "action_id": "sb_date_0",
+        "initial_date": "2026-12-04",
+    }
+    fine = [
+        await slack.chat_postMessage(channel=SUPPORT, text="x", blocks=actions(select)),
+        await slack.chat_postMessage(channel=SUPPORT, text="x", blocks=actions(date)),
+    ]
+    refused = [
+        actions({**select, "options": []}),
+        actions({**select, "options": [option] * 101}),
+        actions({**select, "options": [{**option, "value": "v" * 151}]}),
+        actions({**select, "options": [{**option, "text": {"type": "mrkdwn", "text": "Pro"}}]}),
+        actions({**date, "initial_date": "04/12/2026"}),
+        actions({**date, "action_id": "a" * 256}),
+        actions(date, block_id="b" * 256),
+        actions(date) + actions(select),  # the same block_id twice
+    ]
+
+    assert all(answer["ok"] for answer in fine)
+    for blocks in refused:
+        error = await error_of(slack.chat_postMessage(channel=SUPPORT, text="x", blocks=blocks))
+        assert error.response["error"] == "invalid_blocks", blocks

@@ -52,3 +52,49 @@ async def test_update_message_rewrites_the_bots_own_post_and_refuses_others(
         assert isinstance(scope.value, SlackRejected)
     finally:
         await sender.aclose()
+
+
+async def test_update_message_replaces_blocks_and_post_ephemeral_reaches_one_person(
+    sender_settings: Settings, slack_world: SlackWorld
+) -> None:
+    token = install(slack_world)
+    sender = SlackSender(sender_settings)
+    button = {
+        "type": "button",
+        "action_id": "sb_qr_0",
+        "text": {"type": "plain_text", "text": "Yes"},
+        "value": "yes",
+    }
+    chosen = {"type": "context", "elements": [{"type": "mrkdwn", "text": "chose *Yes*"}]}
+    try:
+        ts = await sender.post_message(
+            token,
+            team_id=None,
+            channel=SUPPORT,
+            text="Did that help?",
+            blocks=[{"type": "actions", "elements": [button]}],
+        )
+        await sender.update_message(
+            token, team_id=None, channel=SUPPORT, ts=ts, text="Did that help?", blocks=[chosen]
+        )
+        updated = slack_world.find_message(SUPPORT, ts)
+        assert updated is not None and updated.blocks is not None
+        assert [block["type"] for block in updated.blocks] == ["context"]
+
+        await sender.post_ephemeral(
+            token,
+            team_id=None,
+            channel=SUPPORT,
+            slack_user_id="U0ACME0002",
+            text="Only for Grace",
+            thread_ts=ts,
+        )
+        [note] = [m for m in slack_world.bot_messages(SUPPORT) if m.text == "Only for Grace"]
+        assert (note.ephemeral_to, note.thread_ts) == ("U0ACME0002", ts)
+        with pytest.raises(SlackError) as stranger:
+            await sender.post_ephemeral(
+                token, team_id=None, channel=SUPPORT, slack_user_id="U0GLBX0001", text="x"
+            )
+        assert isinstance(stranger.value, SlackRejected)
+    finally:
+        await sender.aclose()
