@@ -43,16 +43,21 @@ def end_chat_block(genesys_conversation_id: str) -> dict[str, Any]:
     }
 
 
+def _interactive(block: dict[str, Any]) -> bool:
+    return block.get("type") in ("actions", "input") or "accessory" in block
+
+
 def with_end_chat(
     text: str, blocks: list[dict[str, Any]] | None, genesys_conversation_id: str
 ) -> list[dict[str, Any]] | None:
     """The post's blocks with the button last; None when it does not fit (a plain text longer
-    than a section holds, or a message already at Slack's block limit): the next reply offers
-    it instead."""
+    than a section holds, a message already at Slack's block limit) or when the message has
+    choices of its own (quick replies, a card, a picker: a click rewrites such a message
+    without its buttons): the next reply offers it instead."""
     if blocks is None:
         if not text.strip() or len(text) > SECTION_LIMIT:
             return None
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    if len(blocks) >= MAX_BLOCKS:
+    if len(blocks) >= MAX_BLOCKS or any(_interactive(block) for block in blocks):
         return None
     return [*blocks, end_chat_block(genesys_conversation_id)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.bridge.end_chat import END_CHAT_ACTION, with_end_chat
 from app.bridge.thread_context import (
     CONTEXT_MESSAGES,
     MORE_NOTE,
@@ -53,3 +54,14 @@ def test_state_of_a_conversation() -> None:
     assert state_of({"participants": [{**customer, "state": "disconnected"}]}) == "ended"
     assert state_of({"endTime": "2026-12-03T10:00:00Z", "participants": [customer]}) == "ended"
     assert state_of({}) == "open"
+
+
+def test_end_chat_goes_under_words_not_under_choices() -> None:
+    plain = with_end_chat("Here you go", None, "gc-1")
+    assert plain is not None
+    assert plain[0] == {"type": "section", "text": {"type": "mrkdwn", "text": "Here you go"}}
+    assert plain[-1]["elements"][0]["action_id"] == END_CHAT_ACTION
+    assert plain[-1]["elements"][0]["value"] == "gc-1"
+    choices = [{"type": "actions", "elements": [{"type": "button", "action_id": "sb_qr_0"}]}]
+    assert with_end_chat("Pick one", choices, "gc-1") is None
+    assert with_end_chat("x" * 3001, None, "gc-1") is None
