@@ -352,7 +352,7 @@ class FromSlack:
     ) -> IngestOutcome:
         """The customer's End chat: stored in its conversation's queue, sent by the worker.
         Only a click in the conversation's own channel or DM, by the conversation's person,
-        counts; repeats are one."""
+        counts; Slack's retries of a click are one."""
         if not genesys_conversation_id or len(genesys_conversation_id) > 64:
             return ignored("invalid_button_value")
         async with self._sessions.begin() as session:
@@ -389,7 +389,9 @@ class FromSlack:
                     conversation_id=conversation.id,
                     direction=Direction.TO_GENESYS,
                     kind=Kind.END_CHAT,
-                    dedupe_key=f"end:{genesys_conversation_id}",
+                    # Slack's retries of one click are one row; a later click (after a
+                    # refusal an admin has since fixed) is another, and a no-op once ended.
+                    dedupe_key=f"end:{genesys_conversation_id}:{slack_user_id}:{action_ts}",
                     payload={
                         "genesys_conversation_id": genesys_conversation_id,
                         "slack_user_id": slack_user_id,

@@ -14,15 +14,21 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge.delivery import Delivery
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
-from app.bridge.notices import SETUP_ALERT_HEADLINE, SETUP_PROBLEM_NOTICE
+from app.bridge.notices import (
+    CLOSED_NOTICE,
+    END_CHAT_REFUSED_NOTICE,
+    SETUP_ALERT_HEADLINE,
+    SETUP_PROBLEM_NOTICE,
+)
 from app.bridge.reactions import ACK_REACTION
 from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage
-from app.genesys.errors import GenesysUnavailable
+from app.genesys.errors import GenesysPermissionError, GenesysUnavailable
 from app.genesys.messages import InboundAccepted
 from app.slack.directory import ThreadMessage
 from app.slack.errors import SlackRejected
@@ -294,3 +300,48 @@ async def test_thread_context_goes_first_and_once_across_a_retry(
     ]
     assert genesys.sent[0].body["channel"]["messageId"].endswith(":context")
     assert (await reread(sessions, row.id)).status == Status.DELIVERED
+
+
+async def test_end_chat_ends_the_conversation_or_explains_a_refusal_privately(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+    slack: FakeSlack,
+) -> None:
+    ingest = Ingest(sessions=sessions, box=box)
+    integration_id = onboarded.integration.genesys_integration_id
+    assert (await ingest.slack_event(envelope(mention()))).kind == IngestOutcomeKind.ACCEPTED
+    await webhook(ingest, agent_text(integration_id, THREAD_KEY))
+    row = await latest(sessions)
+    await flush(delivery, row)
+    click = {"action_id": END_CHAT_ACTION, "value": "gc-1", "action_ts": REPLY_TS}
+    body = {
+        "type": "block_actions",
+        "team": {"id": "T0ACME"},
+        "user": {"id": "U0JANE"},
+        "channel": {"id": "C0SUPPORT"},
+        "actions": [click],
+    }
+
+    # Refused: Genesys says the client may not end it; only the clicker is told.
+    genesys.failures.append(
+        GenesysPermissionError(
+            "missing", status=403, missing_permissions=["conversation:communication:disconnect"]
+        )
+    )
+    assert [str(o) for o in await ingest.slack_actions(body)] == ["accepted"]
+    await flush(delivery, row)
+    assert slack.ephemeral == [("C0SUPPORT", "U0JANE", END_CHAT_REFUSED_NOTICE)]
+    assert genesys.disconnected == []
+    assert CLOSED_NOTICE not in [p.text for p in slack.posted]
+
+    # Allowed now (the admin fixed the role), a later click: ended and told, once.
+    later = {**click, "action_ts": "1718053999.000100"}
+    assert [str(o) for o in await ingest.slack_actions({**body, "actions": [later]})] == [
+        "accepted"
+    ]
+    await flush(delivery, row)
+    assert genesys.disconnected == ["gc-1"]
+    assert [p.text for p in slack.posted].count(CLOSED_NOTICE) == 1
