@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -56,12 +57,13 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database, pool_size=2, application_name="keys-rotate")
         try:
             box = SecretBox(settings.keys)
-            report = await rotate_all(create_sessions(engine), box)
+            report = await rotate_all(create_sessions(engine, box=box), box)
         finally:
             await engine.dispose()
         print(
             f"examined {report.examined} secrets, re-encrypted {report.rotated} "
-            f"under key {box.current_key_id!r}"
+            f"under key {box.current_key_id!r}; message payloads: {report.payloads_rotated} "
+            f"re-encrypted, {report.payloads_sealed} sealed from plaintext"
         )
         return 0
 
@@ -70,11 +72,12 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
     """Run `work(sessions)` with a small engine that is always disposed of."""
+    from app.crypto import SecretBox
     from app.db.session import create_engine, create_sessions
 
     engine = create_engine(settings.database, pool_size=2, application_name="admin-cli")
     try:
-        return await work(create_sessions(engine))
+        return await work(create_sessions(engine, box=SecretBox(settings.keys)))
     finally:
         await engine.dispose()
 
@@ -244,6 +247,64 @@ def _cmd_integrations(args: argparse.Namespace) -> int:
     return asyncio.run(_in_session(settings, work))
 
 
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+
+
+def _cmd_erase_user(args: argparse.Namespace) -> int:
+    from app.db.models import Tenant
+    from app.tenants.privacy import erase_slack_user
+
+    settings = _settings_or_exit()
+    if not _SLACK_ID.match(args.team) or not _SLACK_ID.match(args.user):
+        print("--team and --user take Slack IDs (T…/E…, U…/W…)", file=sys.stderr)
+        return 2
+
+    async def work(sessions: Any) -> int:
+        from sqlalchemy import or_, select
+
+        async with sessions() as session:
+            tenant_id = (
+                await session.execute(
+                    select(Tenant.id).where(
+                        or_(
+                            Tenant.slack_team_id == args.team,
+                            Tenant.is_enterprise_install
+                            & (Tenant.slack_enterprise_id == args.team),
+                        )
+                    )
+                )
+            ).scalar_one_or_none()
+        if tenant_id is None:
+            print(f"no tenant for Slack team {args.team}", file=sys.stderr)
+            return 1
+        deleted = await erase_slack_user(
+            sessions, tenant_id=tenant_id, slack_user_id=args.user, actor_slack_user_id=None
+        )
+        print(
+            f"erased {deleted.messages} messages and {deleted.conversations} conversations "
+            f"of that person from tenant {tenant_id}"
+        )
+        return 0
+
+    return asyncio.run(_in_session(settings, work))
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from app.tenants.privacy import apply_retention
+
+    settings = _settings_or_exit()
+
+    async def work(sessions: Any) -> int:
+        deleted = await apply_retention(sessions)
+        print(
+            f"deleted {deleted.messages} messages and {deleted.conversations} conversations "
+            "past their tenant's retention period"
+        )
+        return 0
+
+    return asyncio.run(_in_session(settings, work))
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from app.doctor import run_checks
 
@@ -280,6 +341,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub = tenants.add_parser(name, help=text)
         sub.add_argument("tenant_id")
         sub.set_defaults(func=_cmd_tenants)
+
+    erase = tenants.add_parser(
+        "erase-user", help="forget one Slack person: their messages and conversations"
+    )
+    erase.add_argument("--team", required=True, help="the Slack team (or org) ID")
+    erase.add_argument("--user", required=True, help="the Slack user ID")
+    erase.set_defaults(func=_cmd_erase_user)
+    retention = commands.add_parser(
+        "retention", help="delete what is past each tenant's retention period"
+    ).add_subparsers(dest="retention_command", required=True)
+    retention.add_parser("run", help="what the worker's hourly job does").set_defaults(
+        func=_cmd_retention
+    )
 
     integrations = commands.add_parser(
         "integrations", help="a tenant's Genesys integrations: rotate a secret, retire"

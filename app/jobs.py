@@ -26,7 +26,7 @@ from app.bridge.conversation_end import ConversationEnds
 from app.bridge.delivery import Delivery
 from app.bridge.retries import RetryLater, backoff
 from app.config import Settings
-from app.tenants import store
+from app.tenants import privacy, store
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,16 @@ async def watch_conversation_ends(context: procrastinate.JobContext, timestamp: 
     return await deps_of(context).conversation_ends.watch()
 
 
+async def apply_retention(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Delete what is past each tenant's retention period (`app.tenants.privacy`), hourly."""
+    deleted = await privacy.apply_retention(deps_of(context).sessions)
+    log.info(
+        "retention applied",
+        extra={"messages": deleted.messages, "conversations": deleted.conversations},
+    )
+    return deleted.messages
+
+
 def build_queue(settings: Settings) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(
         conninfo=settings.database.libpq,
@@ -162,6 +172,7 @@ def build_queue(settings: Settings) -> procrastinate.App:
             f"* * * * * */{settings.conversation_end_poll_seconds}",
             "conversation-ends",
         ),
+        (apply_retention, "23 * * * *", "retention"),
     ):
         task = tasks.task(name=function.__name__, pass_context=True, queue="maintenance")(function)
         tasks.periodic(cron=cron, periodic_id=periodic_id)(task)

@@ -32,6 +32,7 @@ from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
+from app.bridge.routing_setup import RoutingSetup
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
 from app.db.session import create_engine, create_sessions
@@ -41,6 +42,7 @@ from app.logs import RequestTrace, configure_logging
 from app.slack.app import build_bolt_app, build_web_client
 from app.slack.files import SlackFileHost
 from app.slack.installation_store import PostgresInstallationStore
+from app.slack.people import PeopleDirectory
 from app.slack.sender import SlackSender
 from app.slack.token_refresh import BotTokenRefresher
 from app.tenants.onboarding import Onboarding
@@ -111,6 +113,7 @@ class Services:
     file_links: FileLinks
     file_host: SlackFileHost
     customer_files: CustomerFiles
+    routing: RoutingSetup
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
@@ -142,8 +145,8 @@ def build_services(
         application_name=application_name,
         pre_ping=pre_ping,
     )
-    sessions = create_sessions(engine)
     box = SecretBox(settings.keys)
+    sessions = create_sessions(engine, box=box)
     installation_store = PostgresInstallationStore(sessions, box)
     genesys_clients = GenesysClients()
     onboarding = Onboarding(
@@ -189,6 +192,7 @@ def build_services(
         file_links=file_links,
         file_host=file_host,
         customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
+        routing=RoutingSetup(sessions=sessions, box=box, slack=slack),
     )
 
 
@@ -210,6 +214,10 @@ class AppState:
     admission: Admission
     file_links: FileLinks
     customer_files: CustomerFiles
+
+    people: PeopleDirectory
+
+    routing: RoutingSetup
     sandbox_urls: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("app.web"))
 
@@ -261,6 +269,8 @@ def create_app(
             ),
             file_links=services.file_links,
             customer_files=services.customer_files,
+            people=PeopleDirectory(settings),
+            routing=services.routing,
         )
         try:
             yield {"app": state}

@@ -81,6 +81,7 @@ def create_genesys_sandbox(world: GenesysWorld) -> Starlette:
             *genesys_routes,
             *genesys_control.routes,
             *genesys_pages.routes,
+            *genesys_conversations.image_routes,
             # Last, so the console and control routes win: `/{host}/…` is a region's host.
             Mount("/{region_host}", routes=genesys_routes),
         ],

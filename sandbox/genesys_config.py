@@ -67,3 +67,7 @@ class GenesysConfig(BaseModel):
     # UNCONFIRMED: the customer's next message after an end reopens the ended conversation (the
     # same `conversationId`, the customer reconnected) instead of opening a new one.
     ended_conversation_reopens: bool = False
+    # Where agents' profile images (`User.images[].imageUri`) are served. Real Genesys serves
+    # them from a public https host of the region; None: from this sim's own http host, which
+    # a client that takes only https images will skip. Tests set an https host here.
+    user_image_base_url: str | None = None

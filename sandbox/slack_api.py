@@ -181,7 +181,7 @@ def _check_token(world: SlackWorld, value: str | None) -> SlackToken:
     if token is None:
         raise ApiError("invalid_auth")
     if token.revoked:
-        raise ApiError("token_revoked")
+        raise ApiError(world.revoked_token_error(token))
     if token.expires_at is not None and token.expires_at < time.time():
         raise ApiError("token_expired")
     return token

@@ -25,16 +25,16 @@ from sandbox.slack_payloads import (
     BuiltEvent,
     EventInputError,
     add_user_file,
-    build_app_uninstalled,
     build_bot_message,
     build_delete,
     build_dm,
     build_edit,
     build_mention,
     build_tokens_revoked,
+    build_uninstall,
     share_file,
 )
-from sandbox.slack_world import SlackWorld
+from sandbox.slack_world import RevokedBotTokenError, SlackWorld
 
 EventKind = Literal[
     "mention", "dm", "edit", "delete", "file", "bot_message", "uninstall", "tokens_revoked"
@@ -73,6 +73,8 @@ class ConfigPatch(BaseModel):
     enforce_scopes: bool | None = None
     retry_time_scale: float | None = Field(default=None, gt=0)
     marketplace_approved: bool | None = None
+    uninstalled_bot_token_error: RevokedBotTokenError | None = None
+    connect_team_lists: Literal["connected", "shared_only"] | None = None
 
 
 class InstallRequest(BaseModel):
@@ -101,6 +103,8 @@ def _config(world: SlackWorld) -> dict[str, Any]:
         "enforce_scopes": world.enforce_scopes,
         "retry_time_scale": world.retry_time_scale,
         "marketplace_approved": world.marketplace_approved,
+        "uninstalled_bot_token_error": world.uninstalled_bot_token_error,
+        "connect_team_lists": world.connect_team_lists,
     }
 
 
@@ -135,7 +139,14 @@ def _user_message(
     )
 
 
-def build_requested(world: SlackWorld, request: EventRequest) -> BuiltEvent:
+def build_requested(world: SlackWorld, request: EventRequest) -> list[BuiltEvent]:
+    """The events Slack sends for it: two for an uninstall, one for everything else."""
+    if request.kind == "uninstall":
+        return build_uninstall(world, slack_team_id=request.team)
+    return [_build_one(world, request)]
+
+
+def _build_one(world: SlackWorld, request: EventRequest) -> BuiltEvent:
     team, user, channel = request.team, request.user or "", request.channel or ""
     if request.kind in ("mention", "dm"):
         return _user_message(world, request, in_channel=request.kind == "mention")
@@ -163,8 +174,6 @@ def build_requested(world: SlackWorld, request: EventRequest) -> BuiltEvent:
         return build_bot_message(
             world, slack_team_id=team, slack_channel_id=channel, text=request.text
         )
-    if request.kind == "uninstall":
-        return build_app_uninstalled(world, slack_team_id=team)
     return build_tokens_revoked(
         world, slack_team_id=team, slack_user_ids=set(request.users) if request.users else None
     )
@@ -201,13 +210,21 @@ def control_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
     async def events(request: Request) -> Response:
         wanted: EventRequest = await _body(request, EventRequest)
         try:
-            built = build_requested(world, wanted)
+            all_built = build_requested(world, wanted)
         except (EventInputError, binascii.Error) as error:
             return JSONResponse({"ok": False, "error": str(error)}, status_code=400)
-        report = await sender.send(
-            built, signature=wanted.signature, background_retries=wanted.wait == "first"
-        )
-        body = {"ok": True, "delivery": report.to_json()}
+        reports = [
+            await sender.send(
+                built, signature=wanted.signature, background_retries=wanted.wait == "first"
+            )
+            for built in all_built
+        ]
+        body: dict[str, Any] = {
+            "ok": True,
+            "delivery": reports[0].to_json(),
+            "deliveries": [report.to_json() for report in reports],
+        }
+        built = all_built[0]
         if built.message is not None:
             body["ts"] = built.message.ts
             body["channel"] = built.message.slack_channel_id
@@ -245,10 +262,22 @@ def control_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
         return JSONResponse(_config(world))
 
     async def install(request: Request) -> Response:
+        """The consent page skipped, not Slack's rules: a scope the manifest does not declare
+        is refused here as `/oauth/v2/authorize` refuses it (`invalid_scope`)."""
         wanted: InstallRequest = await _body(request, InstallRequest)
         team = world.teams.get(wanted.team)
         if team is None:
             return JSONResponse({"ok": False, "error": "team_not_found"}, status_code=400)
+        undeclared = sorted(set(wanted.scopes) - world.declared.bot) + sorted(
+            set(wanted.user_scopes) - world.declared.user
+        )
+        if undeclared:
+            return JSONResponse(
+                {"ok": False, "error": "invalid_scope", "undeclared": undeclared},
+                status_code=400,
+            )
+        if not wanted.scopes and not wanted.user_scopes:
+            return JSONResponse({"ok": False, "error": "invalid_scope"}, status_code=400)
         people = [u for u in world.team_users(team.slack_team_id) if not u.is_bot]
         grant = world.issue_grant(
             flow="oauth",

@@ -319,6 +319,41 @@ def users_info(call: MethodCall) -> JsonObject:
     return {"user": obj}
 
 
+# Slack pages `users.list` and may return fewer members than `limit` asks for; it recommends
+# no more than 200 a page. The simulator never returns more than this, so a caller that does
+# not follow `next_cursor` misses people.
+USERS_LIST_PAGE_CAP = 200
+
+
+def users_list(call: MethodCall) -> JsonObject:
+    raw_limit = call.arg("limit") or "0"
+    if not raw_limit.isdigit():
+        raise ApiError("invalid_limit")
+    limit = int(raw_limit)
+    page = min(limit, USERS_LIST_PAGE_CAP) if limit > 0 else USERS_LIST_PAGE_CAP
+    cursor = call.arg("cursor") or ""
+    if cursor:
+        if not cursor.startswith("dXNlcjo") or not cursor[7:].isdigit():
+            raise ApiError("invalid_cursor")
+        start = int(cursor[7:])
+    else:
+        start = 0
+    email = "users:read.email" in call.bearer.scopes
+    visible = sorted(
+        (u for u in call.world.users.values() if call.world.covers(call.bearer, u.slack_team_id)),
+        key=lambda u: u.slack_user_id,
+    )
+    chosen = visible[start : start + page]
+    more = start + page < len(visible)
+    return {
+        "members": [
+            user_object(call.world, u, base_url=call.base_url, email=email) for u in chosen
+        ],
+        "cache_ts": 1_700_000_000,
+        "response_metadata": {"next_cursor": f"dXNlcjo{start + page}" if more else ""},
+    }
+
+
 def conversations_info(call: MethodCall) -> JsonObject:
     channel = resolve_channel(call, call.arg("channel"))
     if channel.is_im:
@@ -404,6 +439,86 @@ def conversations_replies(call: MethodCall) -> JsonObject:
     }
 
 
+_LIST_TYPES = {
+    "public_channel": "channels:read",
+    "private_channel": "groups:read",
+    "im": "im:read",
+    "mpim": "mpim:read",
+}
+
+
+def conversations_list(call: MethodCall) -> JsonObject:
+    """Paged by an opaque cursor (`limit` up to 1000, default 100). Each type asked for needs
+    its read scope; private channels appear only where the app is a member, as in Slack."""
+    types = [t.strip() for t in (call.arg("types") or "public_channel").split(",") if t.strip()]
+    for kind in types:
+        if kind not in _LIST_TYPES:
+            raise ApiError("invalid_types")
+        call.need_scope(_LIST_TYPES[kind])
+    try:
+        limit = int(call.arg("limit") or 100)
+    except ValueError:
+        raise ApiError("invalid_limit") from None
+    limit = max(1, min(limit, 1000))
+    world = call.world
+    listed = [
+        c
+        for c in sorted(world.channels.values(), key=lambda c: c.slack_channel_id)
+        if world.covers(call.bearer, c.slack_team_id)
+        and not (call.flag("exclude_archived") and c.is_archived)
+        and (
+            ("im" in types and c.is_im and _is_member(call, c))
+            or ("public_channel" in types and not c.is_im and not c.is_private)
+            or ("private_channel" in types and c.is_private and _is_member(call, c))
+        )
+    ]
+    cursor = call.arg("cursor")
+    start = 0
+    if cursor:
+        ids = [c.slack_channel_id for c in listed]
+        key = cursor.removeprefix("dXNlcjo")
+        if key not in ids:
+            raise ApiError("invalid_cursor")
+        start = ids.index(key)
+    page = listed[start : start + limit]
+    following = listed[start + limit] if start + limit < len(listed) else None
+    return {
+        "channels": [channel_object(world, c) for c in page],
+        "response_metadata": {
+            "next_cursor": f"dXNlcjo{following.slack_channel_id}" if following else ""
+        },
+    }
+
+
+def team_info(call: MethodCall) -> JsonObject:
+    """The token's own workspace, or (`team`) one it shares a Slack Connect channel with;
+    any other answers `team_not_found`."""
+    world, token = call.world, call.bearer
+    wanted = call.arg("team") or token.slack_team_id or ""
+    team = world.teams.get(wanted)
+    reachable = team is not None and (
+        world.covers(token, wanted)
+        or any(
+            wanted in c.connected_team_ids and world.covers(token, c.slack_team_id)
+            for c in world.channels.values()
+        )
+    )
+    if team is None or not reachable:
+        raise ApiError("team_not_found")
+    body: JsonObject = {
+        "id": team.slack_team_id,
+        "name": team.name,
+        "domain": team.domain,
+        "email_domain": "",
+        "icon": {"image_default": True},
+    }
+    if team.slack_enterprise_id:
+        enterprise = world.enterprises.get(team.slack_enterprise_id)
+        body["enterprise_id"] = team.slack_enterprise_id
+        body["enterprise_name"] = enterprise.name if enterprise else ""
+    return {"team": body}
+
+
 def conversations_open(call: MethodCall) -> JsonObject:
     world = call.world
     existing = call.arg("channel")
@@ -471,9 +586,12 @@ METHODS: dict[str, Method] = {
     "chat.postEphemeral": Method(chat_post_ephemeral, ("chat:write",)),
     "chat.getPermalink": Method(chat_get_permalink),
     "users.info": Method(users_info, ("users:read",)),
+    "users.list": Method(users_list, ("users:read",)),
     "conversations.info": Method(conversations_info),
     "conversations.open": Method(conversations_open, ("im:write",)),
     "conversations.replies": Method(conversations_replies),
+    "conversations.list": Method(conversations_list),
+    "team.info": Method(team_info, ("team:read",)),
     "reactions.add": Method(reactions_add, ("reactions:write",)),
     "reactions.remove": Method(reactions_remove, ("reactions:write",)),
 }

@@ -152,12 +152,21 @@ def channel_object(world: SlackWorld, channel: SlackChannel) -> JsonObject:
         "unlinked": 0,
         "parent_conversation": None,
         "creator": creator.slack_user_id if creator else "",
-        "shared_team_ids": [channel.slack_team_id],
+        "shared_team_ids": [channel.slack_team_id, *channel.connected_team_ids],
         "pending_connected_team_ids": [],
         "previous_names": [],
         "topic": {"value": channel.topic, "creator": "", "last_set": 0},
         "purpose": {"value": channel.purpose, "creator": "", "last_set": 0},
         "num_members": len(channel.members) + int(channel.bot_is_member),
+        **(
+            {
+                "conversation_host_id": channel.slack_team_id,
+                "connected_team_ids": [channel.slack_team_id, *channel.connected_team_ids],
+                "internal_team_ids": [channel.slack_team_id],
+            }
+            if channel.is_ext_shared and world.connect_team_lists == "connected"
+            else {}
+        ),
     }
 
 

@@ -328,6 +328,7 @@ def build_app_uninstalled(world: SlackWorld, *, slack_team_id: str) -> BuiltEven
         world.revoke_tokens(
             slack_team_id=installation.slack_team_id,
             slack_enterprise_id=installation.slack_enterprise_id,
+            uninstall=True,
         )
     event = {"type": "app_uninstalled", "event_ts": world.new_ts()}
     return BuiltEvent(event, slack_team_id, installation)
@@ -342,6 +343,7 @@ def build_uninstall(world: SlackWorld, *, slack_team_id: str) -> list[BuiltEvent
         revoked = world.revoke_tokens(
             slack_team_id=installation.slack_team_id,
             slack_enterprise_id=installation.slack_enterprise_id,
+            uninstall=True,
         )
     tokens = {
         "oauth": sorted({t.slack_user_id for t in revoked if t.kind == "user"}),

@@ -58,6 +58,8 @@ class SlackChannel:
     is_im: bool = False
     is_archived: bool = False
     is_ext_shared: bool = False
+    # Slack Connect: the other organisations' workspaces this channel is shared with.
+    connected_team_ids: list[str] = field(default_factory=list)
     is_general: bool = False
     bot_is_member: bool = True
     im_user: str | None = None
@@ -126,6 +128,8 @@ class SlackToken:
     expires_at: float | None = None
     refresh_token: str | None = None
     revoked: bool = False
+    # Revoked because the app was removed (not by `auth.revoke`): see `SlackWorld`'s setting.
+    uninstalled: bool = False
 
 
 @dataclass

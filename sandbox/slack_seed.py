@@ -87,7 +87,14 @@ def _channels(slack_team_id: str, prefix: str, *, extras: bool) -> list[SlackCha
                 bot_is_member=False,
             ),
             SlackChannel(f"C0{prefix}ARCH", slack_team_id, "old-helpdesk", is_archived=True),
-            SlackChannel(f"C0{prefix}XTSH", slack_team_id, "ext-partners", is_ext_shared=True),
+            SlackChannel(
+                f"C0{prefix}XTSH",
+                slack_team_id,
+                "ext-partners",
+                is_ext_shared=True,
+                connected_team_ids=[GLOBEX_TEAM_ID],
+            ),
+            SlackChannel(f"C0{prefix}BILL", slack_team_id, "billing", purpose="Invoices"),
         ]
     return channels
 

@@ -61,6 +61,8 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 # report a refusal; whether it is an `error=invalid_scope` redirect or Slack's own error page
 # is not settled, so both can be chosen (reference: api-fidelity-review W1).
 UndeclaredScopeResponse = Literal["redirect", "page"]
+# What a bot token answers once the app is uninstalled (UNCONFIRMED; see `_configure_defaults`).
+RevokedBotTokenError = Literal["account_inactive", "token_revoked"]
 
 
 class SlackWorld:
@@ -99,10 +101,24 @@ class SlackWorld:
         self.declared = declared_scopes(self.manifest)
         self.undeclared_scope_response: UndeclaredScopeResponse = "redirect"
         self.events_per_hour = EVENTS_PER_HOUR
+        # Slack documents `account_inactive` for a bot token of a deleted workspace and
+        # `token_revoked` for a user token once the app is removed; what a bot token answers
+        # after an uninstall is UNCONFIRMED, and developers report `account_inactive`.
+        self.uninstalled_bot_token_error: RevokedBotTokenError = "account_inactive"
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
         # Not approved for the Marketplace: history reads once a minute, 15 messages a call.
         self.marketplace_approved = False
+        # Slack Connect channel objects: which team lists Slack fills is UNCONFIRMED
+        # (external-contracts); "connected" adds `connected_team_ids` and `internal_team_ids`
+        # to `shared_team_ids`, "shared_only" sends `shared_team_ids` alone.
+        self.connect_team_lists: Literal["connected", "shared_only"] = "connected"
+
+    def revoked_token_error(self, token: SlackToken) -> str:
+        """The Web API's answer to a revoked token."""
+        if token.uninstalled and token.kind == "bot":
+            return self.uninstalled_bot_token_error
+        return "token_revoked"
 
     def _load(self, directory: SlackDirectory) -> None:
         self.enterprises = {e.slack_enterprise_id: e for e in directory.enterprises}
@@ -384,8 +400,10 @@ class SlackWorld:
         slack_team_id: str | None,
         slack_enterprise_id: str | None,
         slack_user_ids: set[str] | None = None,
+        uninstall: bool = False,
     ) -> list[SlackToken]:
-        """Revoke what the install (workspace or org) issued, optionally only for some users."""
+        """Revoke what the install (workspace or org) issued, optionally only for some users;
+        `uninstall` when the app itself is removed."""
         revoked = []
         for token in self.tokens.values():
             if token.revoked or token.slack_team_id != slack_team_id:
@@ -395,5 +413,6 @@ class SlackWorld:
             if slack_user_ids is not None and token.slack_user_id not in slack_user_ids:
                 continue
             token.revoked = True
+            token.uninstalled = uninstall
             revoked.append(token)
         return revoked

@@ -22,7 +22,9 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import DatabaseURL, Settings
+from app.config import DatabaseURL, Settings, parse_encryption_keys
+from app.crypto import SecretBox
+from app.db import sealed
 from app.db.session import create_engine
 from devkit.cluster import running_cluster
 from sandbox.genesys_app import create_genesys_sandbox
@@ -30,6 +32,7 @@ from sandbox.genesys_world import GenesysWorld
 from sandbox.runner import ServerThread
 from sandbox.slack_app import create_slack_sandbox
 from sandbox.slack_world import SlackWorld
+from tests.factories import TEST_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +90,8 @@ async def sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[Asyn
             bind=connection,
             expire_on_commit=False,
             join_transaction_mode="create_savepoint",
+            # The test settings' keys, which open and seal message payloads.
+            info={sealed.BOX: SecretBox(parse_encryption_keys(f"k1:{TEST_KEY}"))},
         )
         await outer.rollback()
 

@@ -222,6 +222,7 @@ class FromGenesys:
         kind = _recorded_kind(parsed)
         stored = await queueing.store_message(
             connection,
+            box=self._box,
             version=integration.version,
             conversation=None,
             message=NewMessage(
@@ -288,6 +289,7 @@ class FromGenesys:
             )
         stored = await queueing.store_message(
             connection,
+            box=self._box,
             version=integration.version,
             conversation=conversation,
             message=NewMessage(

@@ -36,6 +36,7 @@ from app.bridge.notices import END_CHAT_NOT_YOURS_NOTE, NOT_YOURS_NOTE
 from app.bridge.outbound import ButtonClick
 from app.bridge.rendering import InvalidButtonValue, answered_post
 from app.bridge.routing import Ignored, SlackMessage
+from app.crypto import SecretBox
 from app.db.session import on_driver
 from app.db.text import storable
 from app.logs import trace_id
@@ -72,8 +73,11 @@ STALE_ATTEMPTS = 3
 
 
 class FromSlack:
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], cache: TenantCache) -> None:
+    def __init__(
+        self, *, sessions: async_sessionmaker[AsyncSession], box: SecretBox, cache: TenantCache
+    ) -> None:
         self._sessions = sessions
+        self._box = box
         self._cache = cache
 
     async def event(self, envelope: dict[str, Any]) -> IngestOutcome:
@@ -122,6 +126,7 @@ class FromSlack:
             return ignored(parsed.reason) if current else None
         stored = await queueing.store_message(
             connection,
+            box=self._box,
             version=tenant.version,
             conversation=self._conversation(
                 parsed, tenant.integration_for(parsed.conversation.kind)

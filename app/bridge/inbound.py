@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from app.bridge.outbound import ButtonClick
 from app.bridge.routing import SlackFile, SlackMessage
-from app.slack.directory import SlackProfile
+from app.slack.directory import ConnectOrg, SlackProfile
 
 # Genesys publishes no maximum for inbound `text` (external-contracts §G4: UNCONFIRMED); 4000 is the
 # limit it documents for agent text on this channel, so a customer gets no more than an agent.
@@ -66,6 +66,10 @@ class SlackContext:
     is_shared: bool | None = None
     # The conversation moved to another integration after earlier traffic: say so once.
     continues: bool = False
+    # Slack Connect: the external organisations the channel is shared with.
+    connect_orgs: tuple[ConnectOrg, ...] = ()
+    # What the routing rule adds (`app.bridge.rules.route`): hints, `afterHours`.
+    routing: Mapping[str, str] = field(default_factory=dict)
 
 
 # What an agent reads for a file that did not cross, per reason (`customer_files.refusal`).
@@ -190,6 +194,9 @@ def _custom_attributes(msg: SlackMessage, context: SlackContext) -> dict[str, st
         "slackSharedChannel": "true" if shared else "false",
         "slackConversationKind": msg.conversation.kind,
         CONTINUATION_ATTRIBUTE: "true" if context.continues else None,
+        "slackConnectOrgId": ",".join(o.slack_team_id for o in context.connect_orgs),
+        "slackConnectOrgName": ", ".join(o.name for o in context.connect_orgs if o.name),
+        **context.routing,
     }
     return {
         key: _capped(value.strip(), MAX_ATTRIBUTE_LENGTH)

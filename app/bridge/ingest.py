@@ -33,7 +33,7 @@ class Ingest:
     ) -> None:
         """`cache`: the process's tenant cache (one is made when none is shared)."""
         cache = cache or TenantCache()
-        self._slack = FromSlack(sessions=sessions, cache=cache)
+        self._slack = FromSlack(sessions=sessions, box=box, cache=cache)
         self._genesys = FromGenesys(sessions=sessions, box=box, cache=cache)
 
     async def slack_event(self, envelope: dict[str, Any]) -> IngestOutcome:

@@ -19,6 +19,11 @@ FILES_REFUSED_NOTICE = (
     ":paperclip: Support did not receive {names}. The rest of your message was passed on."
 )
 # The failure notice becomes this once a replayed dead letter is delivered after all.
+# Outside a routing rule's business hours, unless the tenant wrote its own away message.
+AWAY_NOTICE = (
+    ":crescent_moon: Our support team is outside its business hours right now. Your message "
+    "has been passed on, and someone will answer when the team is back."
+)
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
 # To someone who clicks a button or picker of a conversation that is not theirs (ephemeral).
 NOT_YOURS_NOTE = (

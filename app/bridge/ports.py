@@ -16,7 +16,7 @@ from app.db.models import SlackInstallation
 from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.directory import ChannelInfo, SlackProfile, ThreadPage
+from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile, ThreadPage
 from app.slack.files import SlackFileInfo
 
 
@@ -88,6 +88,14 @@ class SlackSender(Protocol):
     async def file_info(
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None: ...
+
+
+class SlackChannels(Protocol):
+    """The channel picker of the routing rules page (`conversations.list`, cached)."""
+
+    async def list_channels(
+        self, token: str, *, team_id: str | None, scope: str, refresh: bool = False
+    ) -> list[ChannelChoice]: ...
 
 
 class BotTokens(Protocol):

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bridge.messages import NewConversation, NewMessage
+from app.crypto import SecretBox
+from app.db import sealed
 
 QUEUE = "bridge"
 # The task name as procrastinate registers it: blueprint namespace + task name (app.jobs).
@@ -159,10 +160,10 @@ _STORE_MESSAGE = """
     WITH ok AS ({current}), conv AS ({conversation}), msg AS (
         INSERT INTO bridge_message (tenant_id, conversation_id, direction, kind, dedupe_key,
                                     slack_event_id, slack_client_msg_id, genesys_message_id,
-                                    status, payload, normalized, source_ts, trace_id)
+                                    status, payload_enc, normalized_enc, source_ts, trace_id)
         SELECT CAST(:tenant_id AS uuid), conv.id, :direction, :kind, :dedupe_key,
                :slack_event_id, :slack_client_msg_id, :genesys_message_id, 'pending',
-               CAST(:payload AS jsonb), CAST(:normalized AS jsonb), :source_ts, :trace_id
+               CAST(:payload AS text), CAST(:normalized AS text), :source_ts, :trace_id
         FROM conv
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
@@ -196,9 +197,9 @@ STORE_IN_LIVE_THREAD = Prepared.of(
 STORE_RECORDED = Prepared.of(
     f"""
     WITH ok AS ({_CURRENT_TENANT}), msg AS (
-        INSERT INTO bridge_message (tenant_id, direction, kind, dedupe_key, status, payload,
-                                    source_ts)
-        SELECT ok.id, :direction, :kind, :dedupe_key, 'recorded', CAST(:payload AS jsonb),
+        INSERT INTO bridge_message (tenant_id, direction, kind, dedupe_key, status,
+                                    payload_enc, source_ts)
+        SELECT ok.id, :direction, :kind, :dedupe_key, 'recorded', CAST(:payload AS text),
                :source_ts
         FROM ok
         ON CONFLICT DO NOTHING
@@ -220,16 +221,10 @@ class Stored:
     stored: bool
 
 
-def _json(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # an integer beyond 64 bits, which the standard library can write
-        return json.dumps(value)
-
-
 async def store_message(
     connection: asyncpg.Connection[Any],
     *,
+    box: SecretBox,
     version: int,
     message: NewMessage,
     conversation: NewConversation | None,
@@ -238,7 +233,7 @@ async def store_message(
     genesys_conversation_id: str | None = None,
 ) -> Stored:
     """Store one inbound message for delivery, or record it (`conversation` None, the
-    message's status is ignored: it is kept as "recorded").
+    message's status is ignored: it is kept as "recorded"). Its payload is sealed with `box`.
 
     With `live_only` the conversation is not created, only touched if it was active within
     `live_hours`; `conversation` in the answer says whether it was.
@@ -249,7 +244,9 @@ async def store_message(
         "direction": message.direction.value,
         "kind": message.kind.value,
         "dedupe_key": message.dedupe_key,
-        "payload": _json(message.payload),
+        "payload": sealed.seal(
+            box, message.payload, tenant_id=message.tenant_id, purpose=sealed.PAYLOAD
+        ),
         "source_ts": message.source_ts,
     }
     if conversation is None:
@@ -269,7 +266,9 @@ async def store_message(
             "slack_event_id": message.slack_event_id,
             "slack_client_msg_id": message.slack_client_msg_id,
             "genesys_message_id": message.genesys_message_id,
-            "normalized": None if message.normalized is None else _json(message.normalized),
+            "normalized": sealed.seal(
+                box, message.normalized, tenant_id=message.tenant_id, purpose=sealed.NORMALIZED
+            ),
             "trace_id": message.trace_id,
             "queue": QUEUE,
             "task": FLUSH_TASK,

@@ -12,6 +12,7 @@ from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bridge import rules
 from app.bridge.messages import (
     CROSSING_KINDS,
     Direction,
@@ -20,10 +21,13 @@ from app.bridge.messages import (
     NewMessage,
     Status,
 )
+from app.crypto import SecretBox
+from app.db import sealed
 from app.db.models import (
     BridgeMessage,
     Conversation,
     GenesysIntegration,
+    RoutingRule,
     SlackInstallation,
     Tenant,
     TenantStatus,
@@ -183,11 +187,24 @@ async def upsert_conversation(
     return (await session.execute(statement)).scalar_one()
 
 
+def sealed_values(box: SecretBox, message: NewMessage) -> dict[str, Any]:
+    """The row's values with its payload and parsed form sealed (`app.db.sealed`)."""
+    values = message.values()
+    values["payload_enc"] = sealed.seal(
+        box, values.pop("payload"), tenant_id=message.tenant_id, purpose=sealed.PAYLOAD
+    )
+    values["normalized_enc"] = sealed.seal(
+        box, values.pop("normalized"), tenant_id=message.tenant_id, purpose=sealed.NORMALIZED
+    )
+    return values
+
+
 async def insert_message(session: AsyncSession, message: NewMessage) -> int | None:
-    """Insert unless a unique constraint says it is a duplicate; returns the new id or None."""
+    """Insert unless a unique constraint says it is a duplicate; returns the new id or None.
+    The payload is sealed with the box the session carries."""
     statement = (
         insert(BridgeMessage)
-        .values(**message.values())
+        .values(**sealed_values(sealed.box_of(session.info), message))
         .on_conflict_do_nothing()
         .returning(BridgeMessage.id)
     )
@@ -199,8 +216,9 @@ async def conversation_opener(
 ) -> str | None:
     """The Slack user whose message opened a conversation: its first customer message's
     author (a thread's conversation is keyed on the thread, not on a person)."""
+    # The whole row: its payloads are sealed at rest and opened when the ORM loads it.
     query = (
-        select(BridgeMessage.normalized, BridgeMessage.payload)
+        select(BridgeMessage)
         .where(
             BridgeMessage.tenant_id == tenant_id,
             BridgeMessage.conversation_id == conversation_id,
@@ -210,10 +228,10 @@ async def conversation_opener(
         .order_by(BridgeMessage.source_ts, BridgeMessage.id)
         .limit(1)
     )
-    row = (await session.execute(query)).first()
+    row = (await session.execute(query)).scalars().first()
     if row is None:
         return None
-    normalized, payload = row
+    normalized, payload = row.normalized, row.payload
     user = (normalized or {}).get("slack_user_id")
     if not user:
         envelope = (payload or {}).get("envelope")
@@ -397,3 +415,63 @@ async def conversation_for_genesys(
         .limit(1)
     )
     return (await session.execute(query)).scalars().first()
+
+
+def rule_of(row: RoutingRule) -> rules.Rule:
+    hours = None
+    if row.hours_days and row.hours_from and row.hours_to and row.time_zone:
+        hours = rules.BusinessHours(
+            days=frozenset(row.hours_days),
+            opens=row.hours_from,
+            closes=row.hours_to,
+            time_zone=row.time_zone,
+        )
+    return rules.Rule(
+        kind=row.match_kind,  # type: ignore[arg-type]
+        match_id=row.match_id,
+        integration_id=row.genesys_integration_id,
+        queue=row.queue,
+        language=row.language,
+        skills=tuple(row.skills),
+        priority=row.priority,
+        hours=hours,
+    )
+
+
+async def routing_rules(session: AsyncSession, *, tenant_id: uuid.UUID) -> list[rules.Rule]:
+    """The tenant's routing rules, read at delivery so a changed rule applies to every message
+    not sent yet. A rule's integration is the tenant's own: saving checks it, and retiring an
+    integration a rule uses is refused (the foreign key clears it should a row go anyway)."""
+    query = select(RoutingRule).where(RoutingRule.tenant_id == tenant_id)
+    return [rule_of(row) for row in (await session.execute(query)).scalars()]
+
+
+async def claim_away_notice(
+    session: AsyncSession, *, conversation_id: uuid.UUID, written_at: datetime, until: datetime
+) -> bool:
+    """Whether this message is the first of its conversation in the closed period ending at
+    `until`; if so, records that the away message is due, in the same statement."""
+    statement = (
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            or_(
+                Conversation.away_notice_until.is_(None),
+                Conversation.away_notice_until <= written_at,
+            ),
+        )
+        .values(away_notice_until=until)
+        .returning(Conversation.id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def replace_payload(
+    session: AsyncSession, row: BridgeMessage, payload: dict[str, Any]
+) -> None:
+    """Write a row's payload anew, sealed like every payload, and keep the loaded copy in step."""
+    sealed_payload = sealed.seal(
+        sealed.box_of(session.info), payload, tenant_id=row.tenant_id, purpose=sealed.PAYLOAD
+    )
+    await mark(session, message_id=row.id, values={"payload_enc": sealed_payload})
+    row.__dict__[sealed.OPENED_PAYLOAD] = payload

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import normalized, routing, store, thread_context
+from app.bridge import normalized, routing, rules, store, thread_context
 from app.bridge.conversation_end import mark_ended
 from app.bridge.customer_files import FILES_SCOPE, refusal
 from app.bridge.file_links import FileLinks
@@ -31,7 +31,7 @@ from app.bridge.inbound import (
     to_structured_response,
 )
 from app.bridge.messages import DeliveryOutcome, Direction, Kind, NewMessage
-from app.bridge.notices import END_CHAT_REFUSED_NOTICE, files_refused_notice
+from app.bridge.notices import AWAY_NOTICE, END_CHAT_REFUSED_NOTICE, files_refused_notice
 from app.bridge.outbound import ButtonClick
 from app.bridge.outcomes import DeliveryContext, record, webhook_origin
 from app.bridge.ports import GenesysSender, SlackSender
@@ -216,10 +216,22 @@ class ToGenesys:
     async def _customer_message(
         self, row: BridgeMessage, context: DeliveryContext
     ) -> DeliveryOutcome:
-        # Customer messages follow the tenant's current choice. Genesys keys a conversation
-        # on integration + `from.id`, so on a new integration it starts afresh; the agent is
-        # told it continues an earlier one if anything crossed before.
-        chosen = context.integration_id
+        # Customer messages follow the tenant's routing rules and current choice, read now.
+        # Genesys keys a conversation on integration + `from.id`, so on a new integration it
+        # starts afresh; the agent is told it continues an earlier one if anything crossed.
+        async with self._sessions() as session:
+            tenant_rules = await store.routing_rules(session, tenant_id=context.tenant.id)
+        msg = stored_slack_message(row, context)
+        slack_context = await self._slack_context(context, msg)
+        written_at = slack_ts_to_datetime(msg.occurred_ts)
+        routed = rules.route(
+            tenant_rules,
+            conversation_kind=msg.conversation.kind,
+            channel_id=msg.slack_channel_id,
+            connect_org_ids=[o.slack_team_id for o in slack_context.connect_orgs],
+            written_at=written_at,
+        )
+        chosen = (routed.rule.integration_id if routed.rule else None) or context.integration_id
         if chosen is None:
             raise Permanent("genesys_not_connected")
         previous = context.conversation.genesys_integration_id
@@ -229,14 +241,15 @@ class ToGenesys:
                 continues = await store.has_delivered(
                     session, conversation_id=context.conversation.id
                 )
-        msg = stored_slack_message(row, context)
         profile = await self._slack.profile(
             context.token,
             team_id=context.team_id,
             scope=msg.conversation.slack_scope_id,
             slack_user_id=msg.slack_user_id,
         )
-        slack_context = await self._slack_context(context, msg, continues=continues)
+        slack_context = dataclasses.replace(
+            slack_context, continues=continues, routing=routed.attributes
+        )
         await self._send_thread_context(row, context, msg, chosen, profile, slack_context)
         user_names = await self._names(context, msg, thread_context.mentioned_user_ids([msg.text]))
         scopes = context.installation.bot_scopes or []
@@ -278,6 +291,8 @@ class ToGenesys:
                     "genesys_integration_id": chosen,
                 },
             )
+        if routed.after_hours and routed.rule and routed.rule.hours and msg.kind == "message":
+            await self._away_notice(context, written_at, routed.rule.hours.next_opening(written_at))
         return DeliveryOutcome(
             genesys_message_id=first_id,
             genesys_conversation_id=accepted.genesys_conversation_id if accepted else None,
@@ -368,9 +383,33 @@ class ToGenesys:
             await genesys_call(
                 lambda: self._genesys.send_inbound_message(context.tenant.id, integration_id, body)
             )
-        row.payload = {**row.payload, "context_sent": True}
         async with self._sessions.begin() as session:
-            await store.mark(session, message_id=row.id, values={"payload": row.payload})
+            await store.replace_payload(session, row, {**row.payload, "context_sent": True})
+
+    async def _away_notice(
+        self, context: DeliveryContext, written_at: datetime, until: datetime
+    ) -> None:
+        """Queue the tenant's away message in the conversation, once per closed period: the
+        claim and the notice are one transaction, and the flush posts the notice next."""
+        conversation = context.conversation
+        async with self._sessions.begin() as session:
+            claimed = await store.claim_away_notice(
+                session, conversation_id=conversation.id, written_at=written_at, until=until
+            )
+            if not claimed:
+                return
+            await store.insert_message(
+                session,
+                NewMessage(
+                    tenant_id=context.tenant.id,
+                    conversation_id=conversation.id,
+                    direction=Direction.TO_SLACK,
+                    kind=Kind.NOTICE,
+                    dedupe_key=f"away:{conversation.id}:{until.isoformat()}",
+                    payload={"text": context.tenant.away_message or AWAY_NOTICE},
+                    source_ts=datetime.now(UTC),
+                ),
+            )
 
     async def _complete_stubs(self, context: DeliveryContext, msg: SlackMessage) -> SlackMessage:
         """Slack Connect pushes some files as stubs (`check_file_info`, external-contracts
@@ -484,9 +523,7 @@ class ToGenesys:
         except SlackError as exc:
             log.info("file notice not posted", extra={"slack_error": exc.error})
 
-    async def _slack_context(
-        self, context: DeliveryContext, msg: SlackMessage, *, continues: bool = False
-    ) -> SlackContext:
+    async def _slack_context(self, context: DeliveryContext, msg: SlackMessage) -> SlackContext:
         """Where the message was written, for the agent: channel name, thread link, sharing."""
         conversation = context.conversation
         scope = msg.conversation.slack_scope_id
@@ -513,5 +550,5 @@ class ToGenesys:
             channel_name=info.name,
             permalink=permalink,
             is_shared=info.is_shared,
-            continues=continues,
+            connect_orgs=info.connect_orgs,
         )

@@ -7,24 +7,30 @@ they are never selected into logs or templates.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
+    SmallInteger,
     String,
     Text,
+    Time,
     UniqueConstraint,
+    event,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, QueryContext, mapped_column
 
+from app.db import sealed
 from app.db.base import Base
 
 
@@ -72,6 +78,14 @@ class Tenant(Base):
     agent_names: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=True, server_default=text("true")
     )
+    # Delivered messages and dead letters older than this are deleted (`app.tenants.privacy`).
+    retention_days: Mapped[int] = mapped_column(
+        nullable=False, default=30, server_default=text("30")
+    )
+
+    # Posted in the thread (or DM) once per conversation and closed period when a routing
+    # rule's business hours exclude now; None: `app.bridge.notices.AWAY_NOTICE`.
+    away_message: Mapped[str | None] = mapped_column(Text)
     # The last time the installing admin was DMed about a set-up problem (at most hourly).
     setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped by triggers (migration c2a1_tenant_version) whenever this row, its installation,
@@ -233,6 +247,9 @@ class Conversation(Base):
     genesys_integration_id: Mapped[str | None] = mapped_column(String(64))
     genesys_conversation_id: Mapped[str | None] = mapped_column(String(64))
     slack_permalink: Mapped[str | None] = mapped_column(Text)
+    # The away message was posted for the closed period that ends then; the next one is due
+    # only for a message outside business hours at or after it.
+    away_notice_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
     last_activity_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
@@ -283,10 +300,15 @@ class BridgeMessage(Base):
     slack_client_msg_id: Mapped[str | None] = mapped_column(String(64))
     # pending -> delivered | dead; "recorded" for what is kept but never sent (typing, receipts).
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
-    payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
-    # The message as ingest parsed it (`app.bridge.normalized`), so delivery never parses the
-    # payload again; None on rows from before it was kept, and where the payload is the body.
-    normalized: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    # The body as received or to send, and the message as ingest parsed it
+    # (`app.bridge.normalized`, so delivery never parses the payload again; None where the
+    # payload is the body). Both are sealed (`app.db.sealed`) into the `_enc` columns and read
+    # through the `payload` and `normalized` properties; the plaintext columns hold only rows
+    # written before sealing, until `python -m app keys rotate` seals them.
+    payload_plain: Mapped[dict[str, object] | None] = mapped_column("payload", JSONB)
+    normalized_plain: Mapped[dict[str, object] | None] = mapped_column("normalized", JSONB)
+    payload_enc: Mapped[str | None] = mapped_column(Text)
+    normalized_enc: Mapped[str | None] = mapped_column(Text)
     source_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
     rate_limited: Mapped[int] = mapped_column(nullable=False, default=0, server_default=text("0"))
@@ -326,4 +348,78 @@ class BridgeMessage(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_bridge_message_dead", "tenant_id", postgresql_where=text("status = 'dead'")),
+        CheckConstraint(
+            "payload IS NOT NULL OR payload_enc IS NOT NULL", name="ck_bridge_message_payload"
+        ),
+        # What the retention job and erasure select by (`app.tenants.privacy`).
+        Index("ix_bridge_message_tenant_created", "tenant_id", "created_at"),
+    )
+
+    @property
+    def payload(self) -> dict[str, object]:
+        """The payload in plaintext, opened when the row was loaded."""
+        return self.__dict__[sealed.OPENED_PAYLOAD]  # type: ignore[no-any-return]
+
+    @property
+    def normalized(self) -> dict[str, object] | None:
+        return self.__dict__[sealed.OPENED_NORMALIZED]  # type: ignore[no-any-return]
+
+
+@event.listens_for(BridgeMessage, "load")
+def _open_on_load(target: BridgeMessage, context: QueryContext) -> None:
+    sealed.open_loaded(target, context.session.info)
+
+
+@event.listens_for(BridgeMessage, "refresh")
+def _open_on_refresh(target: BridgeMessage, context: QueryContext, attrs: object) -> None:
+    sealed.open_loaded(target, context.session.info)
+
+
+class RoutingRule(Base):
+    """Where a tenant's Slack conversations go in Genesys, and the hints Architect routes on.
+
+    `match_kind` is "channel" (`match_id` a channel ID), "connect_org" (an external Slack
+    Connect workspace ID), "dms" or "default" (`match_id` empty): one rule per match. Rules are
+    chosen at delivery in that order (`app.bridge.rules`). A None integration keeps the one
+    chosen on the settings page for that kind of conversation. `match_name` is the channel's
+    or organisation's name when the rule was saved, for the page only.
+    """
+
+    __tablename__ = "routing_rule"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False
+    )
+    match_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    match_id: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    match_name: Mapped[str | None] = mapped_column(String(200))
+    genesys_integration_id: Mapped[str | None] = mapped_column(
+        ForeignKey("genesys_integration.genesys_integration_id", ondelete="SET NULL")
+    )
+    queue: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(35))
+    skills: Mapped[list[str]] = mapped_column(ARRAY(String), nullable=False, default=list)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    # Business hours: weekdays (0 Monday … 6 Sunday), from-to in `time_zone` (IANA). No
+    # days: always open. `hours_to` at or before `hours_from` spans midnight.
+    hours_days: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), nullable=False, default=list)
+    hours_from: Mapped[time | None] = mapped_column(Time)
+    hours_to: Mapped[time | None] = mapped_column(Time)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "match_kind", "match_id"),
+        CheckConstraint(
+            "match_kind IN ('channel', 'connect_org', 'dms', 'default')",
+            name="match_kind",
+        ),
+        CheckConstraint(
+            "(match_kind IN ('dms', 'default')) = (match_id = '')",
+            name="match_id",
+        ),
     )

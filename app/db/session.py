@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import DatabaseURL
+from app.crypto import SecretBox
+from app.db import sealed
 
 T = TypeVar("T")
 
@@ -74,8 +76,14 @@ def create_engine(
     )
 
 
-def create_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessions(
+    engine: AsyncEngine, *, box: SecretBox | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """`box` opens and seals message payloads (`app.db.sealed`); without it, sessions can
+    do anything but load or write a sealed `bridge_message` row."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, info={} if box is None else {sealed.BOX: box}
+    )
 
 
 async def on_driver(

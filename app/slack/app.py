@@ -45,6 +45,7 @@ BOT_SCOPES = (
     "users:read.email",
     "reactions:write",
     "files:read",
+    "team:read",
 )
 
 INSTALL_PATH = "/slack/install"

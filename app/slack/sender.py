@@ -19,13 +19,24 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Settings
-from app.slack.directory import ChannelInfo, SlackProfile, ThreadMessage, ThreadPage
+from app.slack.directory import (
+    ChannelChoice,
+    ChannelInfo,
+    ConnectOrg,
+    SlackProfile,
+    ThreadMessage,
+    ThreadPage,
+    external_team_ids,
+)
 from app.slack.errors import SlackError, SlackRateLimited, error_for_exception
 from app.slack.files import SlackFileInfo
 
 log = logging.getLogger(__name__)
 
 LOOKUP_TTL_SECONDS = 600.0
+# conversations.list: pages of this many, and no more than this many pages (Tier 2).
+CHANNEL_PAGE_SIZE = 200
+MAX_CHANNEL_PAGES = 10
 
 
 class SlackSender:
@@ -188,12 +199,78 @@ class SlackSender:
             log.info("conversations.info failed", extra={"slack_error": exc.error})
             return ChannelInfo(name=None, is_shared=None)
         raw = data.get("channel") or {}
+        own = {t for t in (scope, team_id) if t}
         info = ChannelInfo(
             name=raw.get("name"),
             is_shared=bool(raw.get("is_ext_shared") or raw.get("is_shared")),
+            connect_orgs=await self._connect_orgs(token, team_id, external_team_ids(raw, own=own)),
         )
         self._remember(key, info)
         return info
+
+    async def _connect_orgs(
+        self, token: str, team_id: str | None, ids: tuple[str, ...]
+    ) -> tuple[ConnectOrg, ...]:
+        return tuple([ConnectOrg(t, await self.team_name(token, team_id, t)) for t in ids])
+
+    async def team_name(self, token: str, team_id: str | None, other: str) -> str | None:
+        """An external workspace's name (`team.info`, scope `team:read`); None if Slack does
+        not say (an install from before the scope, a disconnected organisation)."""
+        key = ("team", other)
+        cached = self._cached(key)
+        if isinstance(cached, tuple):
+            return cached[0] if isinstance(cached[0], str) else None
+        try:
+            data = await self._call(token, team_id, "team_info", team=other)
+        except SlackError as exc:
+            log.info("team.info failed", extra={"slack_error": exc.error})
+            self._remember(key, (None,))
+            return None
+        name = (data.get("team") or {}).get("name")
+        found = name if isinstance(name, str) and name.strip() else None
+        self._remember(key, (found,))
+        return found
+
+    async def list_channels(
+        self, token: str, *, team_id: str | None, scope: str, refresh: bool = False
+    ) -> list[ChannelChoice]:
+        """Public and private channels the app can see, by name (`conversations.list`),
+        cached for `LOOKUP_TTL_SECONDS`; raises `SlackError` when Slack refuses."""
+        key = ("channels", scope)
+        cached = None if refresh else self._cached(key)
+        if isinstance(cached, list):
+            return cached
+        own = {t for t in (scope, team_id) if t}
+        raws: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_CHANNEL_PAGES):
+            params: dict[str, Any] = {
+                "types": "public_channel,private_channel",
+                "exclude_archived": True,
+                "limit": CHANNEL_PAGE_SIZE,
+            }
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._call(token, team_id, "conversations_list", **params)
+            raws.extend(c for c in data.get("channels") or [] if isinstance(c, dict))
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        choices = [
+            ChannelChoice(
+                slack_channel_id=str(raw["id"]),
+                name=str(raw.get("name") or raw["id"]),
+                is_private=bool(raw.get("is_private")),
+                connect_orgs=await self._connect_orgs(
+                    token, team_id, external_team_ids(raw, own=own)
+                ),
+            )
+            for raw in raws
+            if isinstance(raw.get("id"), str)
+        ]
+        choices.sort(key=lambda c: c.name)
+        self._remember(key, choices)
+        return choices
 
     async def permalink(
         self, token: str, *, team_id: str | None, channel: str, ts: str

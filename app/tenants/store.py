@@ -14,6 +14,7 @@ from app.db.models import (
     AuditEvent,
     GenesysConnection,
     GenesysIntegration,
+    RoutingRule,
     SlackInstallation,
     SlackOAuthState,
     Tenant,
@@ -254,7 +255,13 @@ async def get_tenant_integration(
 async def delete_previous_integration(
     session: AsyncSession, *, tenant_id: uuid.UUID, genesys_integration_id: str
 ) -> bool:
-    """Retire an integration no longer chosen for anything; one still in use is kept."""
+    """Retire an integration no longer chosen for anything; one still in use (chosen, or
+    named by a routing rule) is kept."""
+    used_by_rule = (
+        select(RoutingRule.id)
+        .where(RoutingRule.genesys_integration_id == GenesysIntegration.genesys_integration_id)
+        .exists()
+    )
     statement = (
         delete(GenesysIntegration)
         .where(
@@ -262,6 +269,7 @@ async def delete_previous_integration(
             GenesysIntegration.genesys_integration_id == genesys_integration_id,
             GenesysIntegration.for_mentions.is_(False),
             GenesysIntegration.for_dms.is_(False),
+            ~used_by_rule,
         )
         .returning(GenesysIntegration.genesys_integration_id)
     )

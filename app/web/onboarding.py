@@ -49,6 +49,9 @@ ACTION_LABELS = {
     "tenant.behaviour_changed": "Changed behaviour",
     "deadletter.replayed": "Replayed a failed message",
     "deadletter.discarded": "Discarded a failed message",
+    "routing.rule_saved": "Saved a routing rule",
+    "routing.rule_deleted": "Deleted a routing rule",
+    "routing.away_message_saved": "Saved the away message",
 }
 
 SAVED_MESSAGES = {
@@ -310,7 +313,8 @@ def _no_such_integration(request: Request) -> Response:
         request,
         "No such integration",
         "This workspace has no such integration (or it is still chosen for mentions or DMs, "
-        "so it cannot be retired). Reload the settings page and try again.",
+        "or a routing rule sends messages to it, so it cannot be retired). Reload the "
+        "settings page and try again.",
         status=404,
     )
 

@@ -14,7 +14,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.web import auth, files, genesys_webhook, metrics, onboarding, slack_events
+from app.web import (
+    auth,
+    files,
+    genesys_webhook,
+    metrics,
+    onboarding,
+    privacy,
+    routing_rules,
+    slack_events,
+)
 from app.web.auth import current_admin
 from app.web.views import HERE, page, state_of
 
@@ -89,6 +98,10 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
         Route("/onboarding/disconnect", onboarding.disconnect_genesys, methods=["POST"]),
+        Route("/settings/privacy", privacy.show, methods=["GET"]),
+        Route("/settings/privacy/retention", privacy.save_retention, methods=["POST"]),
+        Route("/settings/privacy/erase", privacy.erase_person, methods=["POST"]),
+        *routing_rules.routes(),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),

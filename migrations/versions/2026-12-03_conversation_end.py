@@ -8,7 +8,7 @@ is told. The partial index serves the watcher's scan of conversations still open
 conversation.
 
 Revision ID: d1d1_convo_end
-Revises: d1a1_files
+Revises: d1e1_routing_rules
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d1d1_convo_end"
-down_revision: str | None = "d1a1_files"
+down_revision: str | None = "d1e1_routing_rules"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

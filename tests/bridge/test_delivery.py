@@ -27,6 +27,7 @@ from app.bridge.notices import (
 from app.bridge.reactions import ACK_REACTION
 from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
+from app.db import sealed
 from app.db.models import BridgeMessage
 from app.genesys.errors import GenesysPermissionError, GenesysUnavailable
 from app.genesys.messages import InboundAccepted
@@ -110,7 +111,11 @@ async def test_a_customer_message_is_sent_from_what_ingest_parsed(
     # The raw envelope is not read again: delivery works from the parsed form alone.
     async with sessions.begin() as session:
         await session.execute(
-            update(BridgeMessage).where(BridgeMessage.id == row.id).values(payload={})
+            update(BridgeMessage)
+            .where(BridgeMessage.id == row.id)
+            .values(
+                payload_enc=sealed.seal(box, {}, tenant_id=row.tenant_id, purpose=sealed.PAYLOAD)
+            )
         )
 
     assert await flush(delivery, row) == 1
@@ -138,7 +143,7 @@ async def test_a_row_from_before_parse_once_is_parsed_from_its_envelope(
     row = await a_mention(sessions, box)
     async with sessions.begin() as session:
         await session.execute(
-            update(BridgeMessage).where(BridgeMessage.id == row.id).values(normalized=None)
+            update(BridgeMessage).where(BridgeMessage.id == row.id).values(normalized_enc=None)
         )
 
     await flush(delivery, row)

@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import queueing
 from app.bridge.messages import Direction, Kind, NewConversation, NewMessage
-from tests.factories import make_tenant
+from app.config import parse_encryption_keys
+from app.crypto import SecretBox
+from app.db import sealed
+from tests.factories import TEST_KEY, make_tenant
+
+BOX = SecretBox(parse_encryption_keys(f"k1:{TEST_KEY}"))
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -66,6 +71,7 @@ async def test_a_new_message_is_queued_with_its_conversation_and_a_duplicate_is_
         async def store(key: str) -> queueing.Stored:
             return await queueing.store_message(
                 connection,
+                box=BOX,
                 version=version,
                 conversation=thread,
                 message=customer_message(tenant.id, key),
@@ -77,13 +83,19 @@ async def test_a_new_message_is_queued_with_its_conversation_and_a_duplicate_is_
 
         stored = (
             await session.execute(
-                text("SELECT conversation_id, normalized FROM bridge_message ORDER BY id")
+                text(
+                    "SELECT conversation_id, normalized_enc, tenant_id, normalized "
+                    "FROM bridge_message ORDER BY id"
+                )
             )
         ).all()
         assert len(stored) == 2
         conversation_id = stored[0][0]
         assert {row[0] for row in stored} == {conversation_id}
-        assert stored[0][1] == {"text": "kept as given"}
+        # Sealed with the box, bound to the tenant; nothing in the plaintext column.
+        assert stored[0][3] is None
+        opened = sealed.unseal(BOX, stored[0][1], tenant_id=stored[0][2], purpose=sealed.NORMALIZED)
+        assert opened == {"text": "kept as given"}
         lock = queueing.conversation_lock(conversation_id)
         args = queueing.flush_args(tenant.id, conversation_id)
         # One waiting job drains both messages.
@@ -107,6 +119,7 @@ async def test_nothing_is_stored_under_a_stale_tenant_version(sessions: Sessions
         )
         result = await queueing.store_message(
             await driver(session),
+            box=BOX,
             version=version,
             conversation=NewConversation(conversation_key="T0:D0:U0", kind="dm"),
             message=customer_message(tenant.id, "m1"),
@@ -127,6 +140,7 @@ async def test_a_thread_reply_is_stored_only_in_a_live_conversation(sessions: Se
         async def reply(key: str) -> queueing.Stored:
             return await queueing.store_message(
                 connection,
+                box=BOX,
                 version=version,
                 conversation=thread,
                 message=customer_message(tenant.id, key),
@@ -136,6 +150,7 @@ async def test_a_thread_reply_is_stored_only_in_a_live_conversation(sessions: Se
         assert await reply("early") == queueing.Stored(True, False, False)
         await queueing.store_message(
             connection,
+            box=BOX,
             version=version,
             conversation=thread,
             message=customer_message(tenant.id, "root"),

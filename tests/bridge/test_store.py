@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bridge import store
 from app.bridge.messages import Direction, Kind, NewConversation, NewMessage
 from app.crypto import SecretBox
-from app.db.models import GenesysIntegration, Tenant, TenantStatus
+from app.db.models import GenesysIntegration, RoutingRule, Tenant, TenantStatus
 from app.tenants import store as tenants_store
 from tests.factories import make_installation, make_tenant
 
@@ -171,3 +171,64 @@ async def test_the_tenant_of_slack_ids_follows_one_rule(
         team.status = TenantStatus.DISABLED
         await session.flush()
         assert await bridge_finds("E0GRID", "T0TEAM", False) is None
+
+
+async def test_the_away_notice_is_claimed_once_per_closed_period(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        tenant = await make_tenant(session)
+        thread = NewConversation(
+            conversation_key="T0:C0:3.4",
+            kind="thread",
+            slack_channel_id="C0",
+            slack_thread_ts="3.4",
+        )
+        conversation = await store.upsert_conversation(
+            session, tenant_id=tenant.id, conversation=thread
+        )
+    evening = datetime(2026, 12, 3, 19, tzinfo=UTC)
+    morning = datetime(2026, 12, 4, 9, tzinfo=UTC)
+
+    async def claim(written_at: datetime, until: datetime) -> bool:
+        async with sessions.begin() as session:
+            return await store.claim_away_notice(
+                session, conversation_id=conversation, written_at=written_at, until=until
+            )
+
+    assert await claim(evening, morning)
+    assert not await claim(evening + timedelta(hours=2), morning)
+    # The next evening is another closed period.
+    assert await claim(evening + timedelta(days=1), morning + timedelta(days=1))
+
+
+async def test_rules_are_read_per_tenant_and_keep_hours_only_when_complete(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        tenant, other = await make_tenant(session), await make_tenant(session)
+        session.add_all(
+            [
+                RoutingRule(
+                    tenant_id=tenant.id,
+                    match_kind="channel",
+                    match_id="C0BILL",
+                    queue="Billing",
+                    skills=["a"],
+                    hours_days=[0, 1],
+                    hours_from=time(9),
+                    hours_to=time(17),
+                    time_zone="Europe/Paris",
+                ),
+                RoutingRule(tenant_id=other.id, match_kind="default", match_id="", hours_days=[]),
+            ]
+        )
+    async with sessions() as session:
+        [found] = await store.routing_rules(session, tenant_id=tenant.id)
+    assert (found.kind, found.match_id, found.queue, found.skills) == (
+        "channel",
+        "C0BILL",
+        "Billing",
+        ("a",),
+    )
+    assert found.hours is not None and found.hours.days == frozenset({0, 1})

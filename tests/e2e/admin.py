@@ -50,9 +50,10 @@ class Admin:
         return self
 
     async def page(self) -> httpx.Response:
-        response = await self.system.http.get(
-            f"{self.system.app_url}/onboarding", headers=self._headers
-        )
+        return await self.page_at("/onboarding")
+
+    async def page_at(self, path: str) -> httpx.Response:
+        response = await self.system.http.get(f"{self.system.app_url}{path}", headers=self._headers)
         assert response.status_code == 200, response.text
         return response
 

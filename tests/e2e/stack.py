@@ -161,7 +161,7 @@ async def running_system(
             supervisor = asyncio.create_task(formation.supervise(), name="supervisor")
             onboarding = Onboarding(
                 settings,
-                sessions=create_sessions(engine),
+                sessions=create_sessions(engine, box=SecretBox(settings.keys)),
                 box=SecretBox(settings.keys),
                 clients=clients,
             )
@@ -172,7 +172,7 @@ async def running_system(
                         http,
                         app_url,
                         onboarding,
-                        create_sessions(engine),
+                        create_sessions(engine, box=SecretBox(settings.keys)),
                         spec,
                         connect_genesys=spec.name not in slack_only,
                     )

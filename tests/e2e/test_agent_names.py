@@ -50,6 +50,32 @@ async def test_a_reply_is_posted_under_the_agents_name(bridge: System) -> None:
     assert bridge.genesys.stats.api_calls.get("users.get", 0) - lookups_before == 1
 
 
+async def test_the_agents_profile_image_becomes_the_posts_icon(bridge: System) -> None:
+    """The Users API's `images` (GC-SDK `User`): an https image is posted as `icon_url`. The
+    sim serves its own images over http unless told an https host, as real ones are; an http
+    image is not used, so that reply goes out with the name alone."""
+    slack, agents = SlackPeople(bridge), Agents(bridge)
+    acme = bridge.acme.spec
+    root = await slack.mention(acme, "Can I see who you are?")
+    thread = thread_id(acme, acme.support_channel, root.ts)
+    bridge.genesys.config.user_image_base_url = "https://profiles.example.test"
+    await agents.reply(acme.mentions_integration_id, thread, "Robin here", agent_name="Robin Ng")
+    await bridge.drain()
+    bridge.genesys.config.user_image_base_url = None
+    await agents.reply(acme.mentions_integration_id, thread, "Kim here", agent_name="Kim Lo")
+    await bridge.drain()
+
+    robin = bridge.genesys.agents["Robin Ng"]
+    icon = f"https://profiles.example.test/{robin}/x400.svg"
+    sent = _post_params(bridge, acme.support_channel, root.ts)
+    assert [(p.get("username"), p.get("icon_url")) for p in sent] == [
+        ("Robin Ng", icon),
+        ("Kim Lo", None),
+    ]
+    posts = slack_posts(bridge.slack, acme.support_channel, root.ts)
+    assert [(p.text, p.icon_url) for p in posts] == [("Robin here", icon), ("Kim here", None)]
+
+
 async def test_with_names_switched_off_the_app_posts_as_itself(bridge: System) -> None:
     slack, agents = SlackPeople(bridge), Agents(bridge)
     acme = bridge.acme.spec

@@ -10,9 +10,17 @@ import json
 import re
 from typing import Any
 
-from sandbox.genesys_world import SANDBOX_DMS_INTEGRATION_ID, GenesysWorld
+from sandbox.genesys_world import (
+    SANDBOX_DMS_INTEGRATION_ID,
+    SANDBOX_ORG_ID,
+    SANDBOX_OTHER_ORG_CLIENT_ID,
+    SANDBOX_OTHER_ORG_CLIENT_SECRET,
+    SANDBOX_OTHER_ORG_DOMAIN,
+    GenesysWorld,
+    OAuthClient,
+)
 from sandbox.runner import ServerThread
-from tests.sandbox.simulators import genesys_session
+from tests.sandbox.simulators import basic, genesys_session, login
 from tests.sandbox.test_genesys_console import customer_says
 
 CONVERSATIONS = "/api/v2/conversations/messages"
@@ -159,3 +167,62 @@ async def test_the_customer_side_can_end_a_conversation_and_others_cannot_read_i
     assert ended.status_code == 200 and ended.json()["participants"][0]["state"] == "disconnected"
     assert anonymous.status_code == 401
     assert ended.json()["selfUri"] == f"{CONVERSATIONS}/{conversation_id}"
+
+
+USER_IMAGE_RESOLUTIONS = ["x48", "x96", "x128", "x200", "x300", "x400"]
+
+
+async def test_the_users_api_needs_a_token_but_no_permission_and_lists_profile_images() -> None:
+    """`GET /api/v2/users/{userId}` is documented as needing no permission (GC-SDK UsersApi
+    `getUser`: "Requires NO permissions"), only a valid token; the `User` model carries
+    `images` (`resolution`, `imageUri`) without any `expand`. Real images sit on a public
+    https host; the sim serves its own, or names the host `user_image_base_url` says."""
+    world = GenesysWorld.seeded()
+    world.clients["no-permissions"] = OAuthClient(
+        "no-permissions", "no-permissions-secret", SANDBOX_ORG_ID, "No roles", frozenset()
+    )
+    async with genesys_session(world) as (http, auth):
+        conversation_id = await customer_says(http, auth, "hello")
+        agent = world.join_agent(world.conversations[conversation_id], "Ada Agent")
+        user_id = agent.user_id
+        assert user_id is not None
+        bare = await login(http, "no-permissions", "no-permissions-secret")
+        user = await http.get(f"/api/v2/users/{user_id}", headers=bare)
+        anonymous = await http.get(f"/api/v2/users/{user_id}")
+        unknown = await http.get("/api/v2/users/00000000-0000-4000-8000-000000000000", headers=bare)
+        images = user.json().get("images", [])
+        served = await http.get(images[-1]["imageUri"]) if images else None
+        world.config.user_image_base_url = "https://profiles.example.test"
+        https_user = await http.get(f"/api/v2/users/{user_id}", headers=bare)
+    assert user.status_code == 200, user.text
+    assert user.json()["name"] == "Ada Agent"
+    assert [i["resolution"] for i in images] == USER_IMAGE_RESOLUTIONS
+    assert served is not None and served.status_code == 200
+    assert served.headers["content-type"].startswith("image/svg+xml")
+    assert "AA" in served.text  # the agent's initials
+    assert anonymous.status_code == 401
+    assert unknown.status_code == 404
+    assert [i["imageUri"] for i in https_user.json()["images"]] == [
+        f"https://profiles.example.test/{user_id}/{r}.svg" for r in USER_IMAGE_RESOLUTIONS
+    ]
+
+
+async def test_a_user_is_found_only_by_clients_of_the_org_the_agent_works_in() -> None:
+    """A user belongs to one org: another org's client, even with every permission, gets the
+    404 an unknown id gets."""
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        conversation_id = await customer_says(http, auth, "hello")
+        agent = world.join_agent(world.conversations[conversation_id], "Ada Agent")
+        mine = await http.get(f"/api/v2/users/{agent.user_id}", headers=auth)
+        token = await http.post(
+            f"/login.{SANDBOX_OTHER_ORG_DOMAIN}/oauth/token",
+            headers=basic(SANDBOX_OTHER_ORG_CLIENT_ID, SANDBOX_OTHER_ORG_CLIENT_SECRET),
+            data={"grant_type": "client_credentials"},
+        )
+        other = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        elsewhere = await http.get(
+            f"/api.{SANDBOX_OTHER_ORG_DOMAIN}/api/v2/users/{agent.user_id}", headers=other
+        )
+    assert mine.status_code == 200
+    assert elsewhere.status_code == 404, elsewhere.text

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from app.genesys.errors import GenesysPermissionError, error_for_response
 from sandbox.genesys_config import GenesysConfig
 from sandbox.genesys_world import (
     SANDBOX_DMS_INTEGRATION_ID,
@@ -119,6 +122,24 @@ async def test_missing_receive_permission_is_403_naming_it() -> None:
     assert body["code"] == "missing.permissions"
     assert "[conversation:message:receive]" in body["message"]
     assert world.conversations == {}
+
+
+@pytest.mark.parametrize("code", ["missing.permissions", "not.authorized"])
+async def test_the_code_of_a_missing_permission_403_is_a_switch_the_product_does_not_read(
+    code: str,
+) -> None:
+    """The ErrorBody `code` of that 403 is UNCONFIRMED (`missing_permission_code`); with either
+    one the product finds the missing permission by its name in `message`."""
+    world = GenesysWorld.seeded()
+    world.config.missing_permission_code = code
+    async with genesys_client(world) as http:
+        headers = await login(http, SANDBOX_NO_RECEIVE_CLIENT_ID, SANDBOX_NO_RECEIVE_CLIENT_SECRET)
+        response = await http.post(INBOUND, headers=headers, json=TEXT)
+    assert response.status_code == 403
+    assert response.json()["code"] == code
+    error = error_for_response(response, operation="send message")
+    assert isinstance(error, GenesysPermissionError)
+    assert error.missing_permissions == ["conversation:message:receive"]
 
 
 async def test_missing_edit_permission_is_403_on_patch_but_view_still_works() -> None:

@@ -328,3 +328,91 @@ async def test_pickers_are_checked_as_block_kit_checks_them(world: SlackWorld, b
     for blocks in refused:
         error = await error_of(slack.chat_postMessage(channel=SUPPORT, text="x", blocks=blocks))
         assert error.response["error"] == "invalid_blocks", blocks
+
+
+async def test_users_list_pages_by_cursor_within_the_workspace(
+    world: SlackWorld, base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandbox import slack_methods
+
+    monkeypatch.setattr(slack_methods, "USERS_LIST_PAGE_CAP", 2)
+    acme = client(base, install(world))
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await acme.users_list(limit=200, cursor=cursor)
+        pages += 1
+        assert len(page["members"]) <= 2, "never more than the cap, whatever limit asks"
+        seen += [member["id"] for member in page["members"]]
+        cursor = page["response_metadata"]["next_cursor"] or None
+        if cursor is None:
+            break
+    assert pages >= 3
+    assert seen == sorted(
+        u.slack_user_id for u in world.users.values() if u.slack_team_id == ACME_TEAM_ID
+    )
+    assert not any(user_id.startswith("U0GLBX") for user_id in seen)
+    bad = await error_of(acme.users_list(cursor="not-ours"))
+    assert bad.response["error"] == "invalid_cursor"
+    unscoped = client(base, install(world, scopes=("chat:write",)))
+    missing = await error_of(unscoped.users_list())
+    assert missing.response["error"] == "missing_scope"
+
+
+async def test_conversations_list_pages_by_cursor_and_needs_each_types_scope(
+    world: SlackWorld, base: str
+) -> None:
+    slack = client(base, install(world))
+    names: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await slack.conversations_list(
+            types="public_channel,private_channel", exclude_archived=True, limit=2, cursor=cursor
+        )
+        names += [c["name"] for c in page["channels"]]
+        pages += 1
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert pages > 2
+    # Public channels, not archived; a private channel only where the app is a member.
+    assert sorted(names) == ["billing", "ext-partners", "general", "random", "support"]
+    bad_cursor = await error_of(slack.conversations_list(cursor="nonsense"))
+    assert bad_cursor.response["error"] == "invalid_cursor"
+    public_only = client(base, install(world, scopes=("channels:read",)))
+    refused = await error_of(public_only.conversations_list(types="private_channel"))
+    assert refused.response["error"] == "missing_scope"
+    shared = next(
+        c for c in (await public_only.conversations_list())["channels"] if c["is_ext_shared"]
+    )
+    assert shared["shared_team_ids"] == [ACME_TEAM_ID, GLOBEX_TEAM_ID]
+    assert shared["connected_team_ids"] == [ACME_TEAM_ID, GLOBEX_TEAM_ID]
+
+
+async def test_connect_team_lists_can_be_shared_team_ids_only(world: SlackWorld, base: str) -> None:
+    async with httpx.AsyncClient(base_url=base) as http:
+        patched = await http.patch("/_sandbox/config", json={"connect_team_lists": "shared_only"})
+        refused = await http.patch("/_sandbox/config", json={"connect_team_lists": "sometimes"})
+    assert patched.json()["connect_team_lists"] == "shared_only"
+    assert refused.status_code == 422
+    info = await client(base, install(world)).conversations_info(channel="C0ACMEXTSH")
+    assert info["channel"]["shared_team_ids"] == [ACME_TEAM_ID, GLOBEX_TEAM_ID]
+    assert "connected_team_ids" not in info["channel"]
+
+
+async def test_team_info_reaches_only_workspaces_shared_with(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world))
+    own = await slack.team_info()
+    partner = await slack.team_info(team=GLOBEX_TEAM_ID)
+    stranger = await error_of(slack.team_info(team="T0NOBODY"))
+    assert own["team"]["id"] == ACME_TEAM_ID
+    assert partner["team"]["name"] == "Globex"
+    assert stranger.response["error"] == "team_not_found"
+    world.channels["C0ACMEXTSH"].connected_team_ids = []
+    unshared = await error_of(slack.team_info(team=GLOBEX_TEAM_ID))
+    assert unshared.response["error"] == "team_not_found"
+    unscoped = client(base, install(world, scopes=("channels:read",)))
+    missing = await error_of(unscoped.team_info())
+    assert missing.response["error"] == "missing_scope"

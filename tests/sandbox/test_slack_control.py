@@ -17,7 +17,7 @@ from sandbox.slack_seed import ACME_TEAM_ID
 from sandbox.slack_world import SlackWorld
 from tests.sandbox.simulators import SUPPORT
 
-SCOPES = ["chat:write", "users:read", "files:read", "files:write", "im:write"]
+SCOPES = ["chat:write", "users:read", "im:history", "im:write"]
 
 
 class App:
@@ -68,6 +68,78 @@ async def bot_token(http: httpx.AsyncClient) -> str:
     body = installed.json()
     assert body["team"] == {"id": ACME_TEAM_ID, "name": "Acme Corp"}
     return str(body["access_token"])
+
+
+@pytest.mark.parametrize(
+    ("wanted", "undeclared"),
+    [
+        pytest.param({"scopes": [*SCOPES, "files:write"]}, ["files:write"], id="bot-scope"),
+        pytest.param(
+            {"scopes": SCOPES, "user_scopes": ["users:read"]}, ["users:read"], id="user-scope"
+        ),
+    ],
+)
+async def test_the_install_shortcut_refuses_scopes_the_manifest_does_not_declare(
+    sim: tuple[SlackWorld, str, App, str],
+    http: httpx.AsyncClient,
+    wanted: dict[str, list[str]],
+    undeclared: list[str],
+) -> None:
+    """Skipping the consent page skips no rule: `/oauth/v2/authorize` refuses an undeclared
+    scope (`invalid_scope`, slack-platform §6; external-contracts S1), and so does this."""
+    world = sim[0]
+    refused = await http.post("/_sandbox/install", json={"team": ACME_TEAM_ID, **wanted})
+    assert refused.status_code == 400
+    assert refused.json() == {"ok": False, "error": "invalid_scope", "undeclared": undeclared}
+    assert world.installations == [] and world.tokens == {}
+    assert await bot_token(http), "the declared scopes alone still install"
+
+
+async def test_the_control_uninstall_sends_both_events_and_revokes_the_tokens(
+    http: httpx.AsyncClient, events_url: str, app: App
+) -> None:
+    """As the page's Uninstall button: `app_uninstalled` and `tokens_revoked`, tokens revoked."""
+    auth = {"Authorization": f"Bearer {await bot_token(http)}"}
+    await http.patch("/_sandbox/config", json={"events_url": events_url})
+    sent = await http.post("/_sandbox/events", json={"kind": "uninstall", "team": ACME_TEAM_ID})
+    assert sent.status_code == 200, sent.text
+    assert [d["event_type"] for d in sent.json()["deliveries"]] == [
+        "app_uninstalled",
+        "tokens_revoked",
+    ]
+    assert [r["event"]["type"] for r in app.received] == ["app_uninstalled", "tokens_revoked"]
+    assert app.received[1]["event"]["tokens"] == {"oauth": [], "bot": ["U0ACMEBOT1"]}
+    after = await http.post("/api/auth.test", headers=auth)
+    assert after.json() == {"ok": False, "error": "account_inactive"}
+
+
+@pytest.mark.parametrize("per_hour", [2, 30_000], ids=["lowered", "slack-default"])
+async def test_over_the_hourly_event_limit_events_are_dropped_with_one_app_rate_limited(
+    http: httpx.AsyncClient, events_url: str, app: App, per_hour: int
+) -> None:
+    """external-contracts S2: at most 30,000 events per workspace per hour, then
+    `app_rate_limited` (its own shape, no `event_callback` envelope), once; configurable."""
+    await bot_token(http)
+    await http.patch("/_sandbox/config", json={"events_url": events_url, "events_per_hour": 2})
+    if per_hour != 2:
+        await http.patch("/_sandbox/config", json={"events_per_hour": per_hour})
+    mention = {"kind": "mention", "team": ACME_TEAM_ID, "channel": SUPPORT, "user": "U0ACME0003"}
+    sent = [
+        (await http.post("/_sandbox/events", json={**mention, "text": f"n{n}"})).json()
+        for n in range(4)
+    ]
+    errors = [s["delivery"].get("error") for s in sent]
+    kinds = [body.get("type") for body in app.received]
+    if per_hour == 30_000:
+        assert errors == [None] * 4
+        assert kinds == ["event_callback"] * 4
+        return
+    assert errors == [None, None, "app_rate_limited", "app_rate_limited"]
+    assert kinds == ["event_callback", "event_callback", "app_rate_limited"]
+    notice = app.received[2]
+    assert notice["team_id"] == ACME_TEAM_ID
+    assert notice["minute_rate_limited"] % 60 == 0
+    assert {"token", "api_app_id"} <= notice.keys() and "event" not in notice
 
 
 async def test_config_round_trip_and_reset_keeps_events_url(

@@ -12,8 +12,8 @@ from sandbox.genesys_world import GenesysWorld
 from sandbox.slack_actions import Choice, ResponseUrl, build_block_actions
 from sandbox.slack_mrkdwn import compose, to_html
 from sandbox.slack_payloads import build_uninstall
-from sandbox.slack_seed import ACME_TEAM_ID
-from sandbox.slack_world import SlackWorld
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
+from sandbox.slack_world import RevokedBotTokenError, SlackWorld
 from tests.sandbox.simulators import SUPPORT, client, error_of, install
 
 pytestmark = pytest.mark.usefixtures("base")
@@ -58,6 +58,22 @@ async def test_tier_3_allows_a_minute_of_calls_then_429_with_retry_after(
     assert (await slack.users_info(user="U0ACME0003"))["ok"] is True, "tiers are per method"
 
 
+async def test_reactions_add_is_tier_3_per_workspace(world: SlackWorld, base: str) -> None:
+    """external-contracts S2: `reactions.add` is Tier 3 (about 50 a minute), then 429 with
+    `Retry-After`; the count is per workspace, so another workspace still reacts."""
+    slack = client(base, install(world))
+    posted = await slack.chat_postMessage(channel=SUPPORT, text="react to me")
+    for n in range(50):
+        await slack.reactions_add(channel=SUPPORT, timestamp=posted["ts"], name=f"emoji_{n}")
+    limited = await error_of(
+        slack.reactions_add(channel=SUPPORT, timestamp=posted["ts"], name="one_too_many")
+    )
+    assert limited.response.status_code == 429
+    assert limited.response["error"] == "ratelimited"
+    assert int(limited.response.headers["Retry-After"]) >= 1
+    assert world.limits.take_method("reactions.add", GLOBEX_TEAM_ID) is None
+
+
 async def test_chat_post_message_allows_a_burst_then_one_per_second(
     world: SlackWorld, base: str
 ) -> None:
@@ -69,16 +85,28 @@ async def test_chat_post_message_allows_a_burst_then_one_per_second(
     assert limited.response.headers["Retry-After"] == "1"
 
 
-async def test_uninstall_revokes_tokens_which_then_answer_token_revoked(
-    world: SlackWorld, base: str
+@pytest.mark.parametrize("answer", ["account_inactive", "token_revoked"])
+async def test_uninstall_revokes_tokens_and_a_revoked_bot_token_answers_as_configured(
+    world: SlackWorld, base: str, answer: RevokedBotTokenError
 ) -> None:
-    token = install(world)
+    """Removing the app sends both events (in no guaranteed order, slack-platform §3.8) and
+    revokes its tokens. Slack documents `account_inactive` for a bot token of a deleted
+    workspace and `token_revoked` for a user token once the app is removed; which one a bot
+    token answers after an uninstall is UNCONFIRMED (reports show `account_inactive`), so
+    `uninstalled_bot_token_error` chooses. A token revoked by `auth.revoke` is `token_revoked`."""
+    world.uninstalled_bot_token_error = answer
+    token = install(world, user_scopes=("openid",))
+    [installation] = world.installations
+    assert installation.user_token is not None
+    user_token = installation.user_token.value
     events = build_uninstall(world, slack_team_id=ACME_TEAM_ID)
     assert [e.event["type"] for e in events] == ["app_uninstalled", "tokens_revoked"]
-    assert events[1].event["tokens"] == {"oauth": [], "bot": ["U0ACMEBOT1"]}
+    assert events[1].event["tokens"] == {"oauth": ["U0ACME0001"], "bot": ["U0ACMEBOT1"]}
     revoked = await error_of(client(base, token).auth_test())
+    revoked_user = await error_of(client(base, user_token).auth_test())
     unknown = await error_of(client(base, "xoxb-1-2-never-issued").auth_test())
-    assert revoked.response["error"] == "token_revoked"
+    assert revoked.response["error"] == answer
+    assert revoked_user.response["error"] == "token_revoked"
     assert unknown.response["error"] == "invalid_auth"
 
 

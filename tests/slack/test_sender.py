@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from app.config import Settings
 from app.retry import RetryableError
+from app.slack import sender as sender_module
+from app.slack.directory import ConnectOrg
 from app.slack.errors import SlackError, SlackRejected
 from app.slack.sender import SlackSender
 from sandbox.runner import ServerThread
+from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
 from sandbox.slack_world import SlackWorld
 from tests.factories import make_settings
 from tests.sandbox.simulators import SUPPORT, install
@@ -98,3 +103,48 @@ async def test_update_message_replaces_blocks_and_post_ephemeral_reaches_one_per
         assert isinstance(stranger.value, SlackRejected)
     finally:
         await sender.aclose()
+
+
+@pytest.mark.parametrize("lists", ["connected", "shared_only"])
+async def test_a_connect_channel_names_its_external_organisation(
+    sender_settings: Settings, slack_world: SlackWorld, lists: Literal["connected", "shared_only"]
+) -> None:
+    slack_world.connect_team_lists = lists
+    token = install(slack_world)
+    sender = SlackSender(sender_settings)
+    try:
+        info = await sender.channel_info(
+            token, team_id=None, scope=ACME_TEAM_ID, channel="C0ACMEXTSH"
+        )
+        plain = await sender.channel_info(token, team_id=None, scope=ACME_TEAM_ID, channel=SUPPORT)
+        choices = await sender.list_channels(token, team_id=None, scope=ACME_TEAM_ID)
+    finally:
+        await sender.aclose()
+    assert info.is_shared is True
+    assert info.connect_orgs == (ConnectOrg(GLOBEX_TEAM_ID, "Globex"),)
+    assert plain.connect_orgs == ()
+    assert [c.name for c in choices] == ["billing", "ext-partners", "general", "random", "support"]
+    shared = next(c for c in choices if c.name == "ext-partners")
+    assert shared.connect_orgs == (ConnectOrg(GLOBEX_TEAM_ID, "Globex"),)
+    # team.info once for the organisation, whatever asked for it.
+    assert len([c for c in slack_world.calls if c.method == "team.info"]) == 1
+
+
+async def test_without_team_read_the_organisation_is_sent_by_id(
+    sender_settings: Settings, slack_world: SlackWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = install(slack_world, scopes=("channels:read", "groups:read"))
+    monkeypatch.setattr(sender_module, "CHANNEL_PAGE_SIZE", 2)
+    sender = SlackSender(sender_settings)
+    try:
+        info = await sender.channel_info(
+            token, team_id=None, scope=ACME_TEAM_ID, channel="C0ACMEXTSH"
+        )
+        choices = await sender.list_channels(token, team_id=None, scope=ACME_TEAM_ID)
+        cached = await sender.list_channels(token, team_id=None, scope=ACME_TEAM_ID)
+    finally:
+        await sender.aclose()
+    assert info.connect_orgs == (ConnectOrg(GLOBEX_TEAM_ID, None),)
+    assert len(choices) == 5 and cached == choices
+    # Paged by two; the second listing came from the cache.
+    assert len([c for c in slack_world.calls if c.method == "conversations.list"]) == 3
