@@ -168,6 +168,7 @@ class Settings(BaseSettings):
 
     genesys_api_url: AnyHttpUrl | None = None
     genesys_login_url: AnyHttpUrl | None = None
+    genesys_downloads_url: AnyHttpUrl | None = None
 
     sandbox_slack_url: AnyHttpUrl | None = Field(
         default=None, description="Set by the dev launcher: the simulated Slack's pages."
@@ -217,6 +218,7 @@ class Settings(BaseSettings):
     @field_validator(
         "genesys_api_url",
         "genesys_login_url",
+        "genesys_downloads_url",
         "sandbox_slack_url",
         "sandbox_genesys_url",
         mode="before",

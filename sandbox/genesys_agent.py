@@ -10,6 +10,8 @@ proactive message would do).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from typing import Any, Literal
 
 import httpx
@@ -28,6 +30,7 @@ from sandbox.genesys_webhook import (
     build_receipt,
     build_text,
     build_typing,
+    sample_pdf,
     sample_png,
 )
 from sandbox.genesys_world import (
@@ -43,6 +46,7 @@ from sandbox.genesys_world import (
 ReplyKind = Literal[
     "text",
     "attachment",
+    "file",
     "quick_replies",
     "card",
     "date_picker",
@@ -85,6 +89,23 @@ class AgentReply(BaseModel):
     receipt_for: str | None = None
     duplicate: bool = False
     wait: bool = True
+    # An attachment's file ("attachment": a sample PNG, "file": a sample PDF, unless given).
+    filename: str | None = Field(default=None, min_length=1, max_length=255)
+    mime: str | None = Field(default=None, min_length=3, max_length=100)
+    content_base64: str | None = Field(default=None, max_length=8_000_000)
+
+    def attachment_file(self) -> tuple[str, str, bytes, str]:
+        """(filename, mime, bytes, mediaType) of the media this reply sends."""
+        if self.kind == "file":
+            name, mime, data, media = "sandbox-sample.pdf", "application/pdf", sample_pdf(), "File"
+        else:
+            name, mime, data, media = "sandbox-sample.png", "image/png", sample_png(), "Image"
+        if self.content_base64 is not None:
+            try:
+                data = base64.b64decode(self.content_base64, validate=True)
+            except binascii.Error:
+                raise ValueError("content_base64 is not base64") from None
+        return self.filename or name, self.mime or mime, data, media
 
 
 class Agent:
@@ -142,19 +163,20 @@ class Agent:
         payload: dict[str, Any]
         if reply.kind == "text":
             payload = build_text(addr, text, message_id=message_id, time=now)
-        elif reply.kind in ("attachment", "card"):
+        elif reply.kind in ("attachment", "file", "card"):
             org = world.orgs.get(integration.org_id)
-            download = Download(
-                new_uuid(), "sandbox-sample.png", "image/png", sample_png(), integration.org_id
-            )
+            filename, mime, data, media_type = reply.attachment_file()
+            if reply.kind == "card":
+                filename, mime, data = "sandbox-sample.png", "image/png", sample_png()
+            download = Download(new_uuid(), filename, mime, data, integration.org_id)
             world.downloads[download.id] = download
             # On the org's region `api-downloads` host, as real agent media is
             # (external-contracts §G9).
             host = f"/api-downloads.{org.domain}" if org is not None else ""
             url = f"{base_url}{host}/api/v2/downloads/{download.id}"
-            if reply.kind == "attachment":
+            if reply.kind != "card":
                 payload = build_attachment(
-                    addr, download, url=url, media_type="Image", message_id=message_id, time=now
+                    addr, download, url=url, media_type=media_type, message_id=message_id, time=now
                 )
                 text = download.filename
             else:

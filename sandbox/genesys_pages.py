@@ -28,6 +28,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 REPLY_KINDS: dict[ReplyKind, str] = {
     "text": "Text",
     "attachment": "Attachment (sample image)",
+    "file": "Attachment (sample PDF)",
     "quick_replies": "Quick replies",
     "card": "Card with buttons",
     "date_picker": "Date picker",

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from sandbox import slack_files, slack_methods, slack_oauth, slack_openid
 from sandbox.slack_actions import action_routes
 from sandbox.slack_api import Method, api_route
+from sandbox.slack_apps import apps_methods
 from sandbox.slack_control import control_routes, validation_error
 from sandbox.slack_events import EventSender
 from sandbox.slack_pages import page_routes
@@ -29,6 +30,7 @@ def create_slack_sandbox(world: SlackWorld, *, sender: EventSender | None = None
         **slack_files.METHODS,
         **slack_oauth.METHODS,
         **slack_openid.METHODS,
+        **apps_methods(sender),
     }
     routes = [
         api_route(world, methods),

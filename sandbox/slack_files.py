@@ -86,6 +86,9 @@ def files_complete_upload_external(call: MethodCall) -> JsonObject:
             file.title = str(entry["title"])
         files.append(file)
     target = call.arg("channel_id") or (call.arg("channels") or "").split(",")[0]
+    if call.arg("thread_ts") and not target:
+        # A thread is named by its channel: without `channel_id` nothing is shared anywhere.
+        raise ApiError("invalid_arguments", response_metadata={"messages": ["channel_id required"]})
     if target:
         channel = resolve_channel(call, target)
         if channel.is_archived:
@@ -142,8 +145,11 @@ def file_routes(world: SlackWorld) -> list[Route]:
             return Response(status_code=499)
         if outcome.status is not None:
             return fault_response(outcome)
-        file = world.receive_upload(request.path_params["upload_id"], content)
-        if file is None:
+        received = world.receive_upload(request.path_params["upload_id"], content)
+        if received == "length_mismatch":
+            # The bytes must be the `length` promised; the file is never completed.
+            return PlainTextResponse("length does not match", status_code=400)
+        if isinstance(received, str):
             return PlainTextResponse("Not Found", status_code=404)
         return PlainTextResponse(f"OK - {len(content)}")
 

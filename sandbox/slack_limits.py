@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 TIER_PER_MINUTE = {1: 1.0, 2: 20.0, 3: 50.0, 4: 100.0}
 METHOD_TIERS = {
+    "apps.uninstall": 1,
     "auth.revoke": 3,
     "chat.update": 3,
     "chat.postEphemeral": 4,

@@ -51,7 +51,8 @@ class ShownMessage:
     mine: bool
     edited: bool
     ephemeral: bool
-    files: list[str]
+    # (label, link to view it as the page's person) per shared file
+    files: list[tuple[str, str]]
     reactions: list[tuple[str, int]]
     replies: list[ShownMessage] = field(default_factory=list)
 
@@ -94,7 +95,10 @@ def _shown(world: SlackWorld, message: SlackMessage, viewer: str | None) -> Show
         edited=message.edited is not None,
         ephemeral=message.ephemeral_to is not None,
         files=[
-            f"{world.files[f].name} ({world.files[f].size} bytes)"
+            (
+                f"{world.files[f].name} ({world.files[f].size} bytes)",
+                f"/view-file/{f}?" + urlencode({"team": message.slack_team_id}),
+            )
             for f in message.file_ids
             if f in world.files
         ],
@@ -220,8 +224,20 @@ def page_routes(world: SlackWorld, sender: EventSender) -> list[Route]:
             query["user"] = channel.im_user
         return RedirectResponse("/?" + urlencode(query), status_code=303)
 
+    async def view_file(request: Request) -> Response:
+        """A shared file as a person of its workspace sees it in Slack's client (the page's
+        stand-in for a signed-in browser); apps must use `url_private` with a token."""
+        file = world.files.get(request.path_params["file_id"])
+        team = request.query_params.get("team", "")
+        if file is None or not file.uploaded or not file.shared or file.slack_team_id != team:
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        disposition = f'inline; filename="{file.name.replace(chr(34), "")}"'
+        headers = {"Content-Disposition": disposition}
+        return Response(file.content, media_type=file.mimetype, headers=headers)
+
     return [
         Route("/", home, methods=["GET"]),
+        Route("/view-file/{file_id}", view_file, methods=["GET"]),
         Route("/conversation", frame, methods=["GET"]),
         *composer_routes(world, sender),
         Route("/settings", settings, methods=["POST"]),

@@ -65,6 +65,11 @@ UndeclaredScopeResponse = Literal["redirect", "page"]
 RevokedBotTokenError = Literal["account_inactive", "token_revoked"]
 
 
+# How long an upload URL from `files.getUploadURLExternal` takes bytes (Slack does not say;
+# its URLs are short-lived, so the sim is strict).
+UPLOAD_URL_LIFETIME_SECONDS = 600.0
+
+
 class SlackWorld:
     def __init__(self, directory: SlackDirectory, *, manifest: Path = DEFAULT_MANIFEST) -> None:
         self.manifest = manifest
@@ -128,7 +133,8 @@ class SlackWorld:
         self.app_bots = dict(directory.app_bots)
         self.messages: dict[str, list[SlackMessage]] = {}
         self.files: dict[str, SlackFile] = {}
-        self.uploads: dict[str, str] = {}
+        # upload id -> (file id, the `length` promised, when the URL stops working)
+        self.uploads: dict[str, tuple[str, int, float]] = {}
         self.tokens: dict[str, SlackToken] = {}
         self.refresh_tokens: dict[str, SlackToken] = {}
         self.grants: dict[str, SlackGrant] = {}
@@ -245,16 +251,29 @@ class SlackWorld:
     def reserve_upload(self, file: SlackFile) -> str:
         upload_id = secrets.token_urlsafe(16)
         self.files[file.slack_file_id] = file
-        self.uploads[upload_id] = file.slack_file_id
+        expires_at = time.time() + UPLOAD_URL_LIFETIME_SECONDS
+        self.uploads[upload_id] = (file.slack_file_id, file.size, expires_at)
         return upload_id
 
-    def receive_upload(self, upload_id: str, content: bytes) -> SlackFile | None:
-        file_id = self.uploads.pop(upload_id, None)
-        file = self.files.get(file_id) if file_id else None
-        if file is not None:
-            file.content = content
-            file.size = len(content)
-            file.uploaded = True
+    def receive_upload(self, upload_id: str, content: bytes) -> SlackFile | str:
+        """Store the bytes sent to an upload URL, or say why not: the URL is single-use
+        (`unknown`), stops working after `UPLOAD_URL_LIFETIME_SECONDS` (`expired`), and the
+        bytes must be exactly the `length` given to `files.getUploadURLExternal`
+        (`length_mismatch`), as Slack's are."""
+        reserved = self.uploads.pop(upload_id, None)
+        if reserved is None:
+            return "unknown"
+        file_id, length, expires_at = reserved
+        file = self.files.get(file_id)
+        if file is None:
+            return "unknown"
+        if expires_at < time.time():
+            return "expired"
+        if len(content) != length:
+            return "length_mismatch"
+        file.content = content
+        file.size = len(content)
+        file.uploaded = True
         return file
 
     # ---- OAuth, tokens, installations ----------------------------------------------------

@@ -13,9 +13,12 @@ from typing import Any
 from app.db.models import SlackInstallation
 from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
+from app.genesys.downloads import DownloadedFile
+from app.genesys.errors import GenesysNotFound
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelInfo, SlackProfile, ThreadMessage, ThreadPage
 from app.slack.files import SlackFileInfo
+from app.slack.uploads import UploadFile
 
 
 @dataclass
@@ -41,6 +44,12 @@ class FakeSlack:
     reaction_failures: list[Exception] = field(default_factory=list)
     # Threads `thread_page` reads, by (channel, thread_ts), oldest first.
     threads: dict[tuple[str, str], list[ThreadMessage]] = field(default_factory=dict)
+    # (channel, thread_ts, files, initial_comment) per upload_files call that succeeded.
+    uploads: list[tuple[str, str | None, list[UploadFile], str | None]] = field(
+        default_factory=list
+    )
+    # Raised, one per call, by the next upload_files calls.
+    upload_failures: list[Exception] = field(default_factory=list)
     # What `files.info` knows, by file ID.
     files: dict[str, SlackFileInfo] = field(default_factory=dict)
 
@@ -126,6 +135,22 @@ class FakeSlack:
         ]
         return ThreadPage(messages=tuple(earlier[:limit]), has_more=len(earlier) > limit)
 
+    async def upload_files(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        files: list[UploadFile],
+        thread_ts: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str | None:
+        self.tokens_used.append(token)
+        if self.upload_failures:
+            raise self.upload_failures.pop(0)
+        self.uploads.append((channel, thread_ts, files, initial_comment))
+        return f"1700000001.{len(self.uploads):06d}"
+
     async def file_info(
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None:
@@ -152,6 +177,10 @@ class FakeGenesys:
     ended: set[str] = field(default_factory=set)
     may_end: bool = False
     disconnected: list[str] = field(default_factory=list)
+    # Agent media by URL; a URL not here answers 404.
+    media: dict[str, bytes] = field(default_factory=dict)
+    # Raised, one per call, by the next download_attachment calls.
+    download_failures: list[Exception] = field(default_factory=list)
 
     def _record(self, tenant_id: uuid.UUID, integration_id: str, endpoint: str, body: Any) -> None:
         if self.failures:
@@ -196,6 +225,15 @@ class FakeGenesys:
 
     async def can_end_conversations(self, tenant_id: uuid.UUID) -> bool:
         return self.may_end
+
+    async def download_attachment(
+        self, tenant_id: uuid.UUID, url: str, *, max_bytes: int
+    ) -> DownloadedFile:
+        if self.download_failures:
+            raise self.download_failures.pop(0)
+        if url not in self.media:
+            raise GenesysNotFound("Genesys answered 404 to attachment download", status=404)
+        return DownloadedFile(self.media[url], None)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import store
 from app.bridge.file_links import FileLinks
-from app.bridge.messages import CUSTOMER_KINDS, DeliveryOutcome, Direction, Status
+from app.bridge.messages import CUSTOMER_KINDS, DeliveryOutcome, Direction, Kind, Status
 from app.bridge.outcomes import DeliveryContext, Outcomes
 from app.bridge.ports import BotTokens, GenesysSender, SlackSender
 from app.bridge.reactions import ReactionPacer
@@ -37,6 +37,7 @@ from app.db.models import BridgeMessage, TenantStatus
 from app.logs import trace_id
 from app.tenants.purposes import SLACK_BOT_TOKEN
 
+NOTICE_KINDS = (Kind.NOTICE, Kind.NOTICE_UPDATE)
 # Rows read per round trip; a conversation rarely has more pending at once.
 BATCH_SIZE = 50
 
@@ -111,7 +112,9 @@ class Delivery:
             outcome = await self._send(row, context)
         except Retryable as exc:
             if gives_up(attempts=attempts, created_at=row.created_at):
-                await self._outcomes.dead_letter(row, context, exc.reason, attempts=attempts)
+                await self._outcomes.dead_letter(
+                    row, context, exc.reason, attempts=attempts, notice=exc.notice
+                )
                 return False
             delay = backoff(attempts, exc.retry_after)
             await self._outcomes.settle(
@@ -131,14 +134,15 @@ class Delivery:
                 slack_error=exc.slack_error,
                 receipt_reason=exc.receipt_reason,
                 attempts=attempts,
+                notice=exc.notice,
             )
             return False
         await self._outcomes.delivered(row, context, outcome, attempts=attempts)
         self._react(context, outcome)
-        retracted = (
-            row.direction == Direction.TO_GENESYS
-            and row.kind in CUSTOMER_KINDS
-            and row.last_error is not None
+        # A delivery after a failure may have retracted its notice (`Outcomes.delivered`).
+        retracted = row.last_error is not None and (
+            (row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS)
+            or (row.direction == Direction.TO_SLACK and row.kind not in NOTICE_KINDS)
         )
         return not retracted
 

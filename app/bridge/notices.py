@@ -25,6 +25,13 @@ AWAY_NOTICE = (
     "has been passed on, and someone will answer when the team is back."
 )
 DELIVERED_LATER_NOTICE = ":white_check_mark: This message was delivered to support after all."
+# An agent's file that could not be shared in Slack; `{names}` are escaped file names.
+AGENT_FILE_NOT_PASSED_ON = (
+    ":warning: Support sent {names}, but it could not be passed on here. "
+    "Please ask them to send it another way."
+)
+# That notice becomes this once a replayed dead letter shares the file after all.
+AGENT_FILE_PASSED_ON_LATER = ":white_check_mark: Support's file was passed on after all."
 # To someone who clicks a button or picker of a conversation that is not theirs (ephemeral).
 NOT_YOURS_NOTE = (
     "Only the person who started this conversation with support can answer here. "
@@ -57,6 +64,13 @@ def setup_alert_text(reason: str, *, conversation_kind: str, setup_url: str | No
         f"that it is not set up correctly and that an admin has been told. {fix} "
         "(This alert is sent at most once an hour.)"
     )
+
+
+def agent_file_notice(escaped_names: list[str], escaped_text: str | None) -> str:
+    """The notice posted in place of an agent's file that failed for good; the agent's own
+    words, when there were any, are kept above it so nothing they wrote is lost."""
+    line = AGENT_FILE_NOT_PASSED_ON.format(names=", ".join(escaped_names) or "a file")
+    return f"{escaped_text}\n\n{line}" if escaped_text else line
 
 
 def files_refused_notice(labels: list[str]) -> str:

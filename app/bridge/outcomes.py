@@ -33,6 +33,7 @@ from app.bridge.messages import (
     Status,
 )
 from app.bridge.notices import (
+    AGENT_FILE_PASSED_ON_LATER,
     DELIVERED_LATER_NOTICE,
     NOT_DELIVERED_NOTICE,
     SETUP_PROBLEM_NOTICE,
@@ -207,6 +208,15 @@ class Outcomes:
                     and row.last_error is not None
                 ):
                     await self._retract_notice(session, row, context)
+                elif (
+                    row.direction == Direction.TO_SLACK
+                    and row.kind not in (Kind.NOTICE, Kind.NOTICE_UPDATE)
+                    and row.last_error is not None
+                ):
+                    # An agent's file replayed after its "could not be passed on" notice.
+                    await self._retract_notice(
+                        session, row, context, text=AGENT_FILE_PASSED_ON_LATER
+                    )
                 if (
                     row.direction == Direction.TO_SLACK
                     and row.kind != Kind.NOTICE
@@ -233,7 +243,10 @@ class Outcomes:
         slack_error: str | None = None,
         receipt_reason: tuple[str, str] | None = None,
         attempts: int | None = None,
+        notice: str | None = None,
     ) -> None:
+        """`notice`: a text of ours to post in the Slack conversation after the dead letter
+        (an agent's file that could not be passed on), queued in the same transaction."""
         log.warning(
             "message dead-lettered",
             extra={"tenant_id": str(context.tenant.id), "message_id": row.id, "reason": reason},
@@ -263,6 +276,19 @@ class Outcomes:
                         delivered=False,
                         slack_error=slack_error or "fatal_error",
                         receipt_reason=receipt_reason,
+                    )
+                if row.direction == Direction.TO_SLACK and notice is not None:
+                    await store.insert_message(
+                        session,
+                        NewMessage(
+                            tenant_id=context.tenant.id,
+                            conversation_id=context.conversation.id,
+                            direction=Direction.TO_SLACK,
+                            kind=Kind.NOTICE,
+                            dedupe_key=f"notice:{row.id}",
+                            payload={"text": notice},
+                            source_ts=datetime.now(UTC),
+                        ),
                     )
                 elif row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS:
                     await self._notify_customer(session, row, context, reason)
@@ -371,7 +397,12 @@ class Outcomes:
         )
 
     async def _retract_notice(
-        self, session: AsyncSession, row: BridgeMessage, context: DeliveryContext
+        self,
+        session: AsyncSession,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        *,
+        text: str = DELIVERED_LATER_NOTICE,
     ) -> None:
         """A message delivered after it was dead-lettered: its failure notice must not stand.
 
@@ -401,7 +432,7 @@ class Outcomes:
                     direction=Direction.TO_SLACK,
                     kind=Kind.NOTICE_UPDATE,
                     dedupe_key=f"notice_update:{row.id}",
-                    payload={"text": DELIVERED_LATER_NOTICE, "slack_ts": notice.slack_ts},
+                    payload={"text": text, "slack_ts": notice.slack_ts},
                     source_ts=datetime.now(UTC),
                 ),
             )

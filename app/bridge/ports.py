@@ -15,9 +15,11 @@ from typing import Any, Protocol
 from app.db.models import SlackInstallation
 from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
+from app.genesys.downloads import DownloadedFile
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile, ThreadPage
 from app.slack.files import SlackFileInfo
+from app.slack.uploads import UploadFile
 
 
 class SlackSender(Protocol):
@@ -85,6 +87,20 @@ class SlackSender(Protocol):
         limit: int,
     ) -> ThreadPage: ...
 
+    async def upload_files(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        files: list[UploadFile],
+        thread_ts: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str | None:
+        """Share `files` in one message (Slack's external upload flow); its ts when Slack
+        says it, None when the share is still being processed."""
+        ...
+
     async def file_info(
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None: ...
@@ -122,6 +138,12 @@ class GenesysSender(Protocol):
         self, tenant_id: uuid.UUID, conversation_id: str
     ) -> AgentIdentity | None:
         """Who answers the Genesys conversation (name, avatar); None when unknown."""
+        ...
+
+    async def download_attachment(
+        self, tenant_id: uuid.UUID, url: str, *, max_bytes: int
+    ) -> DownloadedFile:
+        """An agent's attachment, at most `max_bytes`, fetched with the tenant's token."""
         ...
 
     async def conversation_state(

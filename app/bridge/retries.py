@@ -33,12 +33,19 @@ class Retryable(RetryableError):
     the Slack and Genesys trees' retryable leaves)."""
 
     def __init__(
-        self, reason: str, retry_after: float | None = None, *, rate_limited: bool = False
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        rate_limited: bool = False,
+        notice: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.rate_limited = rate_limited
+        # Posted in the conversation should the message become a dead letter after all.
+        self.notice = notice
 
 
 class Permanent(Exception):
@@ -50,11 +57,15 @@ class Permanent(Exception):
         *,
         slack_error: str | None = None,
         receipt_reason: tuple[str, str] | None = None,
+        notice: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.slack_error = slack_error
         self.receipt_reason = receipt_reason
+        # A notice of ours for the Slack side of the conversation (an agent's file that
+        # could not be passed on), queued with the dead letter.
+        self.notice = notice
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:

@@ -14,17 +14,42 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.bridge import normalized, routing, store
 from app.bridge.end_chat import with_end_chat
 from app.bridge.messages import DeliveryOutcome, Kind
-from app.bridge.outbound import AgentMessage, AgentStructured, parse_webhook
+from app.bridge.notices import agent_file_notice
+from app.bridge.outbound import AgentMessage, AgentStructured, OutboundAttachment, parse_webhook
 from app.bridge.outcomes import DeliveryContext
 from app.bridge.ports import GenesysSender, SlackSender
-from app.bridge.rendering import SLACK_SAFE_TEXT_LIMIT, shorten_escaped, to_slack_post
+from app.bridge.rendering import (
+    SLACK_SAFE_TEXT_LIMIT,
+    escape_mrkdwn,
+    shorten_escaped,
+    to_slack_post,
+)
 from app.bridge.retries import Permanent, Retryable
 from app.db.models import BridgeMessage
+from app.genesys.downloads import DownloadTooLarge
+from app.genesys.errors import (
+    GenesysAuthError,
+    GenesysError,
+    GenesysRateLimited,
+    GenesysUnavailable,
+)
 from app.retry import RetryableError
 from app.slack.errors import SlackError, SlackRateLimited, SlackRejected
+from app.slack.uploads import UploadFile, safe_filename
+from app.tenants.genesys_access import GenesysNotConnected
 
 # Slack shows `username`/`icon_url` only with this scope; installs from before it lack it.
 CUSTOMIZE_SCOPE = "chat:write.customize"
+
+# An agent's file is held in memory between download and upload. Slack takes files up to
+# 1 GB; Genesys' own media limit is reported as 25 MB (UNCONFIRMED), and 25 MB is our cap:
+# with WORKER_CONCURRENCY=8 a worker holds at most 200 MB of files at once.
+AGENT_FILE_MAX_BYTES = 25 * 1024 * 1024
+FILE_TOO_LARGE_RECEIPT = (
+    "InvalidMediaContentLength",
+    "The file is larger than the 25 MB Switchboard passes on to Slack",
+)
+FILE_NOT_FETCHED_RECEIPT = ("GeneralError", "The file could not be downloaded from Genesys Cloud")
 
 UNRESOLVABLE_RECEIPT = (
     "InvalidDestination",
@@ -99,6 +124,8 @@ class ToSlack:
             raise Permanent("unresolvable_recipient", receipt_reason=UNRESOLVABLE_RECEIPT)
         try:
             return await self._send(row, context)
+        except (Retryable, Permanent):
+            raise
         except RetryableError as exc:
             error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
             limited = isinstance(exc, SlackRateLimited)
@@ -158,6 +185,10 @@ class ToSlack:
         username: str | None = None
         icon_url: str | None = None
         offered: str | None = None
+        if row.kind != Kind.NOTICE:
+            message = stored_agent_message(row)
+            if isinstance(message, AgentMessage) and any(a.url for a in message.attachments):
+                return await self._send_files(message, context, channel)
         partly: tuple[str, str] | None = None
         if row.kind == Kind.NOTICE:
             text, blocks = str(row.payload["text"]), None
@@ -223,3 +254,88 @@ class ToSlack:
         if not await self._genesys.can_end_conversations(context.tenant.id):
             return None
         return conversation_id
+
+    async def _send_files(
+        self, message: AgentMessage, context: DeliveryContext, channel: str
+    ) -> DeliveryOutcome:
+        """An agent's files, downloaded from Genesys with the tenant's token and shared in the
+        thread or DM as Slack files, in one message whose comment carries the agent's words
+        (one Slack message per agent message, so a retry cannot leave half of it behind).
+        A failure that passes is retried; one that does not leaves a notice and a Failed
+        receipt (`Permanent.notice`)."""
+        conversation = context.conversation
+        thread_ts = conversation.slack_thread_ts if conversation.kind == "thread" else None
+        fetchable = [a for a in message.attachments if a.url]
+        names = [safe_filename(a.filename) for a in fetchable]
+        lines = [escape_mrkdwn(message.text)] if message.text.strip() else []
+        lines += [
+            f"📎 {escape_mrkdwn(safe_filename(a.filename))} (no usable link)"
+            for a in message.attachments
+            if not a.url
+        ]
+        comment = shorten_escaped("\n".join(lines), SLACK_SAFE_TEXT_LIMIT) if lines else None
+        notice = agent_file_notice([escape_mrkdwn(n) for n in names], comment)
+        files = [
+            UploadFile(name, await self._download(attachment, context, notice), title=name)
+            for attachment, name in zip(fetchable, names, strict=True)
+        ]
+        try:
+            ts = await self._slack.upload_files(
+                context.token,
+                team_id=context.team_id,
+                channel=channel,
+                files=files,
+                thread_ts=thread_ts,
+                initial_comment=comment,
+            )
+        except RetryableError as exc:
+            error = exc.error if isinstance(exc, SlackError) else type(exc).__name__
+            limited = isinstance(exc, SlackRateLimited)
+            raise Retryable(
+                f"slack:{error}", exc.retry_after, rate_limited=limited, notice=notice
+            ) from None
+        except SlackError as exc:
+            reason = ("GeneralError", f"Slack refused the file ({exc.error})")
+            raise Permanent(
+                f"slack:{exc.error}", slack_error=exc.error, receipt_reason=reason, notice=notice
+            ) from None
+        return DeliveryOutcome(slack_ts=ts)
+
+    async def _download(
+        self, attachment: OutboundAttachment, context: DeliveryContext, notice: str
+    ) -> bytes:
+        assert attachment.url is not None
+        if attachment.size_bytes is not None and attachment.size_bytes > AGENT_FILE_MAX_BYTES:
+            raise Permanent("file_too_large", receipt_reason=FILE_TOO_LARGE_RECEIPT, notice=notice)
+        if self._genesys is None:
+            raise Permanent("genesys_not_connected", notice=notice)
+        try:
+            downloaded = await self._genesys.download_attachment(
+                context.tenant.id, attachment.url, max_bytes=AGENT_FILE_MAX_BYTES
+            )
+        except GenesysNotConnected:
+            raise Permanent(
+                "genesys_not_connected", receipt_reason=FILE_NOT_FETCHED_RECEIPT, notice=notice
+            ) from None
+        except DownloadTooLarge:
+            raise Permanent(
+                "file_too_large", receipt_reason=FILE_TOO_LARGE_RECEIPT, notice=notice
+            ) from None
+        except (GenesysRateLimited, GenesysUnavailable) as exc:
+            limited = isinstance(exc, GenesysRateLimited)
+            raise Retryable(
+                f"genesys_download:{type(exc).__name__}",
+                exc.retry_after,
+                rate_limited=limited,
+                notice=notice,
+            ) from None
+        except GenesysAuthError:
+            # Credentials may be fixed in onboarding within the retry window.
+            raise Retryable("genesys_download:GenesysAuthError", notice=notice) from None
+        except GenesysError as exc:
+            raise Permanent(
+                f"genesys_download:{type(exc).__name__}:{exc.status}",
+                receipt_reason=FILE_NOT_FETCHED_RECEIPT,
+                notice=notice,
+            ) from None
+        return downloaded.content

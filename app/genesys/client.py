@@ -129,6 +129,7 @@ class GenesysClient:
     ) -> None:
         self.hosts = hosts
         self.client_id = client_id
+        self.transport = transport
         self.token_grants = 0
         self._clock = clock
         self._token_lock = asyncio.Lock()
@@ -237,6 +238,19 @@ class GenesysClient:
         async with self._token_lock:
             if self._current_token() == rejected:
                 await self._grant()
+
+    async def bearer_token(self) -> str:
+        """The current access token (granted when there is none or it is about to expire),
+        for a request this client does not send itself (`genesys.downloads`)."""
+        await self._ensure_token()
+        token = self._current_token()
+        if token is None:
+            raise GenesysUnavailable("Genesys granted no access token")
+        return token
+
+    async def token_refused(self, token: str) -> None:
+        """Another request's 401 for `token`: replace it once, as `request` would."""
+        await self._replace_token(rejected=token)
 
     # --- requests --------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ class Region:
 class GenesysHosts:
     api_base: str
     login_base: str
+    # Where agent media lives (`api-downloads.{domain}`, external-contracts §G9): the only
+    # base an attachment is fetched from with the tenant's token. None: none is fetched.
+    downloads_base: str | None = None
 
 
 # Keys are the SDK's region names (purecloud_region_hosts.py), so a tenant's saved choice
@@ -56,21 +59,34 @@ def region_by_key(key: str) -> Region | None:
 
 
 def hosts_for(
-    region_key: str, *, api_override: str | None, login_override: str | None
+    region_key: str,
+    *,
+    api_override: str | None,
+    login_override: str | None,
+    downloads_override: str | None = None,
 ) -> GenesysHosts:
     """Hosts for a region; an override (sandbox, tests) replaces that host whatever the region.
 
     Raises `ValueError` for an unknown region unless both hosts are overridden, so a typo in a
-    stored region fails loudly instead of sending credentials to a made-up host.
+    stored region fails loudly instead of sending credentials to a made-up host. The downloads
+    host is the region's unless overridden; with an unknown region and no override, none.
     """
     region = region_by_key(region_key)
-    templated = any(_DOMAIN in _placeholder(o) for o in (api_override, login_override) if o)
+    overrides = (api_override, login_override, downloads_override)
+    templated = any(_DOMAIN in _placeholder(o) for o in overrides if o)
     if region is None and (api_override is None or login_override is None or templated):
         raise ValueError(f"unknown Genesys Cloud region {region_key!r}")
     domain = region.domain if region is not None else ""
     api = _placeholder(api_override).replace(_DOMAIN, domain) or f"https://api.{domain}"
     login = _placeholder(login_override).replace(_DOMAIN, domain) or f"https://login.{domain}"
-    return GenesysHosts(api_base=api.rstrip("/"), login_base=login.rstrip("/"))
+    downloads = _placeholder(downloads_override).replace(_DOMAIN, domain) or (
+        f"https://api-downloads.{domain}" if region is not None else ""
+    )
+    return GenesysHosts(
+        api_base=api.rstrip("/"),
+        login_base=login.rstrip("/"),
+        downloads_base=downloads.rstrip("/") or None,
+    )
 
 
 # An override may name the region's domain, `http://localhost:8002/api.{domain}`: the sandbox

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.config import Settings
+from app.retry import parse_retry_after
 from app.slack.directory import (
     ChannelChoice,
     ChannelInfo,
@@ -28,12 +29,21 @@ from app.slack.directory import (
     ThreadPage,
     external_team_ids,
 )
-from app.slack.errors import SlackError, SlackRateLimited, error_for_exception
+from app.slack.errors import (
+    SlackError,
+    SlackRateLimited,
+    SlackRejected,
+    SlackUnavailable,
+    error_for_exception,
+)
 from app.slack.files import SlackFileInfo
+from app.slack.uploads import UploadFile
 
 log = logging.getLogger(__name__)
 
 LOOKUP_TTL_SECONDS = 600.0
+# Sending one file's bytes to its upload URL (the other calls keep the 10 s of `_client`).
+UPLOAD_TIMEOUT_SECONDS = 30.0
 # conversations.list: pages of this many, and no more than this many pages (Tier 2).
 CHANNEL_PAGE_SIZE = 200
 MAX_CHANNEL_PAGES = 10
@@ -96,6 +106,18 @@ class SlackSender:
             params["icon_url"] = icon_url
         data = await self._call(token, team_id, "chat_postMessage", **params)
         return str(data.get("ts"))
+
+    async def uninstall_app(self, token: str, *, team_id: str | None) -> None:
+        """Remove the app from the workspace (`apps.uninstall`, with the app's own client
+        credentials): Slack revokes every token of the install, then sends
+        `app_uninstalled` and `tokens_revoked`, which find nothing left to purge."""
+        await self._call(
+            token,
+            team_id,
+            "apps_uninstall",
+            client_id=self._settings.slack_client_id,
+            client_secret=self._settings.slack_client_secret.get_secret_value(),
+        )
 
     async def update_message(
         self,
@@ -292,6 +314,83 @@ class SlackSender:
         self._remember(key, str(link))
         return str(link)
 
+    async def _send_bytes(self, upload_url: str, content: bytes) -> None:
+        """POST the raw bytes to Slack's upload URL (no token: the URL is the credential).
+        Slack answers 200; anything else fails the upload like an API error would."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        timeout = aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT_SECONDS)
+        try:
+            async with self._http.post(upload_url, data=content, timeout=timeout) as response:
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+                await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SlackUnavailable(type(exc).__name__) from None
+        if status == 429:
+            raise SlackRateLimited(
+                "upload_http_429", retry_after=parse_retry_after(retry_after), status=status
+            )
+        if status >= 500:
+            raise SlackUnavailable(f"upload_http_{status}", status=status)
+        if status != 200:
+            raise SlackRejected(f"upload_http_{status}", status=status)
+
+    async def upload_files(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        files: list[UploadFile],
+        thread_ts: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str | None:
+        """Share `files` in one message through the external upload flow
+        (`app.slack.uploads`); returns the message's ts when Slack already names it (sharing
+        is asynchronous on Slack's side, so it may not). Needs `files:write`."""
+        entries: list[dict[str, str | None]] = []
+        for file in files:
+            reserved = await self._call(
+                token,
+                team_id,
+                "files_getUploadURLExternal",
+                filename=file.filename,
+                length=len(file.content),
+            )
+            await self._send_bytes(str(reserved["upload_url"]), file.content)
+            entries.append({"id": str(reserved["file_id"]), "title": file.title or file.filename})
+        params: dict[str, Any] = {"files": entries, "channel_id": channel}
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        if initial_comment:
+            params["initial_comment"] = initial_comment
+        data = await self._call(token, team_id, "files_completeUploadExternal", **params)
+        return _shared_ts(data, channel)
+
+    async def file_info(
+        self, token: str, *, team_id: str | None, slack_file_id: str
+    ) -> SlackFileInfo | None:
+        """`files.info` (scope `files:read`); None when Slack does not know the file (or no
+        longer shows it to us). Other failures raise the `SlackError` tree."""
+        try:
+            data = await self._call(token, team_id, "files_info", file=slack_file_id)
+        except SlackError as exc:
+            if exc.error in ("file_not_found", "file_deleted"):
+                return None
+            raise
+        raw = data.get("file") or {}
+        size = raw.get("size")
+        hosted = raw.get("mode") in (None, "hosted", "snippet") and not raw.get("is_external")
+        return SlackFileInfo(
+            slack_file_id=str(raw.get("id") or slack_file_id),
+            name=raw.get("name") or None,
+            mimetype=raw.get("mimetype") or "application/octet-stream",
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            download_url=raw.get("url_private_download") or raw.get("url_private") or None,
+            hosted=hosted,
+        )
+
     async def thread_page(
         self,
         token: str,
@@ -330,25 +429,12 @@ class SlackSender:
             )
         return ThreadPage(messages=tuple(found), has_more=bool(data.get("has_more")))
 
-    async def file_info(
-        self, token: str, *, team_id: str | None, slack_file_id: str
-    ) -> SlackFileInfo | None:
-        """`files.info` (scope `files:read`); None when Slack does not know the file (or no
-        longer shows it to us). Other failures raise the `SlackError` tree."""
-        try:
-            data = await self._call(token, team_id, "files_info", file=slack_file_id)
-        except SlackError as exc:
-            if exc.error in ("file_not_found", "file_deleted"):
-                return None
-            raise
-        raw = data.get("file") or {}
-        size = raw.get("size")
-        hosted = raw.get("mode") in (None, "hosted", "snippet") and not raw.get("is_external")
-        return SlackFileInfo(
-            slack_file_id=str(raw.get("id") or slack_file_id),
-            name=raw.get("name") or None,
-            mimetype=raw.get("mimetype") or "application/octet-stream",
-            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-            download_url=raw.get("url_private_download") or raw.get("url_private") or None,
-            hosted=hosted,
-        )
+
+def _shared_ts(data: Any, channel: str) -> str | None:
+    """The ts of the message that shared the first file in `channel`, if Slack said it."""
+    shared = (data.get("files") or [{}])[0].get("shares") or {}
+    for visibility in ("public", "private"):
+        entries = (shared.get(visibility) or {}).get(channel) or []
+        if entries and isinstance(entries[0], dict) and entries[0].get("ts"):
+            return str(entries[0]["ts"])
+    return None

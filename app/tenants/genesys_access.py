@@ -21,6 +21,7 @@ from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
 from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentDirectory, AgentIdentity
+from app.genesys.downloads import DownloadedFile, download_media
 from app.genesys.errors import (
     GenesysError,
     GenesysNotFound,
@@ -74,6 +75,9 @@ class TenantGenesys:
             else None,
             login_override=str(settings.genesys_login_url).rstrip("/")
             if settings.genesys_login_url
+            else None,
+            downloads_override=str(settings.genesys_downloads_url).rstrip("/")
+            if settings.genesys_downloads_url
             else None,
         )
         return GenesysClient(
@@ -157,6 +161,15 @@ class TenantGenesys:
             )
         except GenesysError:
             return None
+
+    async def download_attachment(
+        self, tenant_id: uuid.UUID, url: str, *, max_bytes: int
+    ) -> DownloadedFile:
+        """An agent's attachment, fetched with the tenant's token from its region's downloads
+        host only (`genesys.downloads`); raises the `GenesysError` tree, or
+        `GenesysNotConnected`."""
+        client = await self._connected(tenant_id)
+        return await download_media(client, url, max_bytes=max_bytes)
 
     async def conversation_state(
         self, tenant_id: uuid.UUID, conversation_id: str

@@ -18,7 +18,8 @@ from app.bridge import dead_letters
 from app.bridge.health import get_health
 from app.db.models import SlackInstallation, TenantStatus
 from app.genesys.regions import REGIONS
-from app.tenants import store
+from app.slack.errors import SlackAuthError, SlackError
+from app.tenants import offboarding, store
 from app.tenants.connection_check import Check
 from app.tenants.integrations import FieldErrors, WiredIntegration
 from app.tenants.purposes import SLACK_BOT_TOKEN
@@ -30,7 +31,7 @@ from app.tenants.webhook_secrets import (
     RotationUnfinished,
 )
 from app.web.auth import csrf_ok, current_admin, refusal
-from app.web.session import AdminSession
+from app.web.session import COOKIE_NAME, AdminSession
 from app.web.views import page, state_of
 
 # Rows of the changes table per page.
@@ -46,6 +47,7 @@ ACTION_LABELS = {
     "genesys.webhook_secret_rotated": "Rotated a webhook secret",
     "genesys.integration_retired": "Retired a previous integration",
     "genesys.disconnected": "Disconnected Genesys Cloud",
+    "slack.removed_by_admin": "Removed Switchboard from Slack",
     "tenant.behaviour_changed": "Changed behaviour",
     "deadletter.replayed": "Replayed a failed message",
     "deadletter.discarded": "Discarded a failed message",
@@ -432,3 +434,58 @@ async def disconnect_genesys(request: Request) -> Response:
         tenant_id=admin.tenant_id, actor_slack_user_id=admin.slack_user_id
     )
     return RedirectResponse("/onboarding?saved=disconnected#genesys", status_code=303)
+
+
+async def remove_app(request: Request) -> Response:
+    """Remove Switchboard from the workspace: Slack uninstalls the app (revoking its tokens),
+    then the tenant is purged here at once, as the `app_uninstalled` event would, so the
+    admin sees the result now and the late events find nothing left. If Slack cannot be
+    reached, nothing is purged: a half-removed install would keep posting with no settings."""
+    guarded = await _guard_post(request)
+    if isinstance(guarded, Response):
+        return guarded
+    admin, context, form = guarded
+    if form.get("confirm") != "remove":
+        return refusal(
+            request,
+            "Not removed",
+            "Tick the box that confirms you want to remove Switchboard, then try again.",
+            status=400,
+        )
+    state = state_of(request)
+    installation: SlackInstallation = context["installation"]
+    if installation.bot_token_enc is not None:
+        token = state.box.decrypt(
+            installation.bot_token_enc, tenant_id=admin.tenant_id, purpose=SLACK_BOT_TOKEN
+        )
+        try:
+            await state.slack.uninstall_app(token, team_id=installation.slack_team_id)
+        except SlackAuthError:
+            pass  # already uninstalled or revoked in Slack: only our side is left to clean
+        except SlackError as exc:
+            return refusal(
+                request,
+                "Switchboard was not removed",
+                f"Slack did not confirm the removal ({exc.error}). Nothing was changed; "
+                "try again in a minute.",
+                status=502,
+            )
+    async with state.sessions.begin() as session:
+        await store.record_audit(
+            session,
+            tenant_id=admin.tenant_id,
+            action="slack.removed_by_admin",
+            actor_slack_user_id=admin.slack_user_id,
+        )
+        await offboarding.purge_tenant(session, tenant_id=admin.tenant_id, reason="removed")
+    response = refusal(
+        request,
+        "Switchboard was removed",
+        f"Switchboard is no longer installed in {context['tenant'].name}: its tokens are "
+        "revoked and its settings, credentials and conversations here are deleted. Genesys "
+        "Cloud keeps its own copies of past conversations.",
+        status=200,
+        offer_install=True,
+    )
+    response.delete_cookie(COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax")
+    return response

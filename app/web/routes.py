@@ -98,6 +98,7 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/onboarding/behaviour", onboarding.save_behaviour, methods=["POST"]),
         Route("/onboarding/disconnect", onboarding.disconnect_genesys, methods=["POST"]),
+        Route("/onboarding/remove", onboarding.remove_app, methods=["POST"]),
         Route("/settings/privacy", privacy.show, methods=["GET"]),
         Route("/settings/privacy/retention", privacy.save_retention, methods=["POST"]),
         Route("/settings/privacy/erase", privacy.erase_person, methods=["POST"]),

@@ -38,6 +38,8 @@ def simulator_environment(
         "SLACK_OPENID_AUTHORIZE_URL": f"{slack_url}/openid/connect/authorize",
         "GENESYS_API_URL": genesys_api,
         "GENESYS_LOGIN_URL": genesys_login,
+        # Agent media: the simulator serves each region's `api-downloads` host as a prefix.
+        "GENESYS_DOWNLOADS_URL": f"{genesys_url}/api-downloads.{{domain}}",
     }
 
 

@@ -157,14 +157,6 @@ async def agent_answers(
     await expect(page.locator("[role=alert]")).to_have_count(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 13, not merged yet: step 3, the agent's attachment is not a Slack file (no "
-        "'sandbox-sample.png' file on the bot's message); step 4, a clicked quick reply keeps "
-        "its buttons (chat.update is not called). Steps 1, 2, 5, 6 and the rest of 3-4 pass"
-    ),
-)
 async def test_a_newcomer_walks_the_whole_sandbox(dev: Dev, open_page: OpenPage) -> None:
     first, _ = _start(dev.env, dev.data)
     try:

@@ -8,6 +8,7 @@ was sent can be compared with what arrived.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -274,9 +275,14 @@ class Agents:
         duplicate: bool = False,
         quick_replies: list[str] | None = None,
         agent_name: str | None = None,
+        filename: str | None = None,
+        content: bytes | None = None,
     ) -> list[WebhookReport]:
+        """`filename`/`content`: the file of a `kind="attachment"` or `"file"` reply."""
         reply = AgentReply.model_validate(
             {
+                "filename": filename,
+                "content_base64": base64.b64encode(content).decode() if content else None,
                 "agent_name": agent_name,
                 "integration_id": integration_id,
                 "to_id": to_id,

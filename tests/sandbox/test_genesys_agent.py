@@ -169,6 +169,41 @@ async def test_the_customer_side_can_end_a_conversation_and_others_cannot_read_i
     assert ended.json()["selfUri"] == f"{CONVERSATIONS}/{conversation_id}"
 
 
+async def test_the_console_sends_a_pdf_and_the_control_api_a_file_of_ones_own() -> None:
+    receiver = Receiver()
+    with ServerThread(receiver) as target:
+        world = GenesysWorld.seeded()
+        integration = world.integrations[SANDBOX_DMS_INTEGRATION_ID]
+        integration.webhook_url, integration.webhook_secret = target.url, SECRET
+        async with genesys_session(world) as (http, auth):
+            conversation_id = await customer_says(http, auth, "the manual?")
+            sent = await http.post(
+                "/console/reply", data={"conversation_id": conversation_id, "kind": "file"}
+            )
+            assert sent.status_code == 303 and "error" not in sent.headers["location"]
+            own = {"conversation_id": conversation_id, "kind": "file", "filename": "q.pdf"}
+            mine = await http.post(
+                "/_sandbox/agent/reply", json={**own, "content_base64": "JVBERi0xLjQ="}
+            )
+            bad = await http.post("/_sandbox/agent/reply", json={**own, "content_base64": "%%"})
+            for _ in range(100):
+                if len(receiver.bodies) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+    assert mine.status_code == 200 and bad.status_code == 400
+    # The console delivers in the background, so the two may arrive in either order.
+    attachments = {
+        a["filename"]: a for a in (body["content"][0]["attachment"] for body in receiver.bodies)
+    }
+    assert {(name, a["mime"], a["mediaType"]) for name, a in attachments.items()} == {
+        ("sandbox-sample.pdf", "application/pdf", "File"),
+        ("q.pdf", "application/pdf", "File"),
+    }
+    pdf = world.downloads[attachments["sandbox-sample.pdf"]["id"]].data
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    assert world.downloads[attachments["q.pdf"]["id"]].data == b"%PDF-1.4"
+
+
 USER_IMAGE_RESOLUTIONS = ["x48", "x96", "x128", "x200", "x300", "x400"]
 
 

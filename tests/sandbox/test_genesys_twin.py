@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from sandbox.genesys_config import GenesysConfig
@@ -137,13 +138,40 @@ async def test_downloads_need_a_bearer_token_unless_switched_off(needs_auth: boo
     world = GenesysWorld.seeded(config=GenesysConfig(download_requires_auth=needs_auth))
     async with genesys_session(world) as (http, auth):
         url = await _agent_attachment(http, auth)
-        anonymous = await http.get(url)
+        anonymous = await http.get(url, params={"redirectToAuth": "false"})
+        sent_to_sign_in = await http.get(url)
         with_token = await http.get(url, headers=auth)
-        forged = await http.get(url, headers={"Authorization": "Bearer not-a-token"})
-    assert with_token.status_code == 200
-    assert with_token.content.startswith(b"\x89PNG")
+        forged = await http.get(
+            url, headers={"Authorization": "Bearer not-a-token"}, params={"redirectToAuth": "false"}
+        )
+        # The download is a redirect to signed storage, which takes no token.
+        assert with_token.status_code == 302
+        stored = await http.get(with_token.headers["location"])
+    assert stored.status_code == 200
+    assert stored.content.startswith(b"\x89PNG")
     if needs_auth:
         assert (anonymous.status_code, forged.status_code) == (401, 401)
         assert anonymous.json()["code"] == "authentication.required"
+        # `redirectToAuth` defaults to true: off to the sign-in page, an HTML 200.
+        assert sent_to_sign_in.status_code == 302
+        assert sent_to_sign_in.headers["location"].endswith("/authorize")
+        async with genesys_session(world) as (again, _):
+            page = await again.get(sent_to_sign_in.headers["location"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     else:
-        assert anonymous.status_code == 200 and anonymous.content == with_token.content
+        assert anonymous.status_code == 302
+
+
+async def test_storage_refuses_a_forwarded_token_and_a_tampered_or_expired_signature() -> None:
+    world = GenesysWorld.seeded()
+    async with genesys_session(world) as (http, auth):
+        url = await _agent_attachment(http, auth)
+        location = httpx.URL((await http.get(url, headers=auth)).headers["location"])
+        assert not location.path.startswith("/api-downloads.")
+        forwarded = await http.get(location, headers=auth)
+        tampered = await http.get(location.copy_set_param("signature", "0" * 64))
+        later = await http.get(location.copy_set_param("expires", "1"))
+        fine = await http.get(location)
+    assert forwarded.status_code == 400  # like S3: one auth mechanism only
+    assert (tampered.status_code, later.status_code) == (403, 403)
+    assert fine.status_code == 200

@@ -236,8 +236,12 @@ async def test_attachment_bytes_are_served_by_the_sim(receiver: tuple[Receiver, 
         await reply(http, kind="attachment")
         payload = json.loads(target.seen[0].body)
         attachment = payload["content"][0]["attachment"]
-        anonymous = await http.get(httpx.URL(attachment["url"]).path)
-        download = await http.get(httpx.URL(attachment["url"]).path, headers=await login(http))
+        anonymous = await http.get(
+            httpx.URL(attachment["url"]).path, params={"redirectToAuth": "false"}
+        )
+        redirect = await http.get(httpx.URL(attachment["url"]).path, headers=await login(http))
+        assert redirect.status_code == 302  # to signed storage, as Genesys' DownloadsApi does
+        download = await http.get(redirect.headers["location"])
     assert anonymous.status_code == 401  # downloads need a token by default
     assert httpx.URL(attachment["url"]).path.startswith("/api-downloads.mypurecloud.com/")
     assert payload["type"] == "Text"

@@ -116,3 +116,49 @@ async def test_upload_url_fault_fails_the_sdk_upload(world: SlackWorld, base: st
     with pytest.raises(SlackRequestError):
         await slack.files_upload_v2(channel=SUPPORT, content=b"abc", filename="a.txt")
     assert world.bot_messages(SUPPORT) == []
+
+
+async def test_upload_url_takes_exactly_the_promised_length_once(
+    world: SlackWorld, base: str
+) -> None:
+    slack = client(base, install(world, scopes=FILE_SCOPES))
+    short = await slack.files_getUploadURLExternal(filename="a.pdf", length=5)
+    exact = await slack.files_getUploadURLExternal(filename="b.pdf", length=3)
+    async with httpx.AsyncClient() as http:
+        wrong = await http.post(short["upload_url"], content=b"abc")
+        right = await http.post(exact["upload_url"], content=b"abc")
+        again = await http.post(exact["upload_url"], content=b"abc")
+    assert (wrong.status_code, right.status_code, again.status_code) == (400, 200, 404)
+    with pytest.raises(SlackApiError) as mismatched:
+        await slack.files_completeUploadExternal(files=[{"id": short["file_id"], "title": "a"}])
+    assert mismatched.value.response["error"] == "file_not_found"
+
+
+async def test_an_expired_upload_url_takes_nothing(world: SlackWorld, base: str) -> None:
+    slack = client(base, install(world, scopes=FILE_SCOPES))
+    reserved = await slack.files_getUploadURLExternal(filename="a.txt", length=3)
+    upload_id = reserved["upload_url"].rsplit("/", 1)[1]
+    file_id, length, _ = world.uploads[upload_id]
+    world.uploads[upload_id] = (file_id, length, 0.0)
+    async with httpx.AsyncClient() as http:
+        late = await http.post(reserved["upload_url"], content=b"abc")
+    assert late.status_code == 404
+    assert not world.files[file_id].uploaded
+
+
+async def test_sharing_in_a_thread_needs_the_channel_and_uploading_needs_files_write(
+    world: SlackWorld, base: str
+) -> None:
+    slack = client(base, install(world, scopes=FILE_SCOPES))
+    reserved = await slack.files_getUploadURLExternal(filename="a.txt", length=3)
+    async with httpx.AsyncClient() as http:
+        await http.post(reserved["upload_url"], content=b"abc")
+    with pytest.raises(SlackApiError) as no_channel:
+        await slack.files_completeUploadExternal(
+            files=[{"id": reserved["file_id"], "title": "a"}], thread_ts="1700000000.000100"
+        )
+    assert no_channel.value.response["error"] == "invalid_arguments"
+    reader = client(base, install(world, scopes=("chat:write", "files:read")))
+    with pytest.raises(SlackApiError) as no_scope:
+        await reader.files_getUploadURLExternal(filename="a.txt", length=3)
+    assert no_scope.value.response["error"] == "missing_scope"

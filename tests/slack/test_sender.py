@@ -1,4 +1,5 @@
-"""`SlackSender.update_message` against the simulated Slack, which refuses what Slack refuses."""
+"""`SlackSender.update_message` and `.upload_files` against the simulated Slack, which refuses
+what Slack refuses."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from app.config import Settings
 from app.retry import RetryableError
 from app.slack import sender as sender_module
 from app.slack.directory import ConnectOrg
-from app.slack.errors import SlackError, SlackRejected
+from app.slack.errors import SlackError, SlackRateLimited, SlackRejected, SlackUnavailable
 from app.slack.sender import SlackSender
+from app.slack.uploads import UploadFile
+from sandbox.faults import FaultSpec
 from sandbox.runner import ServerThread
 from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
 from sandbox.slack_world import SlackWorld
@@ -55,6 +58,58 @@ async def test_update_message_rewrites_the_bots_own_post_and_refuses_others(
             await sender.update_message(unscoped, team_id=None, channel=SUPPORT, ts=ts, text="x")
         assert scope.value.error == "missing_scope"
         assert isinstance(scope.value, SlackRejected)
+    finally:
+        await sender.aclose()
+
+
+async def test_upload_files_shares_the_bytes_in_the_thread_in_one_message(
+    sender_settings: Settings, slack_world: SlackWorld
+) -> None:
+    token = install(slack_world, scopes=("chat:write", "files:write"))
+    sender = SlackSender(sender_settings)
+    try:
+        parent = await sender.post_message(token, team_id=None, channel=SUPPORT, text="thread")
+        ts = await sender.upload_files(
+            token,
+            team_id=None,
+            channel=SUPPORT,
+            files=[UploadFile("a.pdf", b"%PDF-1.4 a"), UploadFile("b.png", b"\x89PNG b")],
+            thread_ts=parent,
+            initial_comment="two files",
+        )
+        shared = slack_world.find_message(SUPPORT, ts or "")
+        assert shared is not None
+        assert (shared.thread_ts, shared.text) == (parent, "two files")
+        files = [slack_world.files[f] for f in shared.file_ids]
+        assert [(f.name, f.content) for f in files] == [
+            ("a.pdf", b"%PDF-1.4 a"),
+            ("b.png", b"\x89PNG b"),
+        ]
+    finally:
+        await sender.aclose()
+
+
+async def test_upload_failures_keep_their_meaning(
+    sender_settings: Settings, slack_world: SlackWorld
+) -> None:
+    token = install(slack_world, scopes=("chat:write", "files:write"))
+    sender = SlackSender(sender_settings)
+    one = [UploadFile("a.txt", b"abc")]
+    try:
+        slack_world.faults.arm(FaultSpec(route="files.upload", kind="status", status=503, times=1))
+        with pytest.raises(SlackUnavailable):
+            await sender.upload_files(token, team_id=None, channel=SUPPORT, files=one)
+        slack_world.faults.arm(
+            FaultSpec(route="files.upload", kind="rate_limit", retry_after=3, times=1)
+        )
+        with pytest.raises(SlackRateLimited) as limited:
+            await sender.upload_files(token, team_id=None, channel=SUPPORT, files=one)
+        assert limited.value.retry_after == 3
+        unscoped = install(slack_world, scopes=("chat:write",))
+        with pytest.raises(SlackRejected) as scope:
+            await sender.upload_files(unscoped, team_id=None, channel=SUPPORT, files=one)
+        assert scope.value.error == "missing_scope"
+        assert slack_world.bot_messages(SUPPORT) == []
     finally:
         await sender.aclose()
 

@@ -12,8 +12,16 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.db.models import AuditEvent, GenesysConnection, GenesysIntegration, Tenant
+from app.db.models import (
+    AuditEvent,
+    GenesysConnection,
+    GenesysIntegration,
+    SlackInstallation,
+    Tenant,
+)
+from sandbox.faults import FaultSpec
 from sandbox.genesys_world import SANDBOX_DMS_INTEGRATION_ID, SANDBOX_MENTIONS_INTEGRATION_ID
+from sandbox.slack_world import SlackWorld
 from tests.harness import in_process
 from tests.web.test_onboarding_pages import installed, save_credentials
 
@@ -155,3 +163,36 @@ async def test_disconnect_needs_confirmation_and_forgets_the_org(
             )
         ).scalar_one()
     assert fields == ["integrations", "credentials"]
+
+
+async def test_remove_the_app_uninstalls_in_slack_and_purges_here(
+    app_settings: Settings, engine: AsyncEngine, slack_world: SlackWorld
+) -> None:
+    async with in_process(app_settings) as client:
+        csrf = await installed(client)
+        unconfirmed = await client.post("/onboarding/remove", data={"csrf": csrf})
+        slack_world.faults.arm(FaultSpec(route="apps.uninstall", kind="status", times=1))
+        slack_down = await client.post(
+            "/onboarding/remove", data={"csrf": csrf, "confirm": "remove"}
+        )
+        async with engine.connect() as connection:
+            still = (await connection.execute(select(Tenant.status))).scalar_one()
+        removed = await client.post("/onboarding/remove", data={"csrf": csrf, "confirm": "remove"})
+        after = await client.get("/onboarding")
+    assert unconfirmed.status_code == 400
+    assert slack_down.status_code == 502 and "not removed" in slack_down.text
+    assert still == "active"
+    assert removed.status_code == 200 and "Switchboard was removed" in removed.text
+    assert 'sb_session=""' in removed.headers["set-cookie"]
+    uninstalls = [c for c in slack_world.calls if c.method == "apps.uninstall"]
+    assert [c.ok for c in uninstalls] == [False, True]
+    # Slack revoked the install's tokens; the app's own next call would be refused.
+    bot_tokens = [t for t in slack_world.tokens.values() if t.kind == "bot"]
+    assert bot_tokens and all(t.revoked or t.uninstalled for t in bot_tokens)
+    assert after.status_code == 401  # the session went with the install
+    async with engine.connect() as connection:
+        status = (await connection.execute(select(Tenant.status))).scalar_one()
+        installations = (await connection.execute(select(SlackInstallation))).all()
+        actions = (await connection.execute(select(AuditEvent.action))).scalars().all()
+    assert status == "uninstalled" and installations == []
+    assert "slack.removed_by_admin" in actions and "tenant.purged.removed" in actions
