@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     ingest_max_in_flight: int = Field(default=128, ge=1, le=10_000)
     # The worker gives way to the web on a shared core (`nice` increment, 0 = none).
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # How often the worker reads open Genesys conversations for their end (Open Messaging has
+    # no end event); a divisor of 60, as it is the seconds field of a cron schedule.
+    conversation_end_poll_seconds: int = Field(default=30, ge=1, le=30)
     log_level: str = "INFO"
     metrics_token: SecretStr = SecretStr("")
 
@@ -224,6 +227,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         """Platforms often set optional variables to ""; treat that as not set."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("conversation_end_poll_seconds")
+    @classmethod
+    def _divides_a_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20 or 30)")
+        return value
 
     @field_validator("database_url")
     @classmethod

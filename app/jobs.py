@@ -22,6 +22,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import queueing, store as bridge_store
+from app.bridge.conversation_end import ConversationEnds
 from app.bridge.delivery import Delivery
 from app.bridge.retries import RetryLater, backoff
 from app.config import Settings
@@ -49,6 +50,7 @@ class WorkerDeps:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     delivery: Delivery
+    conversation_ends: ConversationEnds
 
 
 class DeliveryRetry(BaseRetryStrategy):
@@ -128,6 +130,11 @@ async def purge_expired_oauth_states(context: procrastinate.JobContext, timestam
     return removed
 
 
+async def watch_conversation_ends(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Open Messaging has no end event: read the open conversations' state (docs/decisions.md)."""
+    return await deps_of(context).conversation_ends.watch()
+
+
 async def apply_retention(context: procrastinate.JobContext, timestamp: int) -> int:
     """Delete what is past each tenant's retention period (`app.tenants.privacy`), hourly."""
     deleted = await privacy.apply_retention(deps_of(context).sessions)
@@ -160,6 +167,11 @@ def build_queue(settings: Settings) -> procrastinate.App:
         (relay_stranded_work, "* * * * * */30", "relay"),
         (retry_stalled_jobs, "* * * * * */10", "stalled"),
         (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
+        (
+            watch_conversation_ends,
+            f"* * * * * */{settings.conversation_end_poll_seconds}",
+            "conversation-ends",
+        ),
         (apply_retention, "23 * * * *", "retention"),
     ):
         task = tasks.task(name=function.__name__, pass_context=True, queue="maintenance")(function)

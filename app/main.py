@@ -27,6 +27,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import jobs
+from app.bridge.conversation_end import ConversationEnds
 from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
 from app.bridge.file_links import FileLinks
@@ -108,6 +109,7 @@ class Services:
     slack: SlackSender
     ingest: Ingest
     delivery: Delivery
+    conversation_ends: ConversationEnds
     file_links: FileLinks
     file_host: SlackFileHost
     customer_files: CustomerFiles
@@ -182,6 +184,11 @@ def build_services(
         slack=slack,
         ingest=Ingest(sessions=sessions, box=box),
         delivery=delivery,
+        conversation_ends=ConversationEnds(
+            sessions=sessions,
+            genesys=onboarding.genesys,
+            poll_seconds=settings.conversation_end_poll_seconds,
+        ),
         file_links=file_links,
         file_host=file_host,
         customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
@@ -306,7 +313,12 @@ async def worker_app(
     services = build_services(
         settings, application_name="worker", genesys_transport=genesys_transport
     )
-    deps = WorkerDeps(settings=settings, sessions=services.sessions, delivery=services.delivery)
+    deps = WorkerDeps(
+        settings=settings,
+        sessions=services.sessions,
+        delivery=services.delivery,
+        conversation_ends=services.conversation_ends,
+    )
     queue = build_queue(settings)
     try:
         async with queue.open_async():

@@ -64,6 +64,9 @@ class GenesysConfig(BaseModel):
     inbound_media_types: list[str] = Field(default_factory=lambda: ["*/*"])
     # UNCONFIRMED: an inbound message or structured response answered 2xx without its `id`.
     inbound_answer_without_id: bool = False
+    # UNCONFIRMED: the customer's next message after an end reopens the ended conversation (the
+    # same `conversationId`, the customer reconnected) instead of opening a new one.
+    ended_conversation_reopens: bool = False
     # Where agents' profile images (`User.images[].imageUri`) are served. Real Genesys serves
     # them from a public https host of the region; None: from this sim's own http host, which
     # a client that takes only https images will skip. Tests set an https host here.

@@ -236,6 +236,14 @@ class Conversation:
     def agents(self) -> list[Participant]:
         return [p for p in self.participants if p.purpose == "agent"]
 
+    def reopen(self) -> None:
+        """The customer writes again: the conversation and its customer side are live again;
+        the agents who left stay disconnected until one answers."""
+        self.ended_at = None
+        for participant in self.participants:
+            if participant.purpose == "customer":
+                participant.state, participant.ended_at = "connected", None
+
     def end(self, now: str) -> None:
         if self.ended_at is not None:
             return
@@ -413,16 +421,23 @@ class GenesysWorld:
         self, *, integration_id: str, external_id: str, id_type: str, nickname: str | None
     ) -> Conversation:
         """One live conversation per integration and `from.id`, as Genesys groups them; once
-        it has ended, the next message opens a new one (a new `conversationId`)."""
+        it has ended, the next message opens a new one (a new `conversationId`), or, with
+        `config.ended_conversation_reopens`, reopens the latest ended one."""
+        latest_ended: Conversation | None = None
         for conversation in self.conversations.values():
             if (
-                conversation.integration_id == integration_id
-                and conversation.external_id == external_id
-                and conversation.ended_at is None
+                conversation.integration_id != integration_id
+                or conversation.external_id != external_id
             ):
+                continue
+            if conversation.ended_at is None:
                 if nickname and not conversation.nickname:
                     conversation.nickname = nickname
                 return conversation
+            latest_ended = conversation
+        if latest_ended is not None and self.config.ended_conversation_reopens:
+            latest_ended.reopen()
+            return latest_ended
         conversation = Conversation(
             id=new_uuid(),
             integration_id=integration_id,

@@ -25,7 +25,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.faults import TIMEOUT_HANG_SECONDS, Outcome, wait_out
-from sandbox.slack_limits import retry_after_seconds
+from sandbox.slack_limits import (
+    HISTORY_METHODS,
+    NON_MARKETPLACE_HISTORY_PER_MINUTE,
+    retry_after_seconds,
+)
 from sandbox.slack_records import RecordedCall, SlackToken
 from sandbox.slack_world import SlackWorld
 
@@ -187,7 +191,9 @@ def _within_tier(call: MethodCall, name: str) -> None:
     if not call.world.method_rate_limits or call.token is None:
         return
     workspace = call.token.slack_team_id or call.token.slack_enterprise_id or ""
-    wait = call.world.limits.take_method(name, workspace)
+    history = name in HISTORY_METHODS and not call.world.marketplace_approved
+    per_minute = NON_MARKETPLACE_HISTORY_PER_MINUTE if history else None
+    wait = call.world.limits.take_method(name, workspace, per_minute=per_minute)
     if wait is not None:
         raise ApiError(
             "ratelimited",

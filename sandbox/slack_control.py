@@ -72,6 +72,7 @@ class ConfigPatch(BaseModel):
     interactivity_url: str | None = None
     enforce_scopes: bool | None = None
     retry_time_scale: float | None = Field(default=None, gt=0)
+    marketplace_approved: bool | None = None
     uninstalled_bot_token_error: RevokedBotTokenError | None = None
     connect_team_lists: Literal["connected", "shared_only"] | None = None
 
@@ -101,6 +102,7 @@ def _config(world: SlackWorld) -> dict[str, Any]:
         "interactivity_url": world.interactivity_url,
         "enforce_scopes": world.enforce_scopes,
         "retry_time_scale": world.retry_time_scale,
+        "marketplace_approved": world.marketplace_approved,
         "uninstalled_bot_token_error": world.uninstalled_bot_token_error,
         "connect_team_lists": world.connect_team_lists,
     }

@@ -25,6 +25,7 @@ METHOD_TIERS = {
     "users.list": 2,
     "conversations.info": 3,
     "conversations.open": 3,
+    "conversations.replies": 3,
     "conversations.list": 2,
     "team.info": 3,
     "reactions.add": 3,
@@ -33,6 +34,12 @@ METHOD_TIERS = {
     "files.getUploadURLExternal": 4,
     "files.completeUploadExternal": 4,
 }
+# Since 2025 an app not approved for the Slack Marketplace may read history
+# (`conversations.history`, `conversations.replies`) once a minute per workspace, at most 15
+# messages a call; an approved one at Tier 3 and up to 1000 (`SlackWorld.marketplace_approved`).
+HISTORY_METHODS = frozenset({"conversations.history", "conversations.replies"})
+NON_MARKETPLACE_HISTORY_PER_MINUTE = 1.0
+NON_MARKETPLACE_HISTORY_LIMIT = 15
 # chat.postMessage: about one message per second per channel, with short bursts.
 POST_RATE_PER_CHANNEL = 1.0
 POST_BURST = 3
@@ -66,11 +73,13 @@ class RateLimits:
             bucket = self._buckets[key] = Bucket(capacity, per_second, capacity, now)
         return bucket.take(now)
 
-    def take_method(self, method: str, workspace: str) -> float | None:
+    def take_method(
+        self, method: str, workspace: str, *, per_minute: float | None = None
+    ) -> float | None:
         tier = METHOD_TIERS.get(method)
         if tier is None:
             return None
-        per_minute = TIER_PER_MINUTE[tier]
+        per_minute = per_minute or TIER_PER_MINUTE[tier]
         return self._take((method, workspace), capacity=per_minute, per_second=per_minute / 60)
 
     def take_post(self, slack_channel_id: str, *, per_second: float, burst: int) -> float | None:

@@ -7,11 +7,12 @@ Each method checks what Slack checks, in Slack's words (`channel_not_found`, `no
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 
 from sandbox.slack_api import ApiError, JsonObject, Method, MethodCall
-from sandbox.slack_limits import retry_after_seconds
+from sandbox.slack_limits import NON_MARKETPLACE_HISTORY_LIMIT, retry_after_seconds
 from sandbox.slack_objects import (
     channel_object,
     message_object,
@@ -369,6 +370,75 @@ def conversations_info(call: MethodCall) -> JsonObject:
     return {"channel": obj}
 
 
+# `conversations.replies` pages as Slack does: `limit` (default and most 1000, or 15 for an
+# app not approved for the Marketplace, `slack_limits`), an opaque `cursor`, `has_more` and
+# `response_metadata.next_cursor`.
+REPLIES_LIMIT = 1000
+
+
+def _history_scope(call: MethodCall, channel: SlackChannel) -> None:
+    """Reading messages needs the history scope of the channel's kind, as in Slack."""
+    if channel.is_im:
+        call.need_scope("im:history")
+    elif channel.is_private:
+        call.need_scope("groups:history")
+        if not _is_member(call, channel):
+            raise ApiError("channel_not_found")
+    else:
+        call.need_scope("channels:history")
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except ValueError:
+        raise ApiError("invalid_cursor") from None
+    if not decoded.startswith("offset:") or not decoded[7:].isdigit():
+        raise ApiError("invalid_cursor")
+    return int(decoded[7:])
+
+
+def conversations_replies(call: MethodCall) -> JsonObject:
+    """A thread: its parent first, then the replies oldest first, a page at a time."""
+    channel = resolve_channel(call, call.arg("channel"))
+    _history_scope(call, channel)
+    ts = call.arg("ts")
+    if ts is None:
+        raise ApiError("invalid_arguments")
+    parent = call.world.find_message(channel.slack_channel_id, ts)
+    if parent is None:
+        raise ApiError("thread_not_found")
+    replies = [m for m in call.world.replies(channel.slack_channel_id, ts) if m.ts != parent.ts]
+    thread = [parent, *sorted(replies, key=lambda m: float(m.ts))]
+    latest, oldest = call.arg("latest"), call.arg("oldest")
+    inclusive = call.flag("inclusive")
+    try:
+        if latest is not None:
+            bound = float(latest)
+            thread = [m for m in thread if float(m.ts) < bound or (inclusive and m.ts == latest)]
+        if oldest is not None:
+            low = float(oldest)
+            thread = [m for m in thread if float(m.ts) > low or (inclusive and m.ts == oldest)]
+        limit = int(call.arg("limit") or REPLIES_LIMIT)
+    except ValueError:
+        raise ApiError("invalid_arguments") from None
+    most = REPLIES_LIMIT if call.world.marketplace_approved else NON_MARKETPLACE_HISTORY_LIMIT
+    limit = max(1, min(limit, most))
+    start = _offset(call.arg("cursor"))
+    page = thread[start : start + limit]
+    more = start + limit < len(thread)
+    next_cursor = (
+        base64.urlsafe_b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+    )
+    return {
+        "messages": [message_object(call.world, m, base_url=call.base_url) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
 _LIST_TYPES = {
     "public_channel": "channels:read",
     "private_channel": "groups:read",
@@ -564,10 +634,11 @@ METHODS: dict[str, Method] = {
     "users.info": Method(users_info, ("users:read",)),
     "users.list": Method(users_list, ("users:read",)),
     "conversations.info": Method(conversations_info),
+    "conversations.open": Method(conversations_open, ("im:write",)),
+    "conversations.replies": Method(conversations_replies),
     "conversations.list": Method(conversations_list),
     "usergroups.list": Method(usergroups_list, ("usergroups:read",)),
     "usergroups.users.list": Method(usergroups_users_list, ("usergroups:read",)),
-    "conversations.open": Method(conversations_open, ("im:write",)),
     "team.info": Method(team_info, ("team:read",)),
     "reactions.add": Method(reactions_add, ("reactions:write",)),
     "reactions.remove": Method(reactions_remove, ("reactions:write",)),

@@ -112,6 +112,8 @@ class SlackWorld:
         self.uninstalled_bot_token_error: RevokedBotTokenError = "account_inactive"
         # Per-method tiers (`slack_limits`); the benchmark turns them off to measure the app.
         self.method_rate_limits = True
+        # Not approved for the Marketplace: history reads once a minute, 15 messages a call.
+        self.marketplace_approved = False
         # Slack Connect channel objects: which team lists Slack fills is UNCONFIRMED
         # (external-contracts); "connected" adds `connected_team_ids` and `internal_team_ids`
         # to `shared_team_ids`, "shared_only" sends `shared_team_ids` alone.

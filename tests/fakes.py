@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.db.models import SlackInstallation
+from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
 from app.genesys.downloads import DownloadedFile
 from app.genesys.errors import GenesysNotFound
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.directory import ChannelInfo, SlackProfile
+from app.slack.directory import ChannelInfo, SlackProfile, ThreadMessage, ThreadPage
 from app.slack.files import SlackFileInfo
 from app.slack.uploads import UploadFile
 
@@ -41,6 +42,8 @@ class FakeSlack:
     failures: list[Exception] = field(default_factory=list)
     # Raised, one per call, by the next add_reaction calls.
     reaction_failures: list[Exception] = field(default_factory=list)
+    # Threads `thread_page` reads, by (channel, thread_ts), oldest first.
+    threads: dict[tuple[str, str], list[ThreadMessage]] = field(default_factory=dict)
     # (channel, thread_ts, files, initial_comment) per upload_files call that succeeded.
     uploads: list[tuple[str, str | None, list[UploadFile], str | None]] = field(
         default_factory=list
@@ -119,6 +122,21 @@ class FakeSlack:
     ) -> str | None:
         return f"https://acme.slack.test/archives/{channel}/p{ts.replace('.', '')}"
 
+    async def thread_page(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        thread_ts: str,
+        before_ts: str,
+        limit: int,
+    ) -> ThreadPage:
+        earlier = [
+            m for m in self.threads.get((channel, thread_ts), []) if float(m.ts) < float(before_ts)
+        ]
+        return ThreadPage(messages=tuple(earlier[:limit]), has_more=len(earlier) > limit)
+
     async def upload_files(
         self,
         token: str,
@@ -167,6 +185,10 @@ class FakeGenesys:
     failures: list[Exception] = field(default_factory=list)
     # Who answers each Genesys conversation (by conversation id); absent: unknown.
     agents: dict[str, AgentIdentity] = field(default_factory=dict)
+    # Genesys conversations that have ended, and those ended through `end_conversation`.
+    ended: set[str] = field(default_factory=set)
+    may_end: bool = False
+    disconnected: list[str] = field(default_factory=list)
     # Agent media by URL; a URL not here answers 404.
     media: dict[str, bytes] = field(default_factory=dict)
     # Raised, one per call, by the next download_attachment calls.
@@ -199,6 +221,22 @@ class FakeGenesys:
         self, tenant_id: uuid.UUID, conversation_id: str
     ) -> AgentIdentity | None:
         return self.agents.get(conversation_id)
+
+    async def conversation_state(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> ConversationState:
+        if self.failures:
+            raise self.failures.pop(0)
+        return "ended" if conversation_id in self.ended else "open"
+
+    async def end_conversation(self, tenant_id: uuid.UUID, conversation_id: str) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.disconnected.append(conversation_id)
+        self.ended.add(conversation_id)
+
+    async def can_end_conversations(self, tenant_id: uuid.UUID) -> bool:
+        return self.may_end
 
     async def download_attachment(
         self, tenant_id: uuid.UUID, url: str, *, max_bytes: int

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, queueing, routing, store, to_slack
 from app.bridge.answers import Choose, answer_for
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.inbound import slack_ts_to_datetime
 from app.bridge.messages import (
     BUSY,
@@ -31,7 +32,7 @@ from app.bridge.messages import (
     accepted,
     ignored,
 )
-from app.bridge.notices import NOT_YOURS_NOTE
+from app.bridge.notices import END_CHAT_NOT_YOURS_NOTE, NOT_YOURS_NOTE
 from app.bridge.outbound import ButtonClick
 from app.bridge.rendering import InvalidButtonValue, answered_post
 from app.bridge.routing import Ignored, SlackMessage
@@ -187,6 +188,18 @@ class FromSlack:
         for action in body.get("actions") or []:
             if not isinstance(action, dict):
                 continue
+            action_id = str(action.get("action_id") or "")
+            if action_id == END_CHAT_ACTION:
+                outcomes.append(
+                    await self.end_chat_click(
+                        tenant_id=found.tenant.id,
+                        genesys_conversation_id=str(action.get("value") or ""),
+                        slack_channel_id=_action_channel(body),
+                        slack_user_id=str((user or {}).get("id") or ""),
+                        action_ts=str(action.get("action_ts") or "0"),
+                    )
+                )
+                continue
             try:
                 answer = answer_for(action)
             except InvalidButtonValue:
@@ -332,3 +345,75 @@ class FromSlack:
             session, tenant_id=tenant_id, conversation_id=conversation_id
         )
         return opener == slack_user_id
+
+    async def end_chat_click(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        genesys_conversation_id: str,
+        slack_channel_id: str | None,
+        slack_user_id: str,
+        action_ts: str,
+    ) -> IngestOutcome:
+        """The customer's End chat: stored in its conversation's queue, sent by the worker.
+        Only a click in the conversation's own channel or DM, by the conversation's person,
+        counts; Slack's retries of a click are one."""
+        if not genesys_conversation_id or len(genesys_conversation_id) > 64:
+            return ignored("invalid_button_value")
+        async with self._sessions.begin() as session:
+            conversation = await store.conversation_for_genesys(
+                session, tenant_id=tenant_id, genesys_conversation_id=genesys_conversation_id
+            )
+            if conversation is None or conversation.slack_channel_id != slack_channel_id:
+                return ignored("unknown_conversation")
+            if not await self._is_participant(session, tenant_id, conversation.id, slack_user_id):
+                # As for answers: only the conversation's person; anyone else is told privately.
+                noted = await store.insert_message(
+                    session,
+                    NewMessage(
+                        tenant_id=tenant_id,
+                        conversation_id=conversation.id,
+                        direction=Direction.TO_SLACK,
+                        kind=Kind.EPHEMERAL_NOTE,
+                        dedupe_key=f"not_yours:end:{genesys_conversation_id}:{slack_user_id}:"
+                        f"{action_ts}",
+                        payload={"text": END_CHAT_NOT_YOURS_NOTE, "slack_user_id": slack_user_id},
+                        source_ts=slack_ts_to_datetime(action_ts),
+                    ),
+                )
+                if noted is None:
+                    return DUPLICATE
+                await queueing.defer_flush(
+                    session, tenant_id=tenant_id, conversation_id=conversation.id
+                )
+                return ignored("not_a_participant")
+            new_id = await store.insert_message(
+                session,
+                NewMessage(
+                    tenant_id=tenant_id,
+                    conversation_id=conversation.id,
+                    direction=Direction.TO_GENESYS,
+                    kind=Kind.END_CHAT,
+                    # Slack's retries of one click are one row; a later click (after a
+                    # refusal an admin has since fixed) is another, and a no-op once ended.
+                    dedupe_key=f"end:{genesys_conversation_id}:{slack_user_id}:{action_ts}",
+                    payload={
+                        "genesys_conversation_id": genesys_conversation_id,
+                        "slack_user_id": slack_user_id,
+                    },
+                    source_ts=slack_ts_to_datetime(action_ts),
+                ),
+            )
+            if new_id is None:
+                return DUPLICATE
+            await queueing.defer_flush(
+                session, tenant_id=tenant_id, conversation_id=conversation.id
+            )
+        return accepted()
+
+
+def _action_channel(body: dict[str, Any]) -> str | None:
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    found = (container or {}).get("channel_id") or (channel or {}).get("id")
+    return found if isinstance(found, str) else None

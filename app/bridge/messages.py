@@ -27,6 +27,8 @@ class Kind(StrEnum):
     DELETE = "delete"
     RECEIPT = "receipt"
     STRUCTURED_RESPONSE = "structured_response"
+    # The customer clicked End chat: end the Genesys conversation (payload names it).
+    END_CHAT = "end_chat"
     # To Slack: what the agent sent, and what we tell people ourselves.
     AGENT_TEXT = "agent_text"
     AGENT_STRUCTURED = "agent_structured"

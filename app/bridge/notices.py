@@ -78,3 +78,15 @@ def files_refused_notice(labels: list[str]) -> str:
     shown = [label[:160] for label in labels[:5]]
     listed = ", ".join(shown) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
     return FILES_REFUSED_NOTICE.format(names=listed or "a file")
+
+
+# Posted in the thread or DM once the Genesys conversation has ended (the agent closed it, or
+# the customer clicked End chat); the customer's next message starts a new one.
+CLOSED_NOTICE = "Support closed this conversation."
+# End chat was clicked but the tenant's Genesys client may not end conversations.
+END_CHAT_REFUSED_NOTICE = (
+    ":information_source: This chat cannot be ended from Slack for this workspace; "
+    "support will close it."
+)
+# End chat clicked by someone other than the conversation's person (sent only to them).
+END_CHAT_NOT_YOURS_NOTE = "Only the person who asked for help can end this chat."

@@ -91,14 +91,24 @@ def values_for_conversation(
     conversation ID is forgotten (the new one, if Genesys said it, replaces it)."""
     integration_id = outcome.genesys_integration_id
     genesys_conversation_id = outcome.genesys_conversation_id
+    changes: dict[str, str | None] = {}
     if integration_id and integration_id != conversation.genesys_integration_id:
-        return {
+        changes = {
             "genesys_integration_id": integration_id,
             "genesys_conversation_id": genesys_conversation_id,
         }
-    if genesys_conversation_id and genesys_conversation_id != conversation.genesys_conversation_id:
-        return {"genesys_conversation_id": genesys_conversation_id}
-    return {}
+    elif (
+        genesys_conversation_id and genesys_conversation_id != conversation.genesys_conversation_id
+    ):
+        changes = {"genesys_conversation_id": genesys_conversation_id}
+    # A customer message accepted after an end: a new Genesys conversation, or the ended one
+    # reopened (UNCONFIRMED which, external-contracts §G10), opens ours again; a reopened one is
+    # watched for its end once more.
+    if genesys_conversation_id and ("genesys_conversation_id" in changes or conversation.ended_at):
+        changes["ended_at"] = None
+        if genesys_conversation_id == conversation.ended_genesys_conversation_id:
+            changes["ended_genesys_conversation_id"] = None
+    return changes
 
 
 async def record(write: Callable[[], Awaitable[None]]) -> None:

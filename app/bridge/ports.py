@@ -13,10 +13,11 @@ import uuid
 from typing import Any, Protocol
 
 from app.db.models import SlackInstallation
+from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentIdentity
 from app.genesys.downloads import DownloadedFile
 from app.genesys.messages import InboundAccepted, ReceiptResult
-from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile
+from app.slack.directory import ChannelChoice, ChannelInfo, SlackProfile, ThreadPage
 from app.slack.files import SlackFileInfo
 from app.slack.uploads import UploadFile
 
@@ -74,6 +75,17 @@ class SlackSender(Protocol):
     async def permalink(
         self, token: str, *, team_id: str | None, channel: str, ts: str
     ) -> str | None: ...
+
+    async def thread_page(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        thread_ts: str,
+        before_ts: str,
+        limit: int,
+    ) -> ThreadPage: ...
 
     async def upload_files(
         self,
@@ -140,4 +152,18 @@ class GenesysSender(Protocol):
         self, tenant_id: uuid.UUID, url: str, *, max_bytes: int
     ) -> DownloadedFile:
         """An agent's attachment, at most `max_bytes`, fetched with the tenant's token."""
+        ...
+
+    async def conversation_state(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> ConversationState:
+        """Whether the Genesys conversation has ended (Open Messaging has no end event)."""
+        ...
+
+    async def end_conversation(self, tenant_id: uuid.UUID, conversation_id: str) -> None:
+        """End the Genesys conversation from the customer's side."""
+        ...
+
+    async def can_end_conversations(self, tenant_id: uuid.UUID) -> bool:
+        """Whether the tenant's Genesys client may end conversations (End chat is offered)."""
         ...

@@ -399,6 +399,24 @@ async def mark_many(
     )
 
 
+async def conversation_for_genesys(
+    session: AsyncSession, *, tenant_id: uuid.UUID, genesys_conversation_id: str
+) -> Conversation | None:
+    """The tenant's conversation that is, or last was, this Genesys conversation."""
+    query = (
+        select(Conversation)
+        .where(
+            Conversation.tenant_id == tenant_id,
+            or_(
+                Conversation.genesys_conversation_id == genesys_conversation_id,
+                Conversation.ended_genesys_conversation_id == genesys_conversation_id,
+            ),
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
 def rule_of(row: RoutingRule) -> rules.Rule:
     hours = None
     if row.hours_days and row.hours_from and row.hours_to and row.time_zone:
@@ -446,3 +464,14 @@ async def claim_away_notice(
         .returning(Conversation.id)
     )
     return (await session.execute(statement)).first() is not None
+
+
+async def replace_payload(
+    session: AsyncSession, row: BridgeMessage, payload: dict[str, Any]
+) -> None:
+    """Write a row's payload anew, sealed like every payload, and keep the loaded copy in step."""
+    sealed_payload = sealed.seal(
+        sealed.box_of(session.info), payload, tenant_id=row.tenant_id, purpose=sealed.PAYLOAD
+    )
+    await mark(session, message_id=row.id, values={"payload_enc": sealed_payload})
+    row.__dict__[sealed.OPENED_PAYLOAD] = payload

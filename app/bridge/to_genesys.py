@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import access, normalized, routing, rules, store
+from app.bridge import access, normalized, routing, rules, store, thread_context
+from app.bridge.conversation_end import mark_ended
 from app.bridge.customer_files import FILES_SCOPE, refusal
 from app.bridge.file_links import FileLinks
 from app.bridge.inbound import (
@@ -30,7 +31,7 @@ from app.bridge.inbound import (
     to_structured_response,
 )
 from app.bridge.messages import DeliveryOutcome, Direction, Kind, NewMessage
-from app.bridge.notices import AWAY_NOTICE, files_refused_notice
+from app.bridge.notices import AWAY_NOTICE, END_CHAT_REFUSED_NOTICE, files_refused_notice
 from app.bridge.outbound import ButtonClick
 from app.bridge.outcomes import DeliveryContext, record, webhook_origin
 from app.bridge.ports import GenesysSender, SlackSender
@@ -52,6 +53,9 @@ from app.tenants.genesys_access import GenesysNotConnected
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A thread's context waits this many times for Slack's history limit, then goes without.
+CONTEXT_WAITS = 2
 
 
 async def genesys_call(call: Callable[[], Awaitable[T]]) -> T:
@@ -108,6 +112,8 @@ class ToGenesys:
             return await self._receipt(row, context)
         if row.kind == Kind.STRUCTURED_RESPONSE:
             return await self._structured_response(row, context)
+        if row.kind == Kind.END_CHAT:
+            return await self._end_chat(row, context)
         return await self._customer_message(row, context)
 
     async def _admit(
@@ -199,6 +205,52 @@ class ToGenesys:
         )
         return DeliveryOutcome(genesys_message_id=accepted.genesys_message_id)
 
+    async def _end_chat(self, row: BridgeMessage, context: DeliveryContext) -> DeliveryOutcome:
+        """End the Genesys conversation the button named, then the same "closed" path as an
+        end the agent made. A conversation that already ended or moved on needs nothing; a
+        client Genesys refuses is explained to the person who clicked, privately."""
+        genesys_conversation_id = str(row.payload["genesys_conversation_id"])
+        conversation = context.conversation
+        if (
+            conversation.genesys_conversation_id != genesys_conversation_id
+            or conversation.ended_genesys_conversation_id == genesys_conversation_id
+        ):
+            return DeliveryOutcome()
+        try:
+            await genesys_call(
+                lambda: self._genesys.end_conversation(context.tenant.id, genesys_conversation_id)
+            )
+        except Permanent as exc:
+            if not exc.reason.startswith("GenesysPermissionError"):
+                raise
+            async with self._sessions.begin() as session:
+                await store.insert_message(
+                    session,
+                    NewMessage(
+                        tenant_id=context.tenant.id,
+                        conversation_id=conversation.id,
+                        direction=Direction.TO_SLACK,
+                        kind=Kind.EPHEMERAL_NOTE,
+                        dedupe_key=f"notice:end:{genesys_conversation_id}",
+                        payload={
+                            "text": END_CHAT_REFUSED_NOTICE,
+                            "slack_user_id": row.payload.get("slack_user_id"),
+                        },
+                        source_ts=datetime.now(UTC),
+                    ),
+                )
+            return DeliveryOutcome()
+        async with self._sessions.begin() as session:
+            await mark_ended(
+                session,
+                tenant_id=context.tenant.id,
+                conversation_id=conversation.id,
+                genesys_conversation_id=genesys_conversation_id,
+            )
+        conversation.ended_genesys_conversation_id = genesys_conversation_id
+        conversation.ended_at = datetime.now(UTC)
+        return DeliveryOutcome()
+
     async def _customer_message(
         self, row: BridgeMessage, context: DeliveryContext
     ) -> DeliveryOutcome:
@@ -243,6 +295,8 @@ class ToGenesys:
         slack_context = dataclasses.replace(
             slack_context, continues=continues, routing=routed.attributes
         )
+        await self._send_thread_context(row, context, msg, chosen, profile, slack_context)
+        user_names = await self._names(context, msg, thread_context.mentioned_user_ids([msg.text]))
         scopes = context.installation.bot_scopes or []
         msg = await self._complete_stubs(context, msg)
         refused = {
@@ -266,6 +320,7 @@ class ToGenesys:
                 profile=profile,
                 slack_context=slack_context,
                 refused=refused,
+                user_names=user_names,
             )
             accepted = await genesys_call(
                 partial(self._genesys.send_inbound_message, context.tenant.id, chosen, body)
@@ -289,6 +344,92 @@ class ToGenesys:
             genesys_integration_id=chosen,
             react_to=(msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
         )
+
+    async def _names(
+        self, context: DeliveryContext, msg: SlackMessage, slack_user_ids: list[str]
+    ) -> dict[str, str]:
+        """Display names of the people a message names (`users.info`, cached by the sender);
+        someone Slack does not show us stays as their ID."""
+        names: dict[str, str] = {}
+        for slack_user_id in slack_user_ids[:20]:
+            found = await self._slack.profile(
+                context.token,
+                team_id=context.team_id,
+                scope=msg.conversation.slack_scope_id,
+                slack_user_id=slack_user_id,
+            )
+            name = found.nickname or found.first_name if found is not None else None
+            if name:
+                names[slack_user_id] = name
+        return names
+
+    async def _send_thread_context(
+        self,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        msg: SlackMessage,
+        integration_id: str,
+        profile: SlackProfile | None,
+        slack_context: SlackContext,
+    ) -> None:
+        """A mention inside an existing thread that starts a conversation: the thread's
+        earlier messages go first, as one message. Sent once per mention (the row remembers
+        it, so a retry of the mention does not repeat it); a thread Slack will not show us
+        (no history scope, gone) just goes without."""
+        if (
+            msg.kind != "message"
+            or msg.conversation.kind != "thread"
+            or msg.thread_ts is None
+            or msg.thread_ts == msg.ts
+            or row.payload.get("context_sent")
+            or context.conversation.genesys_conversation_id is not None
+        ):
+            return
+        async with self._sessions() as session:
+            if await store.has_delivered(session, conversation_id=context.conversation.id):
+                return
+        try:
+            page = await self._slack.thread_page(
+                context.token,
+                team_id=context.team_id,
+                channel=msg.slack_channel_id,
+                thread_ts=msg.thread_ts,
+                before_ts=msg.ts,
+                limit=thread_context.CONTEXT_MESSAGES,
+            )
+        except SlackRateLimited as exc:
+            # History reads are scarce (about one a minute for most apps): wait once for the
+            # next, else the mention goes on without its context.
+            if row.attempts < CONTEXT_WAITS:
+                raise Retryable("slack:ratelimited", exc.retry_after, rate_limited=True) from None
+            log.info("thread context skipped", extra={"reason": "ratelimited"})
+            return
+        except SlackError as exc:
+            log.info("thread context skipped", extra={"reason": exc.error})
+            return
+        names = await self._names(context, msg, thread_context.authors(page.messages))
+        text = thread_context.context_mrkdwn(
+            page.messages,
+            names=names,
+            own_bot_id=context.installation.slack_bot_id,
+            has_more=page.has_more,
+        )
+        if text is not None:
+            earlier = slack_ts_to_datetime(msg.occurred_ts) - timedelta(milliseconds=1)
+            body = to_open_message(
+                dataclasses.replace(
+                    msg, text=text, files=(), occurred_ts=f"{earlier.timestamp():.6f}"
+                ),
+                profile=profile,
+                context=slack_context,
+                message_id=f"{row.dedupe_key}:context",
+                user_names=names,
+            )
+            await genesys_call(
+                lambda: self._genesys.send_inbound_message(context.tenant.id, integration_id, body)
+            )
+        async with self._sessions.begin() as session:
+            await store.replace_payload(session, row, {**row.payload, "context_sent": True})
 
     async def _away_notice(
         self, context: DeliveryContext, written_at: datetime, until: datetime
@@ -360,6 +501,7 @@ class ToGenesys:
         profile: SlackProfile | None,
         slack_context: SlackContext,
         refused: dict[str, str],
+        user_names: dict[str, str],
     ) -> dict[str, Any]:
         """The text keeps the row's own `messageId`; file `n` gets `<messageId>:file:<n>`, so
         every part has a stable ID of its own across retries."""
@@ -370,6 +512,7 @@ class ToGenesys:
                 context=slack_context,
                 message_id=row.dedupe_key,
                 refused=refused,
+                user_names=user_names,
             )
         link = self._file_links.url(
             tenant_id=context.tenant.id, slack_file_id=part.file.slack_file_id

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized, routing, store
+from app.bridge.end_chat import with_end_chat
 from app.bridge.messages import DeliveryOutcome, Kind
 from app.bridge.notices import agent_file_notice
 from app.bridge.outbound import AgentMessage, AgentStructured, OutboundAttachment, parse_webhook
@@ -183,6 +184,7 @@ class ToSlack:
             return DeliveryOutcome(slack_ts=notice_ts)
         username: str | None = None
         icon_url: str | None = None
+        offered: str | None = None
         if row.kind != Kind.NOTICE:
             message = stored_agent_message(row)
             if isinstance(message, AgentMessage) and any(a.url for a in message.attachments):
@@ -196,6 +198,10 @@ class ToSlack:
             post = to_slack_post(agent_message, agent_name=username)
             text, blocks = post.text, post.blocks
             partly = unsupported_reason(agent_message)
+            offer = await self._end_chat_offer(row, context)
+            with_button = with_end_chat(text, blocks, offer) if offer else None
+            if with_button is not None:
+                blocks, offered = with_button, offer
         thread_ts = conversation.slack_thread_ts if conversation.kind == "thread" else None
         try:
             ts = await self._slack.post_message(
@@ -222,7 +228,32 @@ class ToSlack:
                 username=username,
                 icon_url=icon_url,
             )
+        if offered is not None:
+            async with self._sessions.begin() as session:
+                await store.touch_conversation(
+                    session,
+                    conversation_id=conversation.id,
+                    values={"end_chat_offered_for": offered},
+                )
+            conversation.end_chat_offered_for = offered
         return DeliveryOutcome(slack_ts=ts, receipt_reason=partly)
+
+    async def _end_chat_offer(self, row: BridgeMessage, context: DeliveryContext) -> str | None:
+        """The Genesys conversation to offer End chat for: the agent's first reply in it,
+        while it is open, where the tenant's client may end it."""
+        conversation_id = row.payload.get("conversationId")
+        conversation = context.conversation
+        if (
+            self._genesys is None
+            or not isinstance(conversation_id, str)
+            or not conversation_id
+            or conversation_id
+            in (conversation.end_chat_offered_for, conversation.ended_genesys_conversation_id)
+        ):
+            return None
+        if not await self._genesys.can_end_conversations(context.tenant.id):
+            return None
+        return conversation_id
 
     async def _send_files(
         self, message: AgentMessage, context: DeliveryContext, channel: str

@@ -275,8 +275,24 @@ class Conversation(Base):
     last_activity_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    # The end of a Genesys conversation (app/bridge/conversation_end.py): Open Messaging has
+    # no end event, so the worker reads the conversation's participants. `ended_at` is when we
+    # learnt it and `ended_genesys_conversation_id` which one ended; the customer's next message
+    # opens a new Genesys conversation, whose id replaces `genesys_conversation_id`.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_genesys_conversation_id: Mapped[str | None] = mapped_column(String(64))
+    end_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The Genesys conversation whose End chat button was offered (once per conversation).
+    end_chat_offered_for: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (UniqueConstraint("tenant_id", "conversation_key"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "conversation_key"),
+        Index(
+            "ix_conversation_open_genesys",
+            "end_checked_at",
+            postgresql_where=text("genesys_conversation_id IS NOT NULL"),
+        ),
+    )
 
 
 class BridgeMessage(Base):

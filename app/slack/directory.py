@@ -46,6 +46,25 @@ class Named:
 
 
 @dataclass(frozen=True)
+class ThreadMessage:
+    """One message of a thread, from `conversations.replies`: who wrote it and its mrkdwn."""
+
+    ts: str
+    text: str
+    slack_user_id: str | None = None
+    bot_id: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    """The first page of a thread before a message; `has_more` when Slack held some back."""
+
+    messages: tuple[ThreadMessage, ...]
+    has_more: bool
+
+
+@dataclass(frozen=True)
 class ChannelChoice:
     """A channel the routing rules page offers, from `conversations.list`."""
 

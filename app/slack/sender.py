@@ -26,6 +26,8 @@ from app.slack.directory import (
     ConnectOrg,
     Named,
     SlackProfile,
+    ThreadMessage,
+    ThreadPage,
     external_team_ids,
 )
 from app.slack.errors import (
@@ -454,6 +456,44 @@ class SlackSender:
             download_url=raw.get("url_private_download") or raw.get("url_private") or None,
             hosted=hosted,
         )
+
+    async def thread_page(
+        self,
+        token: str,
+        *,
+        team_id: str | None,
+        channel: str,
+        thread_ts: str,
+        before_ts: str,
+        limit: int,
+    ) -> ThreadPage:
+        """The thread's parent and first replies written before `before_ts`, oldest first:
+        one `conversations.replies` call (history reads are scarce: external-contracts §S3).
+        Nothing is cached, since it holds what people wrote. Failures raise `SlackError`."""
+        data = await self._call(
+            token,
+            team_id,
+            "conversations_replies",
+            channel=channel,
+            ts=thread_ts,
+            latest=before_ts,
+            inclusive=False,
+            limit=limit,
+        )
+        found = []
+        for raw in data.get("messages") or []:
+            if not isinstance(raw, dict) or not isinstance(raw.get("ts"), str):
+                continue
+            found.append(
+                ThreadMessage(
+                    ts=raw["ts"],
+                    text=raw["text"] if isinstance(raw.get("text"), str) else "",
+                    slack_user_id=raw.get("user") if isinstance(raw.get("user"), str) else None,
+                    bot_id=raw.get("bot_id") if isinstance(raw.get("bot_id"), str) else None,
+                    username=raw.get("username") if isinstance(raw.get("username"), str) else None,
+                )
+            )
+        return ThreadPage(messages=tuple(found), has_more=bool(data.get("has_more")))
 
 
 def _shared_ts(data: Any, channel: str) -> str | None:

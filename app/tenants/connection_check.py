@@ -5,7 +5,8 @@ A row says Pass only for what was actually checked against Genesys. What could n
 or Skipped with the reason, because a Pass that was never earned is how a broken set-up ships
 and the first real message fails.
 
-Rows: the token grant; the client's permissions (its role policies from
+Rows: the token grant; the client's permissions (and the optional ones for agent names and
+the end of conversations) (its role policies from
 `GET /api/v2/authorization/subjects/me`, or, where Genesys does not answer that for client
 credentials, a probe that sends an empty typing event and reads 403 apart from 400); then per
 integration: provisioned, a message flow bound to its routing recipient, our webhook URL, and
@@ -42,6 +43,9 @@ EDIT = "messaging:integration:edit"
 ROUTING = "routing:message:manage"
 # Reading who answers a conversation, for replies under the agent's name (optional).
 NAMES = "conversation:message:view"
+# Ending a conversation, for the customer's End chat button (optional); reading one (NAMES)
+# is also how the worker learns that support closed it.
+DISCONNECT = "conversation:communication:disconnect"
 # What each permission is for, in the words the admin sees.
 REQUIRED = {
     RECEIVE: "send people's messages and delivery receipts into Genesys",
@@ -112,6 +116,12 @@ class ConnectionCheck:
             "skip",
             f"Genesys did not list the client's permissions, so {NAMES} was not checked.",
         )
+        self._ends = Check(
+            "Conversation end",
+            "skip",
+            f"Genesys did not list the client's permissions, so {NAMES} and {DISCONNECT} "
+            "were not checked.",
+        )
 
     async def run(
         self, chosen: Sequence[ChosenIntegration], *, send_test_message: bool
@@ -124,6 +134,7 @@ class ConnectionCheck:
         permissions = await self._permissions(chosen)
         checks.append(permissions)
         checks.append(self._names)
+        checks.append(self._ends)
         if not chosen:
             checks.append(
                 Check(
@@ -155,6 +166,7 @@ class ConnectionCheck:
                 error_hint(exc),
             )
         self._names = self._names_check(subject.allows(NAMES))
+        self._ends = self._ends_check(subject.allows(NAMES), subject.allows(DISCONNECT))
         missing = [p for p in REQUIRED if not subject.allows(p)]
         if missing:
             return Check(
@@ -180,6 +192,30 @@ class ConnectionCheck:
             f"The OAuth client lacks {NAMES}, so replies show the integration's name, "
             "not the agent's.",
             f"To show agents' names, add {NAMES}. {ADD_TO_ROLE}",
+        )
+
+    @staticmethod
+    def _ends_check(may_read: bool, may_end: bool) -> Check:
+        """Optional, so never a Fail: without reading, Slack is not told when support closes
+        a conversation; without ending, the End chat button is not offered."""
+        if may_read and may_end:
+            return Check(
+                "Conversation end",
+                "pass",
+                f"The client may read conversations ({NAMES}), so Slack is told when support "
+                f"closes one, and end them ({DISCONNECT}) for the End chat button.",
+            )
+        lacks = [p for p, ok in ((NAMES, may_read), (DISCONNECT, may_end)) if not ok]
+        effects = []
+        if not may_read:
+            effects.append("Slack is not told when support closes a conversation")
+        if not may_end:
+            effects.append("people are not offered an End chat button")
+        return Check(
+            "Conversation end",
+            "warning",
+            f"The OAuth client lacks {' and '.join(lacks)}, so {' and '.join(effects)}.",
+            f"Add {' and '.join(lacks)}. {ADD_TO_ROLE}",
         )
 
     async def _probe_receive(self, chosen: Sequence[ChosenIntegration]) -> Check:

@@ -16,11 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.crypto import SecretBox
+from app.genesys import conversations
 from app.genesys.client import GenesysClient
 from app.genesys.clients import GenesysClients
+from app.genesys.conversations import ConversationState
 from app.genesys.directory import AgentDirectory, AgentIdentity
 from app.genesys.downloads import DownloadedFile, download_media
-from app.genesys.errors import GenesysError
+from app.genesys.errors import (
+    GenesysError,
+    GenesysNotFound,
+    GenesysPermissionError,
+    GenesysRejected,
+)
 from app.genesys.messages import InboundAccepted, ReceiptResult
 from app.genesys.regions import hosts_for
 from app.tenants import store
@@ -28,6 +35,7 @@ from app.tenants.purposes import GENESYS_CLIENT_SECRET
 
 WEBHOOK_PATH = "/genesys/webhook"
 CONNECTION_RECHECK_SECONDS = 5.0
+PERMISSION_TTL_SECONDS = 600.0
 
 
 class GenesysNotConnected(Exception):
@@ -51,6 +59,8 @@ class TenantGenesys:
         self._transport = transport
         self._checked: dict[uuid.UUID, tuple[float, GenesysClient]] = {}
         self._directory = AgentDirectory()
+        # Whether each tenant's client may end conversations, for `PERMISSION_TTL_SECONDS`.
+        self._may_end: dict[uuid.UUID, tuple[float, bool]] = {}
 
     @property
     def webhook_url(self) -> str:
@@ -160,3 +170,35 @@ class TenantGenesys:
         `GenesysNotConnected`."""
         client = await self._connected(tenant_id)
         return await download_media(client, url, max_bytes=max_bytes)
+
+    async def conversation_state(
+        self, tenant_id: uuid.UUID, conversation_id: str
+    ) -> ConversationState:
+        client = await self._connected(tenant_id)
+        return await conversations.conversation_state(client, conversation_id)
+
+    async def end_conversation(self, tenant_id: uuid.UUID, conversation_id: str) -> None:
+        client = await self._connected(tenant_id)
+        await conversations.disconnect(client, conversation_id)
+
+    async def can_end_conversations(self, tenant_id: uuid.UUID) -> bool:
+        """From the client's role policies (`GET /api/v2/authorization/subjects/me`), looked up
+        once per `PERMISSION_TTL_SECONDS`. Where Genesys does not list them for a client,
+        unknown counts as allowed: a refused end is then explained in the thread."""
+        hit = self._may_end.get(tenant_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        client = await self._sending_client(tenant_id)
+        if client is None:
+            return False
+        try:
+            subject = await client.get_own_permissions()
+            allowed = subject.allows(conversations.DISCONNECT_PERMISSION)
+        except (GenesysRejected, GenesysPermissionError, GenesysNotFound):
+            allowed = True
+        except GenesysError:
+            return False  # asked again next time
+        if len(self._may_end) > 10_000:
+            self._may_end.clear()
+        self._may_end[tenant_id] = (time.monotonic() + PERMISSION_TTL_SECONDS, allowed)
+        return allowed

@@ -1,7 +1,7 @@
 """Who may open requests, and the DM alert when messages start failing (issue 15).
 
 Revision ID: d1f1_access_policy
-Revises: d1e1_routing_rules
+Revises: d1d1_convo_end
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "d1f1_access_policy"
-down_revision: str | None = "d1e1_routing_rules"
+down_revision: str | None = "d1d1_convo_end"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,26 +7,35 @@ Slack and Genesys are `tests.fakes`, which record sends and fail on request.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge.delivery import Delivery
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcomeKind, Kind, Status
-from app.bridge.notices import SETUP_ALERT_HEADLINE, SETUP_PROBLEM_NOTICE
+from app.bridge.notices import (
+    CLOSED_NOTICE,
+    END_CHAT_REFUSED_NOTICE,
+    SETUP_ALERT_HEADLINE,
+    SETUP_PROBLEM_NOTICE,
+)
 from app.bridge.reactions import ACK_REACTION
 from app.bridge.retries import RetryLater
 from app.crypto import SecretBox
 from app.db import sealed
 from app.db.models import BridgeMessage
-from app.genesys.errors import GenesysUnavailable
+from app.genesys.errors import GenesysPermissionError, GenesysUnavailable
+from app.genesys.messages import InboundAccepted
+from app.slack.directory import ThreadMessage
 from app.slack.errors import SlackRejected
 from app.tenants.genesys_access import GenesysNotConnected
 from tests.bridge.conftest import Onboarded
-from tests.bridge.test_ingest import ROOT_TS, agent_text, envelope, mention, webhook
+from tests.bridge.test_ingest import REPLY_TS, ROOT_TS, agent_text, envelope, mention, webhook
 from tests.fakes import FakeGenesys, FakeSlack, FakeTokens
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -250,3 +259,94 @@ async def test_slack_refusing_a_reply_sends_the_agent_a_failed_receipt(
     [receipt] = genesys.sent
     assert receipt.body["status"] == "Failed"
     assert receipt.body["reasons"][0]["code"] == "InvalidDestination"
+
+
+class FailsSecondSend(FakeGenesys):
+    """Takes the first inbound message, refuses the next one once (a passing failure)."""
+
+    refused = False
+
+    async def send_inbound_message(
+        self, tenant_id: uuid.UUID, integration_id: str, body: dict[str, Any]
+    ) -> InboundAccepted:
+        if self.sent and not self.refused:
+            self.refused = True
+            raise GenesysUnavailable("503 from Genesys", status=503)
+        return await super().send_inbound_message(tenant_id, integration_id, body)
+
+
+async def test_thread_context_goes_first_and_once_across_a_retry(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded, slack: FakeSlack
+) -> None:
+    genesys = FailsSecondSend()
+    delivery = Delivery(
+        sessions=sessions,
+        box=box,
+        slack=slack,
+        genesys=genesys,
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
+    )
+    slack.threads[("C0SUPPORT", ROOT_TS)] = [
+        ThreadMessage(ts=ROOT_TS, text="the printer is on fire", slack_user_id="U0ADA0001"),
+        ThreadMessage(ts="1718053402.000100", text="still burning", slack_user_id="U0BOB0001"),
+    ]
+    in_thread = {**mention("<@U0BOT> can support help?"), "ts": REPLY_TS, "thread_ts": ROOT_TS}
+    outcome = await Ingest(sessions=sessions, box=box).slack_event(envelope(in_thread))
+    assert outcome.kind == IngestOutcomeKind.ACCEPTED
+    row = await latest(sessions)
+
+    with pytest.raises(RetryLater):
+        await flush(delivery, row)
+    assert await flush(delivery, row) == 1
+
+    assert [s.body["text"] for s in genesys.sent] == [
+        "Earlier in this Slack thread:\njane: the printer is on fire\njane: still burning",
+        "can support help?",
+    ]
+    assert genesys.sent[0].body["channel"]["messageId"].endswith(":context")
+    assert (await reread(sessions, row.id)).status == Status.DELIVERED
+
+
+async def test_end_chat_ends_the_conversation_or_explains_a_refusal_privately(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+    slack: FakeSlack,
+) -> None:
+    ingest = Ingest(sessions=sessions, box=box)
+    integration_id = onboarded.integration.genesys_integration_id
+    assert (await ingest.slack_event(envelope(mention()))).kind == IngestOutcomeKind.ACCEPTED
+    await webhook(ingest, agent_text(integration_id, THREAD_KEY))
+    row = await latest(sessions)
+    await flush(delivery, row)
+    click = {"action_id": END_CHAT_ACTION, "value": "gc-1", "action_ts": REPLY_TS}
+    body = {
+        "type": "block_actions",
+        "team": {"id": "T0ACME"},
+        "user": {"id": "U0JANE"},
+        "channel": {"id": "C0SUPPORT"},
+        "actions": [click],
+    }
+
+    # Refused: Genesys says the client may not end it; only the clicker is told.
+    genesys.failures.append(
+        GenesysPermissionError(
+            "missing", status=403, missing_permissions=["conversation:communication:disconnect"]
+        )
+    )
+    assert [str(o) for o in await ingest.slack_actions(body)] == ["accepted"]
+    await flush(delivery, row)
+    assert slack.ephemeral == [("C0SUPPORT", "U0JANE", END_CHAT_REFUSED_NOTICE)]
+    assert genesys.disconnected == []
+    assert CLOSED_NOTICE not in [p.text for p in slack.posted]
+
+    # Allowed now (the admin fixed the role), a later click: ended and told, once.
+    later = {**click, "action_ts": "1718053999.000100"}
+    assert [str(o) for o in await ingest.slack_actions({**body, "actions": [later]})] == [
+        "accepted"
+    ]
+    await flush(delivery, row)
+    assert genesys.disconnected == ["gc-1"]
+    assert [p.text for p in slack.posted].count(CLOSED_NOTICE) == 1

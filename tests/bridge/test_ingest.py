@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import normalized
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcome, IngestOutcomeKind, Kind, Status
 from app.bridge.outbound import AgentMessage
@@ -294,3 +295,43 @@ async def test_a_button_click_is_queued_once_as_the_answer_to_its_agent_message(
     assert note.payload["slack_user_id"] == "U0BOB"
     unknown = await ingest.slack_actions(block_actions(click(value), team="T0NOBODY"))
     assert [outcome.kind for outcome in unknown] == [IngestOutcomeKind.UNKNOWN_TENANT]
+
+
+async def test_an_end_chat_click_is_queued_once_and_only_from_its_own_channel(
+    sessions: Sessions, ingest: Ingest, onboarded: Onboarded
+) -> None:
+    integration_id = onboarded.integration.genesys_integration_id
+    assert (await ingest.slack_event(envelope(mention()))).kind == IngestOutcomeKind.ACCEPTED
+    await webhook(ingest, agent_text(integration_id, f"T0ACME:C0SUPPORT:{ROOT_TS}"))
+
+    def end_chat(
+        genesys_conversation_id: str, channel: str, user: str = "U0JANE"
+    ) -> dict[str, Any]:
+        body = block_actions(click(genesys_conversation_id, action_id=END_CHAT_ACTION))
+        return {**body, "channel": {"id": channel}, "user": {"id": user}}
+
+    outcomes = [
+        outcome
+        for body in (
+            end_chat("gc-1", "C0ELSEWHERE"),
+            end_chat("gc-unknown", "C0SUPPORT"),
+            end_chat("gc-1", "C0SUPPORT", user="U0STRANGER"),
+            end_chat("gc-1", "C0SUPPORT"),
+            end_chat("gc-1", "C0SUPPORT"),
+        )
+        for outcome in await ingest.slack_actions(body)
+    ]
+
+    assert [str(outcome) for outcome in outcomes] == [
+        "ignored:unknown_conversation",
+        "ignored:unknown_conversation",
+        "ignored:not_a_participant",
+        "accepted",
+        "duplicate",
+    ]
+    by_kind = {row.kind: row for row in await rows(sessions)}
+    note, ended = by_kind[Kind.EPHEMERAL_NOTE], by_kind[Kind.END_CHAT]
+    assert note.payload["slack_user_id"] == "U0STRANGER"
+    assert ended.direction == Direction.TO_GENESYS
+    assert ended.conversation_id == note.conversation_id
+    assert ended.payload == {"genesys_conversation_id": "gc-1", "slack_user_id": "U0JANE"}

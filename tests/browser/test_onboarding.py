@@ -94,11 +94,11 @@ async def test_install_connect_choose_integrations_and_test(
 
     await page.click("#test-connection")
     rows = page.locator("#checks tr:has(td)")
-    await expect(rows).to_have_count(11)
+    await expect(rows).to_have_count(12)
     steps = await rows.locator("td:nth-child(1)").all_inner_texts()
     results = await rows.locator("td:nth-child(2)").all_inner_texts()
     await screenshot(page, "06-test-results")
-    checked = ["Token grant", "Permissions", "Agent names"] + [
+    checked = ["Token grant", "Permissions", "Agent names", "Conversation end"] + [
         f"{step}{name}"
         for name in ("Slack mentions", "Slack DMs")
         for step in ("Integration ", "Message flow of ", "Webhook of ")

@@ -142,6 +142,8 @@ async def running_system(
             encryption_keys=ENCRYPTION_KEYS,
             session_secret=SESSION_SECRET,
         )
+        # The worker reads open Genesys conversations for their end this often (a test waits).
+        env["CONVERSATION_END_POLL_SECONDS"] = "2"
         formation = Formation(
             env,
             log_dir,

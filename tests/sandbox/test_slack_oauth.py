@@ -342,9 +342,9 @@ def test_the_default_world_declares_what_infra_slack_manifest_declares(world: Sl
     ("extra", "kind", "undeclared"),
     [
         pytest.param(
-            {"scope": SCOPES + ",channels:manage"},
+            {"scope": SCOPES + ",usergroups:write"},
             "bot",
-            "channels:manage",
+            "usergroups:write",
             id="bot-scope",
         ),
         pytest.param({"user_scope": "users:read"}, "user", "users:read", id="user-scope"),

@@ -11,6 +11,7 @@ from app.tenants.connection_check import Check
 from sandbox.genesys_config import GenesysConfig
 from sandbox.genesys_world import (
     PERMISSION_CONVERSATION_VIEW,
+    PERMISSION_DISCONNECT,
     PERMISSION_ROUTING,
     SANDBOX_DMS_INTEGRATION_ID,
     SANDBOX_MENTIONS_INTEGRATION_ID,
@@ -124,6 +125,20 @@ async def test_without_the_names_permission_agent_names_is_a_warning_not_a_fail(
     names = next(c for c in checks if c.name == "Agent names")
     assert names.status == "warning"
     assert names.fix is not None and PERMISSION_CONVERSATION_VIEW in names.fix
+    assert "fail" not in rows(checks).values()
+
+
+async def test_without_the_disconnect_permission_conversation_end_warns(setup: Setup) -> None:
+    tenant_id = await ready(setup)
+    checks = await setup.onboarding.test_connection(tenant_id=tenant_id)
+    assert rows(checks)["Conversation end"] == "pass"
+    client = setup.world.clients[SANDBOX_ORG_CLIENT_ID]
+    client.permissions = client.permissions - {PERMISSION_DISCONNECT}
+    checks = await setup.onboarding.test_connection(tenant_id=tenant_id)
+    ends = next(c for c in checks if c.name == "Conversation end")
+    assert ends.status == "warning"
+    assert "End chat" in ends.detail
+    assert ends.fix is not None and PERMISSION_DISCONNECT in ends.fix
     assert "fail" not in rows(checks).values()
 
 

@@ -26,7 +26,16 @@ resource "genesyscloud_auth_role" "switchboard" {
   permission_policies {
     domain      = "conversation"
     entity_name = "message"
-    action_set  = ["receive"]
+    action_set  = var.allow_conversation_reads ? ["receive", "view"] : ["receive"]
+  }
+
+  dynamic "permission_policies" {
+    for_each = var.allow_end_chat ? [1] : []
+    content {
+      domain      = "conversation"
+      entity_name = "communication"
+      action_set  = ["disconnect"]
+    }
   }
 
   permission_policies {

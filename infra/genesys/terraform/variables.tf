@@ -32,6 +32,18 @@ variable "allow_webhook_wiring" {
   default     = true
 }
 
+variable "allow_conversation_reads" {
+  description = "Add conversation:message:view to the role, so Switchboard can post replies under the agent's name and tell Slack when support closes a conversation."
+  type        = bool
+  default     = true
+}
+
+variable "allow_end_chat" {
+  description = "Add conversation:communication:disconnect to the role, so people can end a chat from Slack with the End chat button."
+  type        = bool
+  default     = true
+}
+
 variable "oauth_client_name" {
   description = "Name of the OAuth client Switchboard signs in with."
   type        = string
