@@ -77,6 +77,13 @@ def _chosen_exactly(world: SlackWorld, params: dict[str, str]) -> dict[str, str]
         channel is None or channel.slack_team_id != team.slack_team_id or channel.is_im
     ):
         raise EventInputError(f"Pick a channel of {team.name}, or the direct message.")
+    if (
+        channel is not None
+        and chosen["channel"] != "dm"
+        and person.slack_user_id not in channel.members
+    ):
+        # Slack shows a guest only the channels they were invited to.
+        raise EventInputError(f"{person.real_name} is not a member of #{channel.name}.")
     return chosen
 
 

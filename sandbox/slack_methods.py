@@ -19,7 +19,7 @@ from sandbox.slack_objects import (
     permalink,
     user_object,
 )
-from sandbox.slack_records import SlackChannel, SlackMessage, SlackUser
+from sandbox.slack_records import SlackChannel, SlackMessage, SlackUser, SlackUsergroup
 from sandbox.slack_world import MAX_SECTION_TEXT_LENGTH
 
 MAX_BLOCKS = 50
@@ -577,6 +577,52 @@ def reactions_remove(call: MethodCall) -> JsonObject:
     return {}
 
 
+def _usergroup_object(group: SlackUsergroup, *, include_users: bool) -> JsonObject:
+    obj: JsonObject = {
+        "id": group.slack_usergroup_id,
+        "team_id": group.slack_team_id,
+        "is_usergroup": True,
+        "is_subteam": True,
+        "name": group.name,
+        "description": group.description,
+        "handle": group.handle,
+        "is_external": False,
+        "date_create": 1_700_000_000,
+        "date_update": 1_700_000_000,
+        "date_delete": 0,
+        "auto_type": None,
+        "created_by": "",
+        "updated_by": "",
+        "deleted_by": None,
+        "prefs": {"channels": [], "groups": []},
+        "user_count": len(group.users),
+    }
+    if include_users:
+        obj["users"] = list(group.users)
+    return obj
+
+
+def usergroups_list(call: MethodCall) -> JsonObject:
+    world = call.world
+    groups = [
+        _usergroup_object(group, include_users=call.flag("include_users"))
+        for group in world.usergroups.values()
+        if world.covers(call.bearer, group.slack_team_id)
+    ]
+    return {"usergroups": groups}
+
+
+def usergroups_users_list(call: MethodCall) -> JsonObject:
+    world = call.world
+    group_id = call.arg("usergroup")
+    if not group_id:
+        raise ApiError("invalid_arguments")
+    group = world.usergroups.get(group_id)
+    if group is None or not world.covers(call.bearer, group.slack_team_id):
+        raise ApiError("no_such_subteam")
+    return {"users": list(group.users)}
+
+
 METHODS: dict[str, Method] = {
     "api.test": Method(api_test, needs_token=False),
     "auth.test": Method(auth_test),
@@ -591,6 +637,8 @@ METHODS: dict[str, Method] = {
     "conversations.open": Method(conversations_open, ("im:write",)),
     "conversations.replies": Method(conversations_replies),
     "conversations.list": Method(conversations_list),
+    "usergroups.list": Method(usergroups_list, ("usergroups:read",)),
+    "usergroups.users.list": Method(usergroups_users_list, ("usergroups:read",)),
     "team.info": Method(team_info, ("team:read",)),
     "reactions.add": Method(reactions_add, ("reactions:write",)),
     "reactions.remove": Method(reactions_remove, ("reactions:write",)),

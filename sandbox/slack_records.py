@@ -47,6 +47,21 @@ class SlackUser:
     slack_bot_id: str | None = None
     tz: str = "America/New_York"
     color: str = "9f69e7"
+    # Guests: multi-channel (`is_restricted`) and single-channel (`is_ultra_restricted`).
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+
+
+@dataclass
+class SlackUsergroup:
+    """A user group (`@helpdesk`); `usergroups.*` methods need `usergroups:read`."""
+
+    slack_usergroup_id: str
+    slack_team_id: str
+    name: str
+    handle: str
+    description: str = ""
+    users: list[str] = field(default_factory=list)
 
 
 @dataclass

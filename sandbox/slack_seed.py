@@ -7,15 +7,25 @@ name them; Grid users get `W…` IDs as real Grid users do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sandbox.slack_records import SlackChannel, SlackEnterprise, SlackTeam, SlackUser
+from sandbox.slack_records import (
+    SlackChannel,
+    SlackEnterprise,
+    SlackTeam,
+    SlackUser,
+    SlackUsergroup,
+)
 
 ACME_TEAM_ID = "T0SANDBOX1"
 GLOBEX_TEAM_ID = "T0SANDBOX2"
 INITECH_TEAM_ID = "T0SANDBOX3"
 INITECH_ENTERPRISE_ID = "E0SANDBOX1"
 OTHER_BOT_USER_ID = "U0ACMEOTB1"
+# A multi-channel guest of Acme, a member of #support only (Slack's `is_restricted`).
+ACME_GUEST_USER_ID = "U0ACMEGST1"
+ACME_HELPDESK_GROUP_ID = "S0ACMEHELP"
+ACME_ENGINEERING_GROUP_ID = "S0ACMEENGR"
 
 
 @dataclass
@@ -26,6 +36,7 @@ class SlackDirectory:
     channels: list[SlackChannel]
     # workspace -> the sandbox app's bot user there
     app_bots: dict[str, str]
+    usergroups: list[SlackUsergroup] = field(default_factory=list)
 
 
 def _person(
@@ -53,6 +64,12 @@ def _person(
         is_admin=admin or owner,
         is_owner=owner,
     )
+
+
+def _guest(slack_user_id: str, slack_team_id: str, first: str, last: str, domain: str) -> SlackUser:
+    guest = _person(slack_user_id, slack_team_id, first, last, domain, title="Guest")
+    guest.is_restricted = True
+    return guest
 
 
 def _bot(slack_user_id: str, slack_team_id: str, slack_bot_id: str, name: str) -> SlackUser:
@@ -107,6 +124,7 @@ def build_directory() -> SlackDirectory:
         _person("U0ACME0002", ACME_TEAM_ID, "Grace", "Hopper", acme, title="Admiral", admin=True),
         _person("U0ACME0003", ACME_TEAM_ID, "Alan", "Turing", acme, title="Researcher"),
         _bot("U0ACMEBOT1", ACME_TEAM_ID, "B0ACMEBOT1", "Switchboard"),
+        _guest(ACME_GUEST_USER_ID, ACME_TEAM_ID, "Gus", "Visitor", "partner.example"),
         _bot(OTHER_BOT_USER_ID, ACME_TEAM_ID, "B0ACMEOTB1", "Deploybot"),
         _person("U0GLBX0001", GLOBEX_TEAM_ID, "Hank", "Scorpio", globex, owner=True),
         _person("U0GLBX0002", GLOBEX_TEAM_ID, "Homer", "Simpson", globex, title="Safety"),
@@ -126,7 +144,9 @@ def build_directory() -> SlackDirectory:
         channel.members = {
             user.slack_user_id
             for user in users
-            if user.slack_team_id == channel.slack_team_id and not user.is_bot
+            if user.slack_team_id == channel.slack_team_id
+            and not user.is_bot
+            and (not user.is_restricted or channel.name == "support")
         }
     return SlackDirectory(
         enterprises=[SlackEnterprise(INITECH_ENTERPRISE_ID, "Initech", "initech-sandbox")],
@@ -142,4 +162,21 @@ def build_directory() -> SlackDirectory:
             GLOBEX_TEAM_ID: "U0GLBXBOT1",
             INITECH_TEAM_ID: "W0INITBOT1",
         },
+        usergroups=[
+            SlackUsergroup(
+                ACME_HELPDESK_GROUP_ID,
+                ACME_TEAM_ID,
+                "Helpdesk",
+                "helpdesk",
+                "First-line support staff",
+                users=["U0ACME0002"],
+            ),
+            SlackUsergroup(
+                ACME_ENGINEERING_GROUP_ID,
+                ACME_TEAM_ID,
+                "Engineering",
+                "engineering",
+                users=["U0ACME0001", "U0ACME0003"],
+            ),
+        ],
     )

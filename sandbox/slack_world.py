@@ -130,6 +130,7 @@ class SlackWorld:
         self.teams = {t.slack_team_id: t for t in directory.teams}
         self.users = {u.slack_user_id: u for u in directory.users}
         self.channels = {c.slack_channel_id: c for c in directory.channels}
+        self.usergroups = {g.slack_usergroup_id: g for g in directory.usergroups}
         self.app_bots = dict(directory.app_bots)
         self.messages: dict[str, list[SlackMessage]] = {}
         self.files: dict[str, SlackFile] = {}

@@ -52,6 +52,8 @@ class FakeSlack:
     upload_failures: list[Exception] = field(default_factory=list)
     # What `files.info` knows, by file ID.
     files: dict[str, SlackFileInfo] = field(default_factory=dict)
+    guests: set[str] = field(default_factory=set)
+    usergroups: dict[str, frozenset[str]] = field(default_factory=dict)
 
     async def post_message(
         self,
@@ -156,6 +158,16 @@ class FakeSlack:
     ) -> SlackFileInfo | None:
         """What `files.info` says about the files in `files` (by ID); None for others."""
         return self.files.get(slack_file_id)
+
+    async def is_guest(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> bool:
+        return slack_user_id in self.guests
+
+    async def usergroup_members(
+        self, token: str, *, team_id: str | None, scope: str, usergroup_id: str
+    ) -> frozenset[str]:
+        return self.usergroups.get(usergroup_id, frozenset())
 
 
 @dataclass

@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import store
+from app.bridge.access import Refused
+from app.bridge.failure_alert import FAILURE_STREAK
 from app.bridge.file_links import FileLinks
 from app.bridge.messages import CUSTOMER_KINDS, DeliveryOutcome, Direction, Kind, Status
 from app.bridge.outcomes import DeliveryContext, Outcomes
@@ -117,6 +119,8 @@ class Delivery:
                 )
                 return False
             delay = backoff(attempts, exc.retry_after)
+            if attempts == FAILURE_STREAK:
+                await self._outcomes.failing(row, context)
             await self._outcomes.settle(
                 row.id,
                 status=Status.PENDING,
@@ -126,6 +130,9 @@ class Delivery:
                 attempts=attempts,
             )
             raise RetryLater(delay, exc.reason) from None
+        except Refused as exc:
+            # Not allowed to open requests (`app.bridge.access`): kept, never forwarded.
+            return not await self._outcomes.refused(row, context, exc.reason, attempts=attempts)
         except Permanent as exc:
             await self._outcomes.dead_letter(
                 row,

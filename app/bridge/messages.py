@@ -58,6 +58,8 @@ class Status(StrEnum):
     DEAD = "dead"
     # Kept, never sent: typing, Genesys' own receipts, superseded notices.
     RECORDED = "recorded"
+    # Kept, never sent: a person the tenant does not let open requests (`app.bridge.access`).
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import queueing, store
+from app.bridge import failure_alert, queueing, store
 from app.bridge.inbound import slack_error_to_reason, to_receipt
 from app.bridge.messages import (
     CUSTOMER_KINDS,
@@ -292,8 +293,73 @@ class Outcomes:
                     )
                 elif row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS:
                     await self._notify_customer(session, row, context, reason)
+                if failure_alert.concerns(row):
+                    await self._alert_failures(session, context)
 
         await record(write)
+
+    async def refused(
+        self, row: BridgeMessage, context: DeliveryContext, reason: str, *, attempts: int
+    ) -> bool:
+        """Keep a message the tenant does not let through as `refused`. A refused click also
+        drops the rewrite of the agent's message that its answer queued, so the buttons stay
+        and nothing says an answer was given. True when that touched another row."""
+        touched = False
+
+        async def write() -> None:
+            nonlocal touched
+            async with self._sessions.begin() as session:
+                await store.mark(
+                    session,
+                    message_id=row.id,
+                    values={
+                        "status": Status.REFUSED.value,
+                        "last_error": f"refused:{reason}"[:300],
+                        "next_attempt_at": None,
+                        "attempts": attempts,
+                    },
+                )
+                if row.kind != Kind.STRUCTURED_RESPONSE:
+                    return
+                click = row.payload.get("click")
+                offered = click.get("genesys_message_id") if isinstance(click, dict) else None
+                # One UPDATE, no row loaded: nothing of the payload is read or opened here.
+                dropped = await session.execute(
+                    update(BridgeMessage)
+                    .where(
+                        BridgeMessage.tenant_id == context.tenant.id,
+                        BridgeMessage.direction == Direction.TO_SLACK.value,
+                        BridgeMessage.dedupe_key == f"answered:{offered}",
+                        BridgeMessage.status == Status.PENDING.value,
+                    )
+                    .values(status=Status.RECORDED.value, last_error="answer_refused")
+                    .returning(BridgeMessage.id)
+                    .execution_options(synchronize_session=False)
+                )
+                touched = dropped.first() is not None
+
+        await record(write)
+        return touched
+
+    async def failing(self, row: BridgeMessage, context: DeliveryContext) -> None:
+        """A message keeps failing (a streak of retryable failures): the failure DM, if on."""
+        if not (context.tenant.failure_alert and failure_alert.concerns(row)):
+            return
+
+        async def write() -> None:
+            async with self._sessions.begin() as session:
+                await self._alert_failures(session, context)
+
+        await record(write)
+
+    async def _alert_failures(self, session: AsyncSession, context: DeliveryContext) -> None:
+        await failure_alert.queue(
+            session,
+            tenant=context.tenant,
+            installation=context.installation,
+            current_conversation_id=context.conversation.id,
+            failures_url=f"{self._setup_url}#failures" if self._setup_url else None,
+        )
 
     async def _notify_customer(
         self, session: AsyncSession, row: BridgeMessage, context: DeliveryContext, reason: str

@@ -105,6 +105,14 @@ class SlackSender(Protocol):
         self, token: str, *, team_id: str | None, slack_file_id: str
     ) -> SlackFileInfo | None: ...
 
+    async def is_guest(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> bool: ...
+
+    async def usergroup_members(
+        self, token: str, *, team_id: str | None, scope: str, usergroup_id: str
+    ) -> frozenset[str]: ...
+
 
 class SlackChannels(Protocol):
     """The channel picker of the routing rules page (`conversations.list`, cached)."""

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import normalized, routing, rules, store, thread_context
+from app.bridge import access, normalized, routing, rules, store, thread_context
 from app.bridge.conversation_end import mark_ended
 from app.bridge.customer_files import FILES_SCOPE, refusal
 from app.bridge.file_links import FileLinks
@@ -116,6 +116,32 @@ class ToGenesys:
             return await self._end_chat(row, context)
         return await self._customer_message(row, context)
 
+    async def _admit(
+        self,
+        context: DeliveryContext,
+        *,
+        slack_user_id: str,
+        channel_id: str | None,
+        scope: str,
+        answer: bool,
+    ) -> None:
+        """Raise `access.Refused` (after the ephemeral answer, when `answer`) for someone the
+        tenant does not let open requests here; nothing is sent to Genesys then."""
+        reason = await access.refusal(
+            self._slack, context, slack_user_id=slack_user_id, channel_id=channel_id, scope=scope
+        )
+        if reason is None:
+            return
+        if answer:
+            await access.tell_refused(
+                self._slack,
+                context,
+                slack_user_id=slack_user_id,
+                channel_id=channel_id,
+                thread_ts=context.conversation.slack_thread_ts,
+            )
+        raise access.Refused(reason)
+
     async def _answering_integration(
         self, context: DeliveryContext, genesys_message_id: str, known: object = None
     ) -> str:
@@ -149,6 +175,18 @@ class ToGenesys:
         self, row: BridgeMessage, context: DeliveryContext
     ) -> DeliveryOutcome:
         raw: Any = row.payload["click"]
+        await self._admit(
+            context,
+            slack_user_id=str(row.payload.get("slack_user_id") or ""),
+            channel_id=context.conversation.slack_channel_id,
+            scope=(
+                context.tenant.slack_enterprise_id
+                if context.tenant.is_enterprise_install
+                else context.tenant.slack_team_id
+            )
+            or "",
+            answer=True,
+        )
         integration_id = await self._answering_integration(context, str(raw["genesys_message_id"]))
         click = ButtonClick(
             genesys_message_id=raw["genesys_message_id"],
@@ -222,6 +260,13 @@ class ToGenesys:
         async with self._sessions() as session:
             tenant_rules = await store.routing_rules(session, tenant_id=context.tenant.id)
         msg = stored_slack_message(row, context)
+        await self._admit(
+            context,
+            slack_user_id=msg.slack_user_id,
+            channel_id=msg.slack_channel_id,
+            scope=msg.conversation.slack_scope_id,
+            answer=row.kind == Kind.MESSAGE,
+        )
         slack_context = await self._slack_context(context, msg)
         written_at = slack_ts_to_datetime(msg.occurred_ts)
         routed = rules.route(

@@ -88,6 +88,27 @@ class Tenant(Base):
     away_message: Mapped[str | None] = mapped_column(Text)
     # The last time the installing admin was DMed about a set-up problem (at most hourly).
     setup_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who may open requests (`app.bridge.access`): "everyone", "members" (no guests),
+    # "channels" (only the listed channel IDs; "dm" stands for direct messages) or
+    # "usergroups" (only members of the listed user group IDs).
+    request_policy: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="everyone", server_default=text("'everyone'")
+    )
+    request_channel_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(String), nullable=False, default=list, server_default=text("'{}'")
+    )
+    request_usergroup_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(String), nullable=False, default=list, server_default=text("'{}'")
+    )
+    # A DM to chosen admins (none chosen: the installer) when messages start failing, at most
+    # hourly; `failure_alert_at` is when the last one was queued.
+    failure_alert: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
+    failure_alert_user_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(String), nullable=False, default=list, server_default=text("'{}'")
+    )
+    failure_alert_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped by triggers (migration c2a1_tenant_version) whenever this row, its installation,
     # its Genesys connection or its integrations change: the per-process caches of
     # `app.tenants.cache` check it inside the statements that store inbound traffic.

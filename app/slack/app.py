@@ -45,6 +45,7 @@ BOT_SCOPES = (
     "users:read.email",
     "reactions:write",
     "files:read",
+    "usergroups:read",
     "files:write",
     "team:read",
 )

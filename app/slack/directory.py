@@ -38,6 +38,14 @@ class ChannelInfo:
 
 
 @dataclass(frozen=True)
+class Named:
+    """A Slack ID with the name a person knows it by (pickers show names, not IDs)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ThreadMessage:
     """One message of a thread, from `conversations.replies`: who wrote it and its mrkdwn."""
 

@@ -24,6 +24,7 @@ from app.slack.directory import (
     ChannelChoice,
     ChannelInfo,
     ConnectOrg,
+    Named,
     SlackProfile,
     ThreadMessage,
     ThreadPage,
@@ -172,6 +173,71 @@ class SlackSender:
         except SlackError as exc:
             if exc.error != "already_reacted":
                 log.info("reaction not added", extra={"slack_error": exc.error})
+
+    async def is_guest(
+        self, token: str, *, team_id: str | None, scope: str, slack_user_id: str
+    ) -> bool:
+        """Whether Slack calls the person a guest (`is_restricted`: multi-channel,
+        `is_ultra_restricted`: single-channel). Cached for `LOOKUP_TTL_SECONDS`; a failed
+        lookup raises (`SlackError`), as an access decision must not guess."""
+        key = (f"guest:{scope}", slack_user_id)
+        cached = self._cached(key)
+        if isinstance(cached, bool):
+            return cached
+        data = await self._call(token, team_id, "users_info", user=slack_user_id)
+        user = data.get("user") or {}
+        guest = bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
+        self._remember(key, guest)
+        return guest
+
+    async def usergroup_members(
+        self, token: str, *, team_id: str | None, scope: str, usergroup_id: str
+    ) -> frozenset[str]:
+        """The user IDs in a user group (`usergroups.users.list`, `usergroups:read`), cached
+        for `LOOKUP_TTL_SECONDS`; a failed lookup raises (`SlackError`)."""
+        key = (f"usergroup:{scope}", usergroup_id)
+        cached = self._cached(key)
+        if isinstance(cached, frozenset):
+            return cached
+        data = await self._call(token, team_id, "usergroups_users_list", usergroup=usergroup_id)
+        members = frozenset(str(u) for u in data.get("users") or [] if u)
+        self._remember(key, members)
+        return members
+
+    async def _paged(
+        self, token: str, team_id: str | None, method: str, key: str, **params: Any
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(50):  # at most 50 pages of 200: a picker, not an export
+            data = await self._call(token, team_id, method, limit=200, cursor=cursor, **params)
+            items += [i for i in data.get(key) or [] if isinstance(i, dict)]
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                break
+        return items
+
+    async def list_usergroups(self, token: str, *, team_id: str | None) -> list[Named]:
+        data = await self._call(token, team_id, "usergroups_list")
+        found = [
+            Named(str(g["id"]), f"{g.get('name') or g['id']} (@{g.get('handle') or ''})")
+            for g in data.get("usergroups") or []
+            if isinstance(g, dict) and g.get("id") and not g.get("date_delete")
+        ]
+        return sorted(found, key=lambda n: n.name)
+
+    async def list_admins(self, token: str, *, team_id: str | None) -> list[Named]:
+        """The workspace's admins and owners (people, not bots), for the alert's recipients."""
+        raw = await self._paged(token, team_id, "users_list", "members")
+        found = [
+            Named(str(u["id"]), str(u.get("real_name") or u.get("name") or u["id"]))
+            for u in raw
+            if u.get("id")
+            and (u.get("is_admin") or u.get("is_owner"))
+            and not u.get("is_bot")
+            and not u.get("deleted")
+        ]
+        return sorted(found, key=lambda n: n.name)
 
     def _cached(self, key: tuple[str, str]) -> object | None:
         hit = self._cache.get(key)

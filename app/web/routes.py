@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.web import (
+    access,
     auth,
     files,
     genesys_webhook,
@@ -103,6 +104,9 @@ def routes() -> list[BaseRoute]:
         Route("/settings/privacy/retention", privacy.save_retention, methods=["POST"]),
         Route("/settings/privacy/erase", privacy.erase_person, methods=["POST"]),
         *routing_rules.routes(),
+        Route("/settings/access", access.show, methods=["GET"]),
+        Route("/settings/access", access.save_access, methods=["POST"]),
+        Route("/settings/access/alert", access.save_alert, methods=["POST"]),
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),

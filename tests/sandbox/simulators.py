@@ -38,6 +38,7 @@ BOT_SCOPES = (
     "files:read",
     "files:write",
     "reactions:write",
+    "usergroups:read",
     "team:read",
 )
 # Fields Slack's file objects carry in file_share events and files.info.

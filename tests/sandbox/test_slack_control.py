@@ -73,7 +73,9 @@ async def bot_token(http: httpx.AsyncClient) -> str:
 @pytest.mark.parametrize(
     ("wanted", "undeclared"),
     [
-        pytest.param({"scopes": [*SCOPES, "usergroups:write"]}, ["usergroups:write"], id="bot-scope"),
+        pytest.param(
+            {"scopes": [*SCOPES, "usergroups:write"]}, ["usergroups:write"], id="bot-scope"
+        ),
         pytest.param(
             {"scopes": SCOPES, "user_scopes": ["users:read"]}, ["users:read"], id="user-scope"
         ),
