@@ -217,13 +217,23 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+# Set by the signal handlers: a child that exits because the same Ctrl-C reached it first is
+# part of stopping, not a crash.
+_STOP_REQUESTED = threading.Event()
+
+
 def _interrupt_on_sigterm() -> None:
-    """A SIGTERM (from a supervisor or `timeout`) must stop the children too, like Ctrl-C."""
+    """A SIGTERM (from a supervisor or `timeout`) must stop the children too, like Ctrl-C.
+
+    SIGINT gets the same handler explicitly: a launcher started from a script or CI job can
+    inherit SIGINT as ignored, and then only its children would obey Ctrl-C."""
 
     def handler(signum: int, frame: object) -> None:
+        _STOP_REQUESTED.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def run_dev(launcher: LauncherSettings, *, data: Path | None = None) -> int:
@@ -346,6 +356,10 @@ def _run_locked(launcher: LauncherSettings, *, data: Path, sandbox: bool) -> int
         print("\n".join(lines), flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
+        # Ctrl-C reaches the whole process group at once; give our own handler a moment.
+        if _STOP_REQUESTED.wait(1.0):
+            print("\nStopping…", flush=True)
+            return 0
         print("A process exited; stopping the rest.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bridge import rules
 from app.bridge.messages import (
     CROSSING_KINDS,
+    CUSTOMER_KINDS,
     Direction,
     Kind,
     NewConversation,
@@ -116,6 +117,24 @@ async def has_delivered(session: AsyncSession, *, conversation_id: uuid.UUID) ->
             BridgeMessage.conversation_id == conversation_id,
             BridgeMessage.status == Status.DELIVERED,
             BridgeMessage.kind.in_([kind.value for kind in CROSSING_KINDS]),
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def opened_earlier(
+    session: AsyncSession, *, conversation_id: uuid.UUID, message_id: int
+) -> bool:
+    """Whether a customer message of this conversation was stored before this one, whatever
+    became of it (a dead-lettered first message still opened the conversation)."""
+    query = (
+        select(BridgeMessage.id)
+        .where(
+            BridgeMessage.conversation_id == conversation_id,
+            BridgeMessage.direction == Direction.TO_GENESYS,
+            BridgeMessage.kind.in_([kind.value for kind in CUSTOMER_KINDS]),
+            BridgeMessage.id < message_id,
         )
         .limit(1)
     )

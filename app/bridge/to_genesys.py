@@ -386,7 +386,11 @@ class ToGenesys:
         ):
             return
         async with self._sessions() as session:
-            if await store.has_delivered(session, conversation_id=context.conversation.id):
+            if await store.has_delivered(
+                session, conversation_id=context.conversation.id
+            ) or await store.opened_earlier(
+                session, conversation_id=context.conversation.id, message_id=row.id
+            ):
                 return
         try:
             page = await self._slack.thread_page(

@@ -138,7 +138,11 @@ async def test_thread_reply_without_mention_edit_delete_and_file_from_the_page(
         EDIT_PREFIX + "Page: tracking 43",
         DELETE_NOTE,
     ]
-    assert len(texts) == 5 and texts[4].startswith("Page: the receipt")
+    # The text goes first, then the file as a message of its own (one attachment each).
+    assert len(texts) == 6 and texts[4].startswith("Page: the receipt")
+    file_part = [r.body for r in accepted(system.genesys, "message")][-1]
+    assert "text" not in file_part
+    assert [c["attachment"]["filename"] for c in file_part["content"]] == ["receipt.txt"]
 
 
 async def test_clicking_a_quick_reply_sends_a_signed_block_actions_the_product_answers(
