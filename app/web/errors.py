@@ -15,15 +15,12 @@ from starlette.responses import PlainTextResponse, Response
 
 from app.web.views import page
 
+# What Starlette itself raises: an unknown address, a wrong method, an unreadable form. Our
+# own refusals (401, 403, 413, 503) are built where they happen, with their reason.
 _TITLES = {
     400: ("Bad request", "The request could not be understood."),
-    401: ("Please sign in", "This page needs you to sign in with Slack."),
-    403: ("Not allowed", "You do not have access to this page."),
     404: ("Page not found", "There is nothing at this address. The link may be old or mistyped."),
     405: ("Not allowed here", "This address does not accept that kind of request."),
-    413: ("Too large", "The request was larger than Switchboard accepts."),
-    429: ("Slow down", "Too many requests at once. Please wait a moment and try again."),
-    503: ("Busy", "Switchboard is busy. Please try again in a moment."),
 }
 
 

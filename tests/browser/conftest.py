@@ -15,8 +15,11 @@ from playwright.async_api import (
     Response,
     async_playwright,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.browser.live import OpenPage, Screenshot, Stack, running_stack
+from tests.e2e.conftest import empty_database
+from tests.e2e.stack import System, running_system
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -111,3 +114,21 @@ def stack(database_url: str, clean_db: None) -> Iterator[Stack]:
     """Servers stop before `clean_db` empties the tables, as it was set up first."""
     with running_stack(database_url) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+async def system(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    engine: AsyncEngine,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[System]:
+    """The real web and worker processes with both simulators, one set per test module (the
+    flows in a module share it), on an empty database before and after."""
+    logs = tmp_path_factory.mktemp(f"{request.module.__name__.rsplit('.', 1)[-1]}-logs")
+    await empty_database(engine)
+    try:
+        async with running_system(database_url, logs, webs=1, workers=1) as running:
+            yield running
+    finally:
+        await empty_database(engine)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
@@ -21,7 +21,9 @@ from sandbox.genesys_app import create_genesys_sandbox
 from sandbox.genesys_world import GenesysWorld
 from sandbox.runner import ServerThread
 from sandbox.slack_app import create_slack_sandbox
+from sandbox.slack_seed import ACME_TEAM_ID
 from sandbox.slack_world import SlackWorld
+from tests.e2e.stack import System
 from tests.harness import sandbox_settings
 
 OpenPage = Callable[[], Awaitable[Page]]
@@ -81,3 +83,14 @@ def running_stack(database_url: str) -> Iterator[Stack]:
             slack_world=slack_world,
             genesys_world=genesys_world,
         )
+
+
+async def sign_in(page: Page, system: System, *, user: str, team: str = ACME_TEAM_ID) -> None:
+    """As an admin, with Slack: our sign-in page, the simulator's consent, back to settings."""
+    await page.goto(f"{system.app_url}/onboarding")
+    await page.click("#sign-in-with-slack")
+    await expect(page.locator("#consent-title")).to_be_visible()
+    await page.select_option("#team", team)
+    await page.select_option("#user", user)
+    await page.click("#allow")
+    await expect(page).to_have_url(f"{system.app_url}/onboarding")

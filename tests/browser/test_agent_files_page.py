@@ -4,36 +4,18 @@ in the thread, where the page shows it with its name and size and opens its byte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import expect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sandbox.genesys_webhook import sample_pdf
 from sandbox.slack_seed import ACME_TEAM_ID
 from tests.browser.live import OpenPage
 from tests.browser.test_sandbox_slack_flows import SUPPORT, conversation, send, slack_page
-from tests.e2e.conftest import empty_database
 from tests.e2e.ledger import receipts, slack_posts
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, thread_id
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("agent-files-page-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
 
 
 async def test_an_agent_pdf_shows_in_the_thread_and_opens(

@@ -4,36 +4,18 @@ then shows the choice with its buttons gone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Frame, Page, expect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sandbox.slack_seed import ACME_TEAM_ID
 from tests.browser.live import OpenPage
-from tests.e2e.conftest import empty_database
 from tests.e2e.ledger import accepted
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, thread_id
 
 pytestmark = pytest.mark.browser
 
 SUPPORT = "C0ACMESUPP"
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("buttons-page-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
 
 
 async def conversation(page: Page) -> Frame:

@@ -7,53 +7,23 @@ with Slack in Chromium.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import AuditEvent, BridgeMessage
 from app.signing import genesys_signature
 from sandbox.faults import FaultSpec
-from sandbox.slack_seed import ACME_TEAM_ID
-from tests.browser.live import OpenPage, Screenshot
+from tests.browser.live import OpenPage, Screenshot, sign_in
 from tests.e2e.admin import Admin
-from tests.e2e.conftest import empty_database
 from tests.e2e.ledger import assert_bridged
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 from tests.e2e.traffic import SlackPeople, thread_id
 
 pytestmark = pytest.mark.browser
 
 LONG_TAIL = " and then some words that must not all reach the settings page" * 4
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("failures-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
-
-
-async def sign_in(page: Page, system: System, *, user: str) -> None:
-    """As the admin, with Slack: our sign-in page, the simulator's consent, back to settings."""
-    await page.goto(f"{system.app_url}/onboarding")
-    await page.click("#sign-in-with-slack")
-    await expect(page.locator("#consent-title")).to_be_visible()
-    await page.select_option("#team", ACME_TEAM_ID)
-    await page.select_option("#user", user)
-    await page.click("#allow")
-    await expect(page).to_have_url(f"{system.app_url}/onboarding")
 
 
 async def dead_ids(system: System, *, tenant_dedupe_keys: list[str]) -> dict[str, int]:

@@ -9,12 +9,9 @@ with Slack in Chromium. The retention job's function runs against the live datab
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.crypto import SecretBox
 from app.db.models import AuditEvent, BridgeMessage, Conversation
@@ -22,27 +19,12 @@ from app.db.session import create_sessions
 from sandbox.faults import FaultSpec
 from sandbox.slack_seed import ACME_TEAM_ID
 from tests.browser.live import OpenPage, Screenshot
-from tests.e2e.conftest import empty_database
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 
 pytestmark = pytest.mark.browser
 
 GRACE = "U0ACME0002"  # Grace Hopper: a second person of Acme
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("privacy-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
 
 
 async def sign_in_to_privacy(page: Page, system: System) -> None:

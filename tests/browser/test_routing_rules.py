@@ -9,52 +9,24 @@ with Slack in Chromium.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.models import AuditEvent
 from sandbox.genesys_records import InboundRecord
 from sandbox.genesys_world import SANDBOX_DMS_INTEGRATION_ID, SANDBOX_MENTIONS_INTEGRATION_ID
-from sandbox.slack_seed import ACME_TEAM_ID
-from tests.browser.live import OpenPage, Screenshot
-from tests.e2e.conftest import empty_database
+from tests.browser.live import OpenPage, Screenshot, sign_in
 from tests.e2e.ledger import accepted, slack_texts
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 from tests.e2e.traffic import SlackPeople, thread_id
 
 pytestmark = pytest.mark.browser
 
 BILLING = "C0ACMEBILL"
 AWAY = "We are closed right now. Your message reached our team; an agent answers when we open."
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("routing-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
-
-
-async def sign_in(page: Page, system: System, *, user: str) -> None:
-    await page.goto(f"{system.app_url}/onboarding")
-    await page.click("#sign-in-with-slack")
-    await expect(page.locator("#consent-title")).to_be_visible()
-    await page.select_option("#team", ACME_TEAM_ID)
-    await page.select_option("#user", user)
-    await page.click("#allow")
-    await expect(page).to_have_url(f"{system.app_url}/onboarding")
 
 
 def records_of(system: System, from_id: str) -> list[InboundRecord]:

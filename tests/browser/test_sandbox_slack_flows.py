@@ -7,21 +7,18 @@ interactivity payload) real Slack would send, and what the product does must sho
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Frame, Page, expect
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bridge.inbound import DELETE_NOTE, EDIT_PREFIX
 from app.db.models import SlackInstallation
 from sandbox.slack_seed import ACME_TEAM_ID, GLOBEX_TEAM_ID
 from tests.browser.live import OpenPage
-from tests.e2e.conftest import empty_database
 from tests.e2e.ledger import accepted, genesys_texts
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 
 pytestmark = pytest.mark.browser
@@ -29,20 +26,6 @@ pytestmark = pytest.mark.browser
 ALAN = "U0ACME0003"
 GRACE = "U0ACME0002"
 SUPPORT = "C0ACMESUPP"
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("slack-page-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
 
 
 async def slack_page(open_page: OpenPage, system: System, query: str = "") -> Page:

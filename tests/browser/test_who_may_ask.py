@@ -7,49 +7,21 @@ Real web and worker processes, both simulators, Acme and Globex onboarded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Frame, Page, expect
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bridge.access import REFUSED_TEXT
 from app.db.models import AuditEvent, Tenant
 from sandbox.slack_seed import ACME_GUEST_USER_ID, ACME_TEAM_ID
-from tests.browser.live import OpenPage, Screenshot
-from tests.e2e.conftest import empty_database
+from tests.browser.live import OpenPage, Screenshot, sign_in
 from tests.e2e.ledger import accepted
-from tests.e2e.stack import System, running_system
+from tests.e2e.stack import System
 
 pytestmark = pytest.mark.browser
 
 ALAN = "U0ACME0003"
 SUPPORT = "C0ACMESUPP"
-
-
-@pytest.fixture(scope="module")
-async def system(
-    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    await empty_database(engine)
-    try:
-        async with running_system(
-            database_url, tmp_path_factory.mktemp("access-logs"), webs=1, workers=1
-        ) as running:
-            yield running
-    finally:
-        await empty_database(engine)
-
-
-async def sign_in(page: Page, system: System, *, user: str) -> None:
-    await page.goto(f"{system.app_url}/onboarding")
-    await page.click("#sign-in-with-slack")
-    await expect(page.locator("#consent-title")).to_be_visible()
-    await page.select_option("#team", ACME_TEAM_ID)
-    await page.select_option("#user", user)
-    await page.click("#allow")
-    await expect(page).to_have_url(f"{system.app_url}/onboarding")
 
 
 async def mention_as(page: Page, user: str, text: str) -> None:
