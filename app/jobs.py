@@ -1,9 +1,12 @@
-"""The queue's tasks and the worker process. Tasks are thin: they call the owning service.
+"""The worker process: message delivery, and the periodic tasks. Tasks are thin: they call
+the owning service.
 
-The queue is procrastinate on the same Postgres (docs/decisions.md). Tasks are declared on a
-blueprint at import time, but nothing connects until `app.main.worker_app` opens the queue
-and builds the services (the one composition root); dependencies reach tasks through the
-worker's `additional_context`.
+Delivery is not a queue job: the worker's `Dispatcher` (`app.bridge.dispatch`) claims
+conversations with due messages straight from `bridge_message`. The periodic maintenance tasks
+run on procrastinate on the same Postgres (docs/decisions.md). They are declared on a blueprint
+at import time, but nothing connects until `app.main.worker_app` opens the queue and builds the
+services (the one composition root); dependencies reach tasks through the worker's
+`additional_context`.
 """
 
 from __future__ import annotations
@@ -12,19 +15,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import procrastinate
-from procrastinate.jobs import Job
-from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import queueing, store as bridge_store
 from app.bridge.conversation_end import ConversationEnds
 from app.bridge.delivery import Delivery
-from app.bridge.retries import RetryLater, backoff
+from app.bridge.dispatch import Dispatcher
 from app.config import Settings
 from app.tenants import privacy, store
 
@@ -37,10 +35,9 @@ NAMESPACE = "switchboard"
 SHUTDOWN_GRACE_SECONDS = 25.0
 
 
-# Work committed this long ago with no job is re-enqueued by the relay.
-RELAY_GRACE = timedelta(seconds=30)
 # A worker that has not sent a heartbeat for this long is presumed dead (kill -9, lost dyno),
-# and its jobs are put back; heartbeats come every HEARTBEAT_SECONDS.
+# and its periodic jobs are put back; heartbeats come every HEARTBEAT_SECONDS. (Delivery does
+# not wait for this: a dead worker's conversations are free as soon as its connection drops.)
 HEARTBEAT_SECONDS = 5.0
 STALLED_AFTER_SECONDS = 15.0
 
@@ -50,63 +47,13 @@ class WorkerDeps:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     delivery: Delivery
+    dispatcher: Dispatcher
     conversation_ends: ConversationEnds
 
 
-class DeliveryRetry(BaseRetryStrategy):
-    """Delivery says when to come back (Retry-After, backoff); anything unexpected backs off too.
-
-    The job keeps its lock while it waits, so later messages of the same conversation wait
-    behind it: order is kept, and `Delivery` bounds the wait by dead-lettering.
-    """
-
-    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if isinstance(exception, RetryLater):
-            delay = exception.delay
-        elif job.attempts >= 20:
-            return None
-        else:
-            delay = backoff(job.attempts + 1)
-        decision: RetryDecision = RetryDecision(
-            retry_at=datetime.now(UTC) + timedelta(seconds=delay)
-        )
-        return decision
-
-
-async def flush_conversation(
-    context: procrastinate.JobContext, tenant_id: str, conversation_id: str
-) -> int:
-    return await deps_of(context).delivery.flush(
-        tenant_id=uuid.UUID(tenant_id), conversation_id=uuid.UUID(conversation_id)
-    )
-
-
-async def relay_stranded_work(context: procrastinate.JobContext, timestamp: int) -> int:
-    """Re-enqueue committed messages whose conversation has no queued or running job.
-
-    Enqueueing shares the ingest transaction, so this should find nothing; it is the net for
-    jobs lost any other way (a job deleted by hand, a bug), so nothing stays stranded.
-    """
-    deps = deps_of(context)
-    async with deps.sessions.begin() as session:
-        pending = await bridge_store.conversations_needing_jobs(
-            session, older_than=datetime.now(UTC) - RELAY_GRACE
-        )
-        locks = {queueing.conversation_lock(conv): (tenant, conv) for tenant, conv in pending}
-        covered = await queueing.locks_with_jobs(session, list(locks))
-        stranded = [ids for lock, ids in locks.items() if lock not in covered]
-        for tenant_id, conversation_id in stranded:
-            await queueing.defer_flush(
-                session, tenant_id=tenant_id, conversation_id=conversation_id
-            )
-    if stranded:
-        log.warning("re-enqueued stranded conversations", extra={"count": len(stranded)})
-    return len(stranded)
-
-
 async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
-    """Jobs of a worker that died mid-job stay "doing" and hold their conversation's lock;
-    put them back so the conversation moves again. Delivery is idempotent per message."""
+    """Jobs of a worker that died mid-job stay "doing"; put them back so they run again.
+    Every periodic task is safe to run twice."""
     manager = context.app.job_manager
     stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
     for job in stalled:
@@ -156,16 +103,9 @@ def build_queue(settings: Settings) -> procrastinate.App:
     # A fresh blueprint per app: procrastinate namespaces a blueprint's tasks in place, so one
     # blueprint cannot be added to two apps (tests and the benchmark build several).
     tasks = procrastinate.Blueprint()
-    tasks.task(
-        name="flush_conversation",
-        pass_context=True,
-        queue=queueing.QUEUE,
-        retry=DeliveryRetry(),
-    )(flush_conversation)
     for function, cron, periodic_id in (
-        # croniter's sixth field is seconds: a dead worker's conversations resume quickly.
-        (relay_stranded_work, "* * * * * */30", "relay"),
-        (retry_stalled_jobs, "* * * * * */10", "stalled"),
+        # croniter's sixth field is seconds.
+        (retry_stalled_jobs, "* * * * * */30", "stalled"),
         (purge_expired_oauth_states, "*/10 * * * *", "oauth-states"),
         (
             watch_conversation_ends,
@@ -181,28 +121,37 @@ def build_queue(settings: Settings) -> procrastinate.App:
 
 
 async def run_worker(queue: procrastinate.App, deps: WorkerDeps) -> None:
-    """Run the open queue's worker until SIGTERM/SIGINT; a worker that stops by itself (e.g.
-    Postgres restarted under its LISTEN connection) is started again after a short backoff.
+    """Deliver messages (`deps.dispatcher`) and run the periodic tasks until SIGTERM/SIGINT.
 
-    On a signal the running worker is cancelled, which procrastinate turns into a graceful
-    stop: no new jobs, in-flight jobs get `SHUTDOWN_GRACE_SECONDS` to finish.
+    On a signal the dispatcher stops claiming and gives in-flight flushes
+    `SHUTDOWN_GRACE_SECONDS` to finish; the queue's worker is cancelled, which procrastinate
+    turns into the same graceful stop for a running periodic task.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    delivering = asyncio.create_task(deps.dispatcher.run(stop))
+    try:
+        await run_periodic(queue, deps, stop)
+    finally:
+        stop.set()
+        await delivering
+
+
+async def run_periodic(queue: procrastinate.App, deps: WorkerDeps, stop: asyncio.Event) -> None:
+    """The queue's worker for the periodic tasks, until `stop`; one that stops by itself (e.g.
+    Postgres restarted under its LISTEN connection) is started again after a short backoff."""
     backoff_seconds = 1.0
-    settings = deps.settings
     while not stop.is_set():
         worker = asyncio.create_task(
             queue.run_worker_async(
-                concurrency=settings.worker_concurrency,
+                concurrency=2,
                 additional_context={"deps": deps},
                 install_signal_handlers=False,
                 shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
                 delete_jobs="successful",
-                # Retries are scheduled in the future and need a poll to be picked up.
-                fetch_job_polling_interval=1.0,
+                fetch_job_polling_interval=5.0,
                 update_heartbeat_interval=HEARTBEAT_SECONDS,
                 stalled_worker_timeout=STALLED_AFTER_SECONDS,
             )

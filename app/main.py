@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import procrastinate
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -30,6 +31,7 @@ from app import jobs
 from app.bridge.conversation_end import ConversationEnds
 from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
+from app.bridge.dispatch import Dispatcher
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.routing_setup import RoutingSetup
@@ -313,10 +315,26 @@ async def worker_app(
     services = build_services(
         settings, application_name="worker", genesys_transport=genesys_transport
     )
+    database = settings.database
+
+    async def lease_connection() -> asyncpg.Connection[Any]:
+        connection: asyncpg.Connection[Any] = await asyncpg.connect(
+            database.libpq,
+            server_settings={"application_name": "worker-lease"},
+            command_timeout=10,
+        )
+        return connection
+
     deps = WorkerDeps(
         settings=settings,
         sessions=services.sessions,
         delivery=services.delivery,
+        dispatcher=Dispatcher(
+            connect=lease_connection,
+            delivery=services.delivery,
+            concurrency=settings.worker_concurrency,
+            grace_seconds=jobs.SHUTDOWN_GRACE_SECONDS,
+        ),
         conversation_ends=services.conversation_ends,
     )
     queue = build_queue(settings)

@@ -172,11 +172,6 @@ class Meter:
     async def purge_backlog(self) -> int:
         """Drop queued, undelivered work (after the ingest probe, whose events nobody reads)."""
         async with self.engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "DELETE FROM procrastinate_jobs WHERE queue_name = 'bridge' AND status = 'todo'"
-                )
-            )
             removed = await connection.execute(
                 text("DELETE FROM bridge_message WHERE status = 'pending'")
             )

@@ -32,9 +32,10 @@ HOLD_SECONDS = 2.0
 def kill_worker(at: float) -> Fault:
     """`kill -9` of a worker mid-flight, and a new worker at once. To be sure deliveries are
     in flight, Genesys holds every inbound message for 2 s from a second before the kill
-    (external-contracts §R1). The dead worker's jobs stay "doing" until
-    `app.jobs.retry_stalled_jobs` finds its heartbeat stale; the held calls still complete at
-    Genesys, so they are sent again: at-least-once, with the same `channel.messageId`."""
+    (external-contracts §R1). The dead worker's connections drop with it, and with them its
+    claims on conversations (`app.bridge.dispatch`), so the new worker takes them over at its
+    next look; the held calls still complete at Genesys, so they are sent again:
+    at-least-once, with the same `channel.messageId`."""
 
     async def fault(system: System, start: float) -> list[Window]:
         await _at(start, at - 1.0)

@@ -116,7 +116,7 @@ async def drain(
     genesys_transport: httpx.AsyncBaseTransport | None,
     within_seconds: float = 30.0,
 ) -> None:
-    """Run a worker until the bridge queue is empty, waiting out retries scheduled for later."""
+    """Run a worker's delivery until nothing is pending, waiting out retries scheduled for later."""
     import asyncio
     import time
 
@@ -125,27 +125,24 @@ async def drain(
     from app.main import worker_app
 
     deadline = time.monotonic() + within_seconds
-    async with worker_app(settings, genesys_transport=genesys_transport) as (queue, deps):
-        while True:
-            await queue.run_worker_async(
-                wait=False,
-                concurrency=4,
-                queues=["bridge"],
-                additional_context={"deps": deps},
-                install_signal_handlers=False,
-                listen_notify=False,
-                delete_jobs="successful",
-            )
-            async with deps.sessions() as session:
-                waiting = (
-                    await session.execute(
-                        text(
-                            "SELECT count(*) FROM procrastinate_jobs "
-                            "WHERE queue_name = 'bridge' AND status IN ('todo', 'doing')"
+    async with worker_app(settings, genesys_transport=genesys_transport) as (_, deps):
+        stop = asyncio.Event()
+        delivering = asyncio.create_task(deps.dispatcher.run(stop))
+        try:
+            while True:
+                async with deps.sessions() as session:
+                    waiting = (
+                        await session.execute(
+                            text(
+                                "SELECT count(*) FROM bridge_message "
+                                "WHERE status = 'pending' AND conversation_id IS NOT NULL"
+                            )
                         )
-                    )
-                ).scalar_one()
-            if waiting == 0:
-                return
-            assert time.monotonic() < deadline, f"{waiting} bridge jobs still queued"
-            await asyncio.sleep(0.2)
+                    ).scalar_one()
+                if waiting == 0 and deps.dispatcher.busy == 0:
+                    return
+                assert time.monotonic() < deadline, f"{waiting} messages still pending"
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await delivering

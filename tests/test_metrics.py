@@ -81,7 +81,8 @@ async def test_metrics_count_traffic_per_direction_and_tenant(
 
     assert value("switchboard_messages", direction="to_genesys", status="pending") == 1
     assert value("switchboard_queue_depth") == 1
-    assert value("switchboard_queue_jobs") == 1
+    assert value("switchboard_conversations_waiting") == 1
+    assert value("switchboard_conversations_in_delivery") == 0  # no worker runs here
     per_tenant = [s for s in samples if s.name == "switchboard_tenant_messages"]
     assert [(s.labels["direction"], s.labels["status"], s.value) for s in per_tenant] == [
         ("to_genesys", "pending", 1)

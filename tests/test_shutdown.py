@@ -33,6 +33,8 @@ from tests.harness import APP_BASE, connect_genesys, in_process, install, sandbo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEOPLE = ("U0ACME0001", "U0ACME0002", "U0ACME0003")
+# Conversations a worker holds (`app.bridge.dispatch`: an advisory lock per conversation).
+CLAIMED = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1398227524"
 
 
 @pytest.fixture
@@ -114,21 +116,24 @@ async def test_sigterm_lets_in_flight_deliveries_finish_and_the_rest_wait(
                 )
     first = start_worker(database_url, slack_sim.url, genesys_server.url)
     try:
-        await wait_for(
-            engine, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'", 3, 30
-        )
+        await wait_for(engine, CLAIMED, 3, 30)
         first.send_signal(signal.SIGTERM)
-        assert first.wait(timeout=30) == 0  # finished its in-flight jobs within the grace
+        assert first.wait(timeout=30) == 0  # finished its in-flight flushes within the grace
     finally:
         if first.poll() is None:
             first.kill()
     async with engine.connect() as connection:
-        doing = (
+        claimed = (await connection.execute(text(CLAIMED))).scalar_one()
+        pending = (
             await connection.execute(
-                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+                text(
+                    "SELECT count(*) FROM bridge_message WHERE direction = 'to_genesys' "
+                    "AND kind = 'message' AND status = 'pending'"
+                )
             )
         ).scalar_one()
-    assert doing == 0  # nothing left half-done for stalled-job recovery to untangle
+    assert claimed == 0  # every conversation it held is free again
+    assert pending == 0  # the in-flight flushes finished their conversations and recorded it
     genesys_world.faults.clear()
     second = start_worker(database_url, slack_sim.url, genesys_server.url)
     try:

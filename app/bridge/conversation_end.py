@@ -102,7 +102,7 @@ async def mark_ended(
             source_ts=datetime.now(UTC),
         ),
     )
-    await queueing.defer_flush(session, tenant_id=tenant_id, conversation_id=conversation_id)
+    await queueing.wake_delivery(session)
     return True
 
 

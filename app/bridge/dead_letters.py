@@ -141,8 +141,8 @@ async def replay(
         session, message_ids=message_ids, tenant_id=tenant_id, in_conversation=True
     )
     touched = await store.requeue_dead(session, message_ids=message_ids, tenant_id=tenant_id)
-    for owner, conversation_id in touched:
-        await queueing.defer_flush(session, tenant_id=owner, conversation_id=conversation_id)
+    if touched:
+        await queueing.wake_delivery(session)
     await _audit(
         session, owners, action="deadletter.replayed", actor_slack_user_id=actor_slack_user_id
     )

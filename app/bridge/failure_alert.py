@@ -107,9 +107,7 @@ async def queue(
             ),
         )
         if conversation_id != current_conversation_id:
-            await queueing.defer_flush(
-                session, tenant_id=tenant.id, conversation_id=conversation_id
-            )
+            await queueing.wake_delivery(session)
     log.warning(
         "admins alerted about failing messages",
         extra={"tenant_id": str(tenant.id), "recipients": len(recipients)},

@@ -267,9 +267,7 @@ class FromSlack:
                 )
                 if new_id is None:
                     return DUPLICATE
-                await queueing.defer_flush(
-                    session, tenant_id=tenant_id, conversation_id=conversation_id
-                )
+                await queueing.wake_delivery(session)
                 return ignored("not_a_participant")
             agent_message = to_slack.stored_agent_message(offered)
             try:
@@ -324,9 +322,7 @@ class FromSlack:
             )
             if new_id is None:
                 return DUPLICATE
-            await queueing.defer_flush(
-                session, tenant_id=tenant_id, conversation_id=conversation_id
-            )
+            await queueing.wake_delivery(session)
         return accepted()
 
     @staticmethod
@@ -383,9 +379,7 @@ class FromSlack:
                 )
                 if noted is None:
                     return DUPLICATE
-                await queueing.defer_flush(
-                    session, tenant_id=tenant_id, conversation_id=conversation.id
-                )
+                await queueing.wake_delivery(session)
                 return ignored("not_a_participant")
             new_id = await store.insert_message(
                 session,
@@ -406,9 +400,7 @@ class FromSlack:
             )
             if new_id is None:
                 return DUPLICATE
-            await queueing.defer_flush(
-                session, tenant_id=tenant_id, conversation_id=conversation.id
-            )
+            await queueing.wake_delivery(session)
         return accepted()
 
 

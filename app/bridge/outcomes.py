@@ -454,9 +454,7 @@ class Outcomes:
             ),
         )
         if conversation_id != context.conversation.id:
-            await queueing.defer_flush(
-                session, tenant_id=tenant.id, conversation_id=conversation_id
-            )
+            await queueing.wake_delivery(session)
         log.warning(
             "admin alerted about a set-up problem",
             extra={"tenant_id": str(tenant.id), "reason": reason.split(":", 1)[0]},

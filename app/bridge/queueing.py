@@ -1,26 +1,17 @@
-"""Putting delivery work on the queue inside the same transaction that stored the message.
+"""Telling the workers that a conversation has a message to deliver.
 
-procrastinate's own deferring runs on its psycopg connection, which cannot join our
-SQLAlchemy/asyncpg transaction. Its schema exposes the SQL function it uses to insert jobs,
-so we call that function on our connection: the message row and its job commit together or
-not at all. The relay in `app.jobs` is the safety net for anything this ever misses.
-
-A conversation gets a job only when it has none waiting ("todo"): one job drains every
-message pending when it runs (`Delivery.flush`), so a second waiting job would only fetch,
-find nothing and finish. The waiting job is locked `FOR KEY SHARE` until our transaction
-commits; procrastinate's fetch takes jobs `FOR UPDATE … SKIP LOCKED`, so it cannot start that
-job before our message is visible to it. A running ("doing") job does not count: it may have
-read the queue already, so a message arriving during a flush queues the next one. Two
-transactions racing on a conversation with no waiting job may both queue one; the second
-then finds little or nothing to do, which costs a fetch, never a message.
+Workers find pending messages themselves (`app.bridge.dispatch` claims conversations whose
+oldest pending message is due), so nothing has to be queued for a message to be delivered:
+storing it is enough. What is left here is waking them at once instead of at their next look:
+a `NOTIFY` on `PENDING_CHANNEL`, sent by the same statement or transaction that stored the
+message, so Postgres delivers it at the commit, when the message is visible. A notification
+that is lost (no worker listening, a reconnect) costs latency, never a message.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,62 +23,16 @@ from app.bridge.messages import NewConversation, NewMessage
 from app.crypto import SecretBox
 from app.db import sealed
 
-QUEUE = "bridge"
-# The task name as procrastinate registers it: blueprint namespace + task name (app.jobs).
-FLUSH_TASK = "switchboard:flush_conversation"
+# The channel the workers LISTEN on; the payload is empty (they look for themselves).
+PENDING_CHANNEL = "switchboard_pending"
 
-_DEFER = text(
-    """
-    WITH waiting AS (
-        SELECT id FROM procrastinate_jobs
-        WHERE lock = :lock AND status = 'todo'
-        LIMIT 1
-        FOR KEY SHARE
-    )
-    SELECT procrastinate_defer_jobs_v1(ARRAY[
-        ROW(:queue, :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL)
-        ::procrastinate_job_to_defer_v1
-    ])
-    WHERE NOT EXISTS (SELECT 1 FROM waiting)
-    """
-)
+_NOTIFY = text(f"SELECT pg_notify('{PENDING_CHANNEL}', '')")
 
 
-def conversation_lock(conversation_id: uuid.UUID) -> str:
-    """procrastinate runs at most one job per lock, in queue order: FIFO per conversation."""
-    return f"conversation:{conversation_id}"
-
-
-def flush_args(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> dict[str, str]:
-    return {"tenant_id": str(tenant_id), "conversation_id": str(conversation_id)}
-
-
-async def defer_flush(
-    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> None:
-    await session.execute(
-        _DEFER,
-        {
-            "queue": QUEUE,
-            "task": FLUSH_TASK,
-            "lock": conversation_lock(conversation_id),
-            "args": json.dumps(flush_args(tenant_id, conversation_id)),
-        },
-    )
-
-
-async def locks_with_jobs(session: AsyncSession, locks: Sequence[str]) -> set[str]:
-    """Which of these conversations already have a queued or running job."""
-    if not locks:
-        return set()
-    rows = await session.execute(
-        text(
-            "SELECT DISTINCT lock FROM procrastinate_jobs "
-            "WHERE lock = ANY(:locks) AND status IN ('todo', 'doing')"
-        ),
-        {"locks": list(locks)},
-    )
-    return {lock for (lock,) in rows}
+async def wake_delivery(session: AsyncSession) -> None:
+    """Wake the workers when this session's transaction commits (it stored or re-opened
+    something to deliver)."""
+    await session.execute(_NOTIFY)
 
 
 # --- The ingest hot path: one prepared asyncpg statement per message ----------------------
@@ -96,8 +41,8 @@ async def locks_with_jobs(session: AsyncSession, locks: Sequence[str]) -> set[st
 # trip what ingest needs: check that the tenant is still at the version the web's cache read
 # (`app.tenants.cache`; nothing is stored for a stale one), upsert the conversation (or, for
 # a plain thread reply, only touch it if it is live), insert the message unless a unique
-# constraint says it is a duplicate, and queue the conversation's flush job if it is new and
-# none of the conversation's jobs is waiting (see the module's docstring).
+# constraint says it is a duplicate, and wake the workers if it stored one (see the module's
+# docstring).
 
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
 
@@ -167,33 +112,25 @@ _STORE_MESSAGE = """
         FROM conv
         ON CONFLICT DO NOTHING
         RETURNING conversation_id
-    ), waiting AS (
-        SELECT jobs.id FROM procrastinate_jobs AS jobs, msg
-        WHERE jobs.lock = 'conversation:' || msg.conversation_id::text
-          AND jobs.status = 'todo'
-        LIMIT 1
-        FOR KEY SHARE OF jobs
-    ), deferred AS (
-        SELECT procrastinate_defer_jobs_v1(ARRAY[
-            ROW(:queue, :task, 0, 'conversation:' || msg.conversation_id::text, NULL,
-                jsonb_build_object('tenant_id', CAST(:tenant_id AS text),
-                                   'conversation_id', msg.conversation_id::text),
-                NULL)::procrastinate_job_to_defer_v1
-        ]) FROM msg
-        WHERE NOT EXISTS (SELECT 1 FROM waiting)
+    ), woken AS (
+        SELECT pg_notify('{channel}', '') FROM msg
     )
     SELECT EXISTS (SELECT 1 FROM ok) AS current, EXISTS (SELECT 1 FROM conv) AS conversation,
-           EXISTS (SELECT 1 FROM msg) AS stored, (SELECT count(*) FROM deferred) AS deferred
+           EXISTS (SELECT 1 FROM msg) AS stored, (SELECT count(*) FROM woken) AS woken
 """
 
 STORE_IN_CONVERSATION = Prepared.of(
-    _STORE_MESSAGE.format(current=_CURRENT_TENANT, conversation=_UPSERT_CONVERSATION)
+    _STORE_MESSAGE.format(
+        current=_CURRENT_TENANT, conversation=_UPSERT_CONVERSATION, channel=PENDING_CHANNEL
+    )
 )
 STORE_IN_LIVE_THREAD = Prepared.of(
-    _STORE_MESSAGE.format(current=_CURRENT_TENANT, conversation=_TOUCH_LIVE_CONVERSATION)
+    _STORE_MESSAGE.format(
+        current=_CURRENT_TENANT, conversation=_TOUCH_LIVE_CONVERSATION, channel=PENDING_CHANNEL
+    )
 )
 
-# What is kept but never delivered (typing, Genesys' own receipts): no conversation, no job.
+# What is kept but never delivered (typing, Genesys' own receipts): no conversation, no wake.
 STORE_RECORDED = Prepared.of(
     f"""
     WITH ok AS ({_CURRENT_TENANT}), msg AS (
@@ -206,7 +143,7 @@ STORE_RECORDED = Prepared.of(
         RETURNING id
     )
     SELECT EXISTS (SELECT 1 FROM ok) AS current, TRUE AS conversation,
-           EXISTS (SELECT 1 FROM msg) AS stored, 0 AS deferred
+           EXISTS (SELECT 1 FROM msg) AS stored, 0 AS woken
     """
 )
 
@@ -270,8 +207,6 @@ async def store_message(
                 box, message.normalized, tenant_id=message.tenant_id, purpose=sealed.NORMALIZED
             ),
             "trace_id": message.trace_id,
-            "queue": QUEUE,
-            "task": FLUSH_TASK,
         }
     row = await connection.fetchrow(statement.sql, *statement.args(values))
     assert row is not None  # the statement always answers one row

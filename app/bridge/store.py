@@ -304,27 +304,6 @@ async def touch_conversation(
     )
 
 
-async def conversations_needing_jobs(
-    session: AsyncSession, *, older_than: datetime
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Pending work with no queued or running job: what the relay re-enqueues.
-
-    Only rows older than `older_than` count, so work whose job is being deferred right now
-    (same transaction, not yet visible) is left alone.
-    """
-    query = (
-        select(BridgeMessage.tenant_id, BridgeMessage.conversation_id)
-        .where(
-            BridgeMessage.status == Status.PENDING,
-            BridgeMessage.conversation_id.is_not(None),
-            BridgeMessage.created_at < older_than,
-        )
-        .distinct()
-    )
-    rows = (await session.execute(query)).all()
-    return [(tenant_id, conversation_id) for tenant_id, conversation_id in rows if conversation_id]
-
-
 async def list_dead(
     session: AsyncSession, *, tenant_id: uuid.UUID | None = None, limit: int = 100
 ) -> Sequence[BridgeMessage]:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.bridge.dispatch import LOCK_CLASS
 from app.web.views import state_of
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -150,11 +151,18 @@ async def _database_families(session: AsyncSession) -> list[Metric]:
             )
         )
     ).one()
-    queued = (
+    # Conversations with something to deliver, and those a worker holds now (its advisory
+    # lock, `app.bridge.dispatch`): waiting and not held means no worker is taking work.
+    waiting, held = (
         await session.execute(
-            text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
+            text(
+                "SELECT (SELECT count(DISTINCT conversation_id) FROM bridge_message "
+                "WHERE status = 'pending' AND conversation_id IS NOT NULL), "
+                "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :c)"
+            ),
+            {"c": LOCK_CLASS},
         )
-    ).scalar_one()
+    ).one()
     dead = await session.execute(
         text(
             "SELECT tenant_id, count(*) FROM bridge_message WHERE status = 'dead' "
@@ -163,7 +171,16 @@ async def _database_families(session: AsyncSession) -> list[Metric]:
     )
     families += [
         _gauge("switchboard_queue_depth", "Messages waiting to be delivered.", pending),
-        _gauge("switchboard_queue_jobs", "Queue jobs waiting or running.", queued),
+        _gauge(
+            "switchboard_conversations_waiting",
+            "Conversations with messages waiting to be delivered.",
+            int(waiting),
+        ),
+        _gauge(
+            "switchboard_conversations_in_delivery",
+            "Conversations a worker is delivering now.",
+            int(held),
+        ),
         _gauge(
             "switchboard_queue_oldest_age_seconds",
             "Age of the oldest undelivered message.",

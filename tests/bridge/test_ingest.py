@@ -96,12 +96,16 @@ async def rows(sessions: Sessions) -> list[BridgeMessage]:
         return list(found.scalars())
 
 
-async def queued_locks(sessions: Sessions) -> list[str]:
+async def deliverable(sessions: Sessions) -> list[uuid.UUID]:
+    """Conversations a worker would claim now (`app.bridge.dispatch`)."""
     async with sessions() as session:
         found = await session.execute(
-            text("SELECT lock FROM procrastinate_jobs WHERE status = 'todo' ORDER BY id")
+            text(
+                "SELECT DISTINCT conversation_id FROM bridge_message WHERE status = 'pending' "
+                "AND conversation_id IS NOT NULL AND next_attempt_at IS NULL"
+            )
         )
-        return [lock for (lock,) in found]
+        return [conversation_id for (conversation_id,) in found]
 
 
 @pytest.fixture
@@ -124,7 +128,7 @@ async def test_a_mention_is_stored_parsed_and_queued_and_its_retry_is_a_duplicat
     parsed = normalized.to_slack_message(row.normalized)
     assert parsed is not None and parsed.text == "my order never arrived"
     assert parsed.conversation.external_user_id == f"T0ACME:C0SUPPORT:{ROOT_TS}"
-    assert await queued_locks(sessions) == [f"conversation:{row.conversation_id}"]
+    assert await deliverable(sessions) == [row.conversation_id]
 
 
 async def test_a_reply_is_forwarded_only_in_a_live_linked_thread(
@@ -176,7 +180,7 @@ async def test_an_agent_reply_is_stored_parsed_and_queued_for_its_thread(
     parsed = normalized.to_agent_message(row.normalized, structured=False)
     assert isinstance(parsed, AgentMessage)
     assert (parsed.text, parsed.sender_name) == ("We are on it", "Ana")
-    assert await queued_locks(sessions) == [f"conversation:{row.conversation_id}"]
+    assert await deliverable(sessions) == [row.conversation_id]
 
 
 async def test_typing_is_recorded_and_never_queued(
@@ -196,7 +200,7 @@ async def test_typing_is_recorded_and_never_queued(
     assert outcome.kind == IngestOutcomeKind.RECORDED
     [row] = await rows(sessions)
     assert (row.kind, row.status, row.normalized) == (Kind.AGENT_TYPING, Status.RECORDED, None)
-    assert await queued_locks(sessions) == []
+    assert await deliverable(sessions) == []
 
 
 async def test_bad_webhooks_get_the_outcome_the_web_layer_refuses(

@@ -1,6 +1,7 @@
-"""Queueing is part of the ingest statement: a message and its flush job commit together, a job
-only when the conversation has none waiting, none for a duplicate or under a stale tenant
-version, and the lock keeps a conversation in order."""
+"""The ingest statement stores a message with its conversation, nothing for a duplicate or under
+a stale tenant version, and a plain thread reply only in a live conversation. (That it wakes
+the workers is tested with the dispatcher, tests/bridge/test_dispatch.py: a notification needs
+a commit, which these rolled-back tests never make.)"""
 
 from __future__ import annotations
 
@@ -22,13 +23,6 @@ from tests.factories import TEST_KEY, make_tenant
 BOX = SecretBox(parse_encryption_keys(f"k1:{TEST_KEY}"))
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-async def jobs(session: AsyncSession) -> list[tuple[str, str, dict[str, str]]]:
-    rows = await session.execute(
-        text("SELECT task_name, lock, args FROM procrastinate_jobs ORDER BY id")
-    )
-    return [(task, lock, args) for task, lock, args in rows]
 
 
 def customer_message(tenant_id: uuid.UUID, dedupe_key: str) -> NewMessage:
@@ -96,18 +90,8 @@ async def test_a_new_message_is_queued_with_its_conversation_and_a_duplicate_is_
         assert stored[0][3] is None
         opened = sealed.unseal(BOX, stored[0][1], tenant_id=stored[0][2], purpose=sealed.NORMALIZED)
         assert opened == {"text": "kept as given"}
-        lock = queueing.conversation_lock(conversation_id)
-        args = queueing.flush_args(tenant.id, conversation_id)
-        # One waiting job drains both messages.
-        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)]
-        assert await queueing.locks_with_jobs(session, [lock, "conversation:other"]) == {lock}
-
-        # A running job may have read the queue already: the next message queues another.
-        await session.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))
         assert (await store("m3")).stored
-        assert await jobs(session) == [(queueing.FLUSH_TASK, lock, args)] * 2
-        assert (await store("m4")).stored
-        assert len(await jobs(session)) == 2
+        assert await session.scalar(text("SELECT count(*) FROM conversation")) == 1
 
 
 async def test_nothing_is_stored_under_a_stale_tenant_version(sessions: Sessions) -> None:
@@ -127,7 +111,6 @@ async def test_nothing_is_stored_under_a_stale_tenant_version(sessions: Sessions
         assert result == queueing.Stored(current=False, conversation=False, stored=False)
         assert await session.scalar(text("SELECT count(*) FROM bridge_message")) == 0
         assert await session.scalar(text("SELECT count(*) FROM conversation")) == 0
-        assert await jobs(session) == []
 
 
 async def test_a_thread_reply_is_stored_only_in_a_live_conversation(sessions: Sessions) -> None:
@@ -160,22 +143,3 @@ async def test_a_thread_reply_is_stored_only_in_a_live_conversation(sessions: Se
             text("UPDATE conversation SET last_activity_at = now() - interval '73 hours'")
         )
         assert await reply("too late") == queueing.Stored(True, False, False)
-
-
-async def test_defer_flush_queues_one_job_under_the_conversation_lock(sessions: Sessions) -> None:
-    tenant_id, conversation_id = uuid.uuid4(), uuid.uuid4()
-    async with sessions.begin() as session:
-        await queueing.defer_flush(session, tenant_id=tenant_id, conversation_id=conversation_id)
-
-        assert await jobs(session) == [
-            (
-                queueing.FLUSH_TASK,
-                f"conversation:{conversation_id}",
-                {"tenant_id": str(tenant_id), "conversation_id": str(conversation_id)},
-            )
-        ]
-        assert await queueing.locks_with_jobs(session, []) == set()
-
-        # Already waiting: no second job.
-        await queueing.defer_flush(session, tenant_id=tenant_id, conversation_id=conversation_id)
-        assert len(await jobs(session)) == 1

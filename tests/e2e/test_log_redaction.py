@@ -26,10 +26,10 @@ BEGIN
   RAISE EXCEPTION 'refused row %', coalesce(NEW.payload_enc, NEW.payload::text);
 END $$ LANGUAGE plpgsql
 """
-# procrastinate's log line for a job that raised and will run again.
-RETRIED = '"action": "job_error_retry"'
+# The worker's log line for a flush that raised and will run again (`app.bridge.dispatch`).
+RETRIED = '"msg": "flush failed; conversation held back"'
 # The worker writes a message's attempt with its outcome, after the send: a refused write is
-# retried in place (`bridge.outcomes`) before the job itself would be.
+# retried in place (`bridge.outcomes`) before the flush itself would be.
 OUTCOME_RETRIED = '"msg": "outcome not recorded yet, retrying"'
 
 

@@ -1,0 +1,247 @@
+"""Workers claim conversations with due messages directly: no queue job per message.
+
+Why not a job per flush (what this replaced): at the benchmark's traffic a conversation gets a
+message every few seconds, so every message paid for its own procrastinate job: 7 of the ~10
+rows written per message (the job's insert, update and delete, and four event rows from the
+queue's triggers), two psycopg round trips, and the queue's bookkeeping (issue 12).
+
+How a worker claims. It keeps one connection of its own, the *lease connection*, and claims a
+conversation by taking a session-level advisory lock on it (`pg_try_advisory_lock`) in the same
+statement that finds conversations whose oldest pending message is due. The lock is the lease:
+while a worker holds it no other worker delivers that conversation, so messages keep their
+order, and claiming writes nothing. No transaction is held: a session lock outlives the
+statement that took it, and the sends happen on other connections with none open.
+
+What this buys on failure:
+- A worker that dies (`kill -9`, a lost dyno) drops its connection, and Postgres releases its
+  locks at once: another worker takes the conversation over at its next look (within
+  `poll_seconds`), not after a heartbeat timeout.
+- If the lease connection itself is lost while the worker lives (Postgres restarted, the
+  network), its locks are gone too. The worker then cancels its in-flight flushes at once, so
+  it never keeps delivering a conversation another worker may have claimed. A send that was in
+  flight at that instant may have arrived without its outcome being written; it is sent again
+  later under the same message id (the at-least-once window docs/reliability.md describes).
+
+Waking. Ingest sends `NOTIFY` on `queueing.PENDING_CHANNEL` when it stores a message to deliver
+(in the same statement, so at its commit); the worker listens on the lease connection and looks
+at once. It also looks every `poll_seconds`, for retries coming due (a head row's
+`next_attempt_at`) and for anything whose notification it missed while reconnecting.
+
+A flush that fails unexpectedly (a bug, a database error) holds its conversation back in this
+process for a growing delay, so one bad conversation cannot spin the worker; its messages stay
+pending, and `Delivery`'s own limits still dead-letter them in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import asyncpg
+
+from app.bridge.queueing import PENDING_CHANNEL
+from app.bridge.retries import RetryLater, backoff
+from app.db.session import DISCONNECTS
+
+log = logging.getLogger(__name__)
+
+# What a lost lease connection looks like (Postgres restarted, the network), connecting or after.
+LEASE_ERRORS: tuple[type[BaseException], ...] = (*DISCONNECTS, asyncpg.PostgresError)
+
+# The advisory locks' first key, so ours never meet another application's ("SWBD").
+LOCK_CLASS = 0x53574244
+
+# Conversations whose oldest pending message is due, not being delivered here, locked in the
+# same pass. `OFFSET 0` keeps the subquery apart, so the lock is only tried on rows that passed
+# every other test, and `LIMIT` stops trying once enough were taken. A hash collision only
+# makes two conversations take turns.
+CLAIM = """
+    SELECT due.conversation_id, due.tenant_id
+    FROM (
+        SELECT heads.conversation_id, heads.tenant_id
+        FROM (
+            SELECT DISTINCT ON (conversation_id) conversation_id, tenant_id, next_attempt_at
+            FROM bridge_message
+            WHERE status = 'pending' AND conversation_id IS NOT NULL
+            ORDER BY conversation_id, source_ts, id
+        ) AS heads
+        WHERE (heads.next_attempt_at IS NULL OR heads.next_attempt_at <= now())
+          AND NOT (heads.conversation_id = ANY($2::uuid[]))
+        OFFSET 0
+    ) AS due
+    WHERE pg_try_advisory_lock($1, hashtext(due.conversation_id::text))
+    LIMIT $3
+"""
+
+RELEASE = """
+    SELECT count(*) FILTER (WHERE pg_advisory_unlock($1, hashtext(c::text)))
+    FROM unnest($2::uuid[]) AS c
+"""
+
+# How long a conversation waits after an unexpected error in its flush, at most.
+MAX_HOLD_SECONDS = 60.0
+
+
+class Flusher(Protocol):
+    async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int: ...
+
+
+Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
+
+
+class Dispatcher:
+    """Claims due conversations on one lease connection and flushes up to `concurrency` of
+    them at a time (`Delivery.flush`)."""
+
+    def __init__(
+        self,
+        *,
+        connect: Connect,
+        delivery: Flusher,
+        concurrency: int,
+        poll_seconds: float = 1.0,
+        grace_seconds: float = 25.0,
+    ) -> None:
+        self._connect = connect
+        self._delivery = delivery
+        self._concurrency = concurrency
+        self._poll_seconds = poll_seconds
+        self._grace_seconds = grace_seconds
+        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._finished: list[uuid.UUID] = []
+        self._held: dict[uuid.UUID, tuple[float, int]] = {}  # until (monotonic), failures
+        self._wake = asyncio.Event()
+        self.claims = 0
+
+    @property
+    def busy(self) -> int:
+        """Conversations being delivered by this worker now."""
+        return len(self._running)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, reconnecting the lease connection as needed; then let
+        in-flight flushes finish for up to `grace_seconds` and release everything."""
+        retry_in = 0.5
+        while not stop.is_set():
+            try:
+                connection = await self._connect()
+            except LEASE_ERRORS as exc:
+                log.warning("lease connection failed", extra={"error": type(exc).__name__})
+                await _sleep_unless(stop, retry_in)
+                retry_in = min(retry_in * 2, 10.0)
+                continue
+            retry_in = 0.5
+            try:
+                await self._serve(connection, stop)
+            except LEASE_ERRORS as exc:
+                log.warning(
+                    "lease connection lost; in-flight flushes stopped",
+                    extra={"error": type(exc).__name__, "in_flight": len(self._running)},
+                )
+                # The locks went with the connection: stop delivering what is not ours now.
+                await self._cancel_running()
+            finally:
+                if stop.is_set():
+                    await self._finish_running()
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=2)
+                self._finished.clear()
+
+    async def _serve(self, connection: asyncpg.Connection[Any], stop: asyncio.Event) -> None:
+        def woken(*_: object) -> None:
+            self._wake.set()
+
+        def lost(_: object) -> None:
+            self._wake.set()
+
+        await connection.add_listener(PENDING_CHANNEL, woken)
+        connection.add_termination_listener(lost)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                if connection.is_closed():
+                    raise asyncpg.exceptions.ConnectionDoesNotExistError("lease connection closed")
+                self._wake.clear()
+                await self._release(connection)
+                await self._claim(connection)
+                waker = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait(
+                    {waker, stopping}, timeout=self._poll_seconds, return_when="FIRST_COMPLETED"
+                )
+                waker.cancel()
+        finally:
+            stopping.cancel()
+
+    async def _release(self, connection: asyncpg.Connection[Any]) -> None:
+        if not self._finished:
+            return
+        done, self._finished = self._finished, []
+        await connection.fetchval(RELEASE, LOCK_CLASS, done)
+
+    async def _claim(self, connection: asyncpg.Connection[Any]) -> None:
+        free = self._concurrency - len(self._running)
+        if free <= 0:
+            return
+        now = time.monotonic()
+        skip = list(self._running) + [c for c, (until, _) in self._held.items() if until > now]
+        rows = await connection.fetch(CLAIM, LOCK_CLASS, skip, free)
+        for row in rows:
+            self.claims += 1
+            self._running[row["conversation_id"]] = asyncio.create_task(
+                self._flush(row["tenant_id"], row["conversation_id"])
+            )
+
+    async def _flush(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        try:
+            await self._delivery.flush(tenant_id=tenant_id, conversation_id=conversation_id)
+        except RetryLater:
+            # The head row carries its `next_attempt_at`: the claim skips it until then.
+            self._held.pop(conversation_id, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures = self._held.get(conversation_id, (0.0, 0))[1] + 1
+            delay = min(backoff(failures), MAX_HOLD_SECONDS)
+            self._held[conversation_id] = (time.monotonic() + delay, failures)
+            log.warning(
+                "flush failed; conversation held back",
+                extra={
+                    "conversation_id": str(conversation_id),
+                    "error": type(exc).__name__,
+                    "retry_in_s": round(delay, 1),
+                },
+            )
+        else:
+            self._held.pop(conversation_id, None)
+        finally:
+            self._running.pop(conversation_id, None)
+            self._finished.append(conversation_id)
+            self._wake.set()
+
+    async def _cancel_running(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _finish_running(self) -> None:
+        """Shutdown: no new claims; in-flight flushes get the grace period, then are cancelled
+        (their messages stay pending and are delivered by the next worker)."""
+        tasks = list(self._running.values())
+        if not tasks:
+            return
+        log.info("waiting for in-flight flushes", extra={"in_flight": len(tasks)})
+        _, late = await asyncio.wait(tasks, timeout=self._grace_seconds)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
