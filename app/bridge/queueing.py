@@ -71,38 +71,66 @@ class Prepared:
 
 _CURRENT_TENANT = "SELECT id FROM tenant WHERE id = CAST(:tenant_id AS uuid) AND version = :version"
 
-_UPSERT_CONVERSATION = """
-    INSERT INTO conversation (id, tenant_id, conversation_key, kind, slack_channel_id,
-                              slack_thread_ts, slack_user_id, genesys_integration_id,
-                              genesys_conversation_id)
-    SELECT CAST(:new_conversation_id AS uuid), ok.id, :conversation_key, :conversation_kind,
-           :slack_channel_id, :slack_thread_ts, :slack_user_id, :genesys_integration_id,
-           CAST(:genesys_conversation_id AS text)
-    FROM ok
-    ON CONFLICT (tenant_id, conversation_key) DO UPDATE SET
-        last_activity_at = now(),
-        -- An agent message names its Genesys conversation; a redelivery changes nothing.
-        genesys_conversation_id = CASE
-            WHEN EXCLUDED.genesys_conversation_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM bridge_message b
-                WHERE b.tenant_id = EXCLUDED.tenant_id AND b.direction = :direction
-                  AND b.dedupe_key = :dedupe_key)
-            THEN EXCLUDED.genesys_conversation_id
-            ELSE conversation.genesys_conversation_id
-        END
-    RETURNING id
+# How stale `conversation.last_activity_at` may get before a message writes it again. Its
+# readers work in hours (the live-thread window, conversation-end polling, retention), and not
+# rewriting the row for every message saves a row version and its WAL per message.
+TOUCH_AFTER = "interval '1 minute'"
+
+# The conversation's CTEs for a message that may start one: upsert, but leave an existing row
+# alone unless it is stale or an agent message names a new Genesys conversation; `conv` then
+# reads it instead. That read sees the statement's snapshot, so a conversation created by a
+# concurrent message that committed after this statement began is not found:
+# `store_message` runs the statement once more in that case.
+_UPSERT_CONVERSATION = f"""
+    upserted AS (
+        INSERT INTO conversation (id, tenant_id, conversation_key, kind, slack_channel_id,
+                                  slack_thread_ts, slack_user_id, genesys_integration_id,
+                                  genesys_conversation_id)
+        SELECT CAST(:new_conversation_id AS uuid), ok.id, :conversation_key, :conversation_kind,
+               :slack_channel_id, :slack_thread_ts, :slack_user_id, :genesys_integration_id,
+               CAST(:genesys_conversation_id AS text)
+        FROM ok
+        ON CONFLICT (tenant_id, conversation_key) DO UPDATE SET
+            last_activity_at = now(),
+            -- An agent message names its Genesys conversation; a redelivery changes nothing.
+            genesys_conversation_id = CASE
+                WHEN EXCLUDED.genesys_conversation_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM bridge_message b
+                    WHERE b.tenant_id = EXCLUDED.tenant_id AND b.direction = :direction
+                      AND b.dedupe_key = :dedupe_key)
+                THEN EXCLUDED.genesys_conversation_id
+                ELSE conversation.genesys_conversation_id
+            END
+        WHERE conversation.last_activity_at < now() - {TOUCH_AFTER}
+           OR EXCLUDED.genesys_conversation_id IS DISTINCT FROM conversation.genesys_conversation_id
+              AND EXCLUDED.genesys_conversation_id IS NOT NULL
+        RETURNING id
+    ), conv AS (
+        SELECT id FROM upserted
+        UNION ALL
+        SELECT c.id FROM conversation c
+        WHERE c.tenant_id = (SELECT id FROM ok) AND c.conversation_key = :conversation_key
+          AND NOT EXISTS (SELECT 1 FROM upserted)
+    )
 """
 
 # A plain reply in a thread is forwarded only while its thread is live (`LIVE_THREAD_WINDOW`).
-_TOUCH_LIVE_CONVERSATION = """
-    UPDATE conversation SET last_activity_at = now()
-    WHERE tenant_id = (SELECT id FROM ok) AND conversation_key = :conversation_key
-      AND last_activity_at > now() - make_interval(hours => :live_hours)
-    RETURNING id
+_TOUCH_LIVE_CONVERSATION = f"""
+    live AS (
+        SELECT c.id, c.last_activity_at FROM conversation c
+        WHERE c.tenant_id = (SELECT id FROM ok) AND c.conversation_key = :conversation_key
+          AND c.last_activity_at > now() - make_interval(hours => :live_hours)
+    ), touched AS (
+        UPDATE conversation SET last_activity_at = now()
+        WHERE id IN (SELECT id FROM live WHERE last_activity_at < now() - {TOUCH_AFTER})
+        RETURNING id
+    ), conv AS (
+        SELECT id FROM live
+    )
 """
 
 _STORE_MESSAGE = """
-    WITH ok AS ({current}), conv AS ({conversation}), msg AS (
+    WITH ok AS ({current}), {conversation}, msg AS (
         INSERT INTO bridge_message (tenant_id, conversation_id, direction, kind, dedupe_key,
                                     slack_event_id, slack_client_msg_id, genesys_message_id,
                                     status, payload_enc, normalized_enc, source_ts, trace_id)
@@ -210,4 +238,9 @@ async def store_message(
         }
     row = await connection.fetchrow(statement.sql, *statement.args(values))
     assert row is not None  # the statement always answers one row
+    if statement is STORE_IN_CONVERSATION and row["current"] and not row["conversation"]:
+        # A concurrent message created the conversation after this statement's snapshot was
+        # taken (see `_UPSERT_CONVERSATION`); a new statement sees it.
+        row = await connection.fetchrow(statement.sql, *statement.args(values))
+        assert row is not None
     return Stored(current=row["current"], conversation=row["conversation"], stored=row["stored"])

@@ -5,19 +5,21 @@ a commit, which these rolled-back tests never make.)"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.bridge import queueing
 from app.bridge.messages import Direction, Kind, NewConversation, NewMessage
 from app.config import parse_encryption_keys
 from app.crypto import SecretBox
 from app.db import sealed
+from app.db.session import create_sessions
 from tests.factories import TEST_KEY, make_tenant
 
 BOX = SecretBox(parse_encryption_keys(f"k1:{TEST_KEY}"))
@@ -143,3 +145,76 @@ async def test_a_thread_reply_is_stored_only_in_a_live_conversation(sessions: Se
             text("UPDATE conversation SET last_activity_at = now() - interval '73 hours'")
         )
         assert await reply("too late") == queueing.Stored(True, False, False)
+
+
+async def test_a_busy_conversation_is_not_rewritten_for_every_message(sessions: Sessions) -> None:
+    async with sessions.begin() as session:
+        tenant = await make_tenant(session)
+        version = await version_of(session, tenant.id)
+        connection = await driver(session)
+        dm = NewConversation(conversation_key="T0:D0:U0", kind="dm")
+
+        async def store(key: str) -> queueing.Stored:
+            return await queueing.store_message(
+                connection,
+                box=BOX,
+                version=version,
+                conversation=dm,
+                message=customer_message(tenant.id, key),
+            )
+
+        async def row_version() -> tuple[str, datetime]:
+            found = (
+                await session.execute(text("SELECT xmin::text, last_activity_at FROM conversation"))
+            ).one()
+            return found[0], found[1]
+
+        assert (await store("m1")).stored
+        await session.execute(text("UPDATE conversation SET last_activity_at = now()"))
+        before = await row_version()
+        assert await store("m2") == queueing.Stored(True, True, True)
+        # Within a minute of the last touch: stored in it, the row itself left alone.
+        assert await row_version() == before
+        await session.execute(
+            text("UPDATE conversation SET last_activity_at = now() - interval '2 minutes'")
+        )
+        stale = await row_version()
+        assert await store("m3") == queueing.Stored(True, True, True)
+        assert (await row_version())[1] > stale[1]
+        assert await session.scalar(text("SELECT count(*) FROM bridge_message")) == 3
+
+
+async def test_two_first_messages_racing_for_one_conversation_are_both_stored(
+    engine: AsyncEngine, clean_db: None
+) -> None:
+    async with create_sessions(engine, box=BOX).begin() as session:
+        tenant = await make_tenant(session)
+        version = await version_of(session, tenant.id)
+    dm = NewConversation(conversation_key="T0:D0:U1", kind="dm")
+    async with engine.connect() as first, engine.connect() as second:
+        one = (await first.get_raw_connection()).driver_connection
+        two = (await second.get_raw_connection()).driver_connection
+        assert isinstance(one, asyncpg.Connection) and isinstance(two, asyncpg.Connection)
+        await one.execute("BEGIN")
+        created = await queueing.store_message(
+            one, box=BOX, version=version, conversation=dm, message=customer_message(tenant.id, "a")
+        )
+        assert created.stored
+        # The second statement starts before the first commits, waits on the conversation's
+        # key, and then finds it created after its snapshot was taken.
+        racing = asyncio.create_task(
+            queueing.store_message(
+                two,
+                box=BOX,
+                version=version,
+                conversation=dm,
+                message=customer_message(tenant.id, "b"),
+            )
+        )
+        await asyncio.sleep(0.3)
+        assert not racing.done()
+        await one.execute("COMMIT")
+        assert await racing == queueing.Stored(True, True, True)
+    async with engine.connect() as connection:
+        stored = await connection.scalar(text("SELECT count(*) FROM bridge_message"))
+    assert stored == 2
