@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -169,7 +168,6 @@ class LoadGenerator:
             p,
             thread_ts=thread_ts,
             time=to_iso(outcome.intended),
-            genesys_conversation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{p.conversation}")),
             message_id=f"{p.seq:032x}",
         )
         for attempt in range(GENESYS_RETRIES + 1):

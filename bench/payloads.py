@@ -18,6 +18,7 @@ from typing import Any
 from app.signing import genesys_signature, slack_headers
 from bench.schedule import BadKind, ConversationSpec, Planned
 from sandbox.genesys_webhook import Addressing, build_text, to_body
+from sandbox.genesys_world import conversation_uuid
 from sandbox.slack_payloads import rich_text_blocks
 from sandbox.slack_world import SANDBOX_APP_ID, SANDBOX_VERIFICATION_TOKEN
 
@@ -171,18 +172,19 @@ def genesys_request(
     *,
     thread_ts: str | None,
     time: str,
-    genesys_conversation_id: str,
     message_id: str,
 ) -> tuple[bytes, dict[str, str]]:
     """An agent's text reply as Genesys pushes it, signed with the integration's secret (or,
-    for bad load, with a wrong one)."""
+    for bad load, with a wrong one), in the Genesys conversation the simulator opened for the
+    customer's messages (as a real agent's reply would be)."""
     integration = tenant.dms_integration_id if spec.kind == "dm" else tenant.mentions_integration_id
+    to_id = conversation_key(tenant, spec, thread_ts)
     addressing = Addressing(
         integration_id=integration,
         integration_name="Slack",
-        to_id=conversation_key(tenant, spec, thread_ts),
+        to_id=to_id,
         to_id_type="Opaque",
-        conversation_id=genesys_conversation_id,
+        conversation_id=conversation_uuid(integration, to_id),
     )
     body = to_body(
         build_text(addressing, agent_text(planned.seq), message_id=message_id, time=time)

@@ -81,6 +81,17 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+# Conversation ids are derived, not random, so that a load generator can address an agent's
+# reply to the conversation this simulator opened for a customer (the benchmark does).
+_CONVERSATION_IDS = uuid.UUID("6a1f3a54-3c55-4f0e-9a7e-2f8d0c1b5e11")
+
+
+def conversation_uuid(integration_id: str, external_id: str, generation: int = 0) -> str:
+    """The id of the `generation`-th conversation (0 for the first) of one integration and
+    `from.id`. Real Genesys ids are random UUIDs; nothing in the product may rely on either."""
+    return str(uuid.uuid5(_CONVERSATION_IDS, f"{integration_id}\n{external_id}\n{generation}"))
+
+
 def to_iso(timestamp: float) -> str:
     """ISO-8601 with milliseconds and a `Z`, the way Genesys writes times."""
     moment = datetime.fromtimestamp(timestamp, tz=UTC)
@@ -424,12 +435,14 @@ class GenesysWorld:
         it has ended, the next message opens a new one (a new `conversationId`), or, with
         `config.ended_conversation_reopens`, reopens the latest ended one."""
         latest_ended: Conversation | None = None
+        generation = 0
         for conversation in self.conversations.values():
             if (
                 conversation.integration_id != integration_id
                 or conversation.external_id != external_id
             ):
                 continue
+            generation += 1
             if conversation.ended_at is None:
                 if nickname and not conversation.nickname:
                     conversation.nickname = nickname
@@ -439,7 +452,7 @@ class GenesysWorld:
             latest_ended.reopen()
             return latest_ended
         conversation = Conversation(
-            id=new_uuid(),
+            id=conversation_uuid(integration_id, external_id, generation),
             integration_id=integration_id,
             external_id=external_id,
             external_id_type=id_type,
