@@ -53,7 +53,8 @@ class DatabaseURL:
 
     @property
     def libpq(self) -> str:
-        """For psycopg (the job queue) and command-line tools, which take `sslmode` natively."""
+        """For psycopg (the periodic tasks' queue), the worker's lease connection (asyncpg reads
+        `sslmode` in a URL) and command-line tools."""
         return self._build("postgresql", {"sslmode": self.sslmode} if self.sslmode else None)
 
     @property

@@ -28,10 +28,10 @@ from app.tenants import privacy, store
 
 log = logging.getLogger(__name__)
 
-# The task name is part of the queue's data (see app/bridge/queueing.py); never rename.
+# Task names are part of the queue's data (procrastinate_jobs.task_name); never rename one.
 NAMESPACE = "switchboard"
 
-# Heroku sends SIGTERM and kills 30 s later; finish or release in-flight jobs before that.
+# Heroku sends SIGTERM and kills 30 s later; finish or give back in-flight work before that.
 SHUTDOWN_GRACE_SECONDS = 25.0
 
 

@@ -31,7 +31,7 @@ from app import jobs
 from app.bridge.conversation_end import ConversationEnds
 from app.bridge.customer_files import CustomerFiles
 from app.bridge.delivery import Delivery
-from app.bridge.dispatch import Dispatcher
+from app.bridge.dispatch import LEASE_KEEPALIVES, Dispatcher
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.routing_setup import RoutingSetup
@@ -320,7 +320,7 @@ async def worker_app(
     async def lease_connection() -> asyncpg.Connection[Any]:
         connection: asyncpg.Connection[Any] = await asyncpg.connect(
             database.libpq,
-            server_settings={"application_name": "worker-lease"},
+            server_settings={"application_name": "worker-lease", **LEASE_KEEPALIVES},
             command_timeout=10,
         )
         return connection

@@ -20,7 +20,11 @@ What this buys on failure:
   network), its locks are gone too. The worker then cancels its in-flight flushes at once, so
   it never keeps delivering a conversation another worker may have claimed. A send that was in
   flight at that instant may have arrived without its outcome being written; it is sent again
-  later under the same message id (the at-least-once window docs/reliability.md describes).
+  later under the same message id (the at-least-once window described in docs/deployment.md,
+  "Nothing is lost").
+- A host that vanishes without closing its sockets holds its claims until Postgres notices the
+  connection is dead: the lease connection asks the server for TCP keepalives
+  (`LEASE_KEEPALIVES`), so that takes about a minute, not the operating system's two hours.
 
 Waking. Ingest sends `NOTIFY` on `queueing.PENDING_CHANNEL` when it stores a message to deliver
 (in the same statement, so at its commit); the worker listens on the lease connection and looks
@@ -28,8 +32,10 @@ at once. It also looks every `poll_seconds`, for retries coming due (a head row'
 `next_attempt_at`) and for anything whose notification it missed while reconnecting.
 
 A flush that fails unexpectedly (a bug, a database error) holds its conversation back in this
-process for a growing delay, so one bad conversation cannot spin the worker; its messages stay
-pending, and `Delivery`'s own limits still dead-letter them in time.
+process for a growing delay (at most a minute), so one bad conversation cannot spin the worker.
+Its messages stay pending and are tried again: once a send is attempted, `Delivery`'s limits
+dead-letter them in time; a failure before any send (say, loading the conversation) repeats
+until fixed, visible in the log and in the waiting-conversations gauge, never lost.
 """
 
 from __future__ import annotations
@@ -82,6 +88,14 @@ RELEASE = """
     SELECT count(*) FILTER (WHERE pg_advisory_unlock($1, hashtext(c::text)))
     FROM unnest($2::uuid[]) AS c
 """
+
+# Server-side keepalives for the lease connection (`server_settings`): a dead peer is found
+# after idle + interval * count seconds, and its advisory locks are released.
+LEASE_KEEPALIVES = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
 
 # How long a conversation waits after an unexpected error in its flush, at most.
 MAX_HOLD_SECONDS = 60.0

@@ -158,7 +158,8 @@ async def _database_families(session: AsyncSession) -> list[Metric]:
             text(
                 "SELECT (SELECT count(DISTINCT conversation_id) FROM bridge_message "
                 "WHERE status = 'pending' AND conversation_id IS NOT NULL), "
-                "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :c)"
+                "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :c "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
             ),
             {"c": LOCK_CLASS},
         )

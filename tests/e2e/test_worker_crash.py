@@ -28,7 +28,7 @@ from tests.e2e.stack import GENESYS_TIME_SCALE, System
 from tests.e2e.traffic import Agents, SlackPeople, dm_id, thread_id
 
 HOLD_SECONDS = 1.5
-# 10 s heartbeat + 30 s stale + up to 60 s period + a 5 s fetch poll, with room to spare.
+# A new worker (a few seconds to start) plus its next look (1 s), with room to spare.
 RECOVERY_TIMEOUT_SECONDS = 20.0
 
 
