@@ -19,6 +19,7 @@ Delivery talks to Slack and Genesys only through the ports in `app.bridge.ports`
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -67,8 +68,18 @@ class Delivery:
         self._outcomes = Outcomes(sessions=sessions, setup_url=setup_url)
         self.reactions = ReactionPacer(slack)
 
-    async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
-        """Deliver every pending message of the conversation; returns how many were settled."""
+    async def flush(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> int:
+        """Deliver every pending message of the conversation; returns how many were settled.
+
+        `keep_going` is asked before each send: when the worker's claim on the conversation
+        was lost (`app.bridge.dispatch`), the message being sent still gets its outcome
+        written, and nothing more is sent."""
         settled = 0
         context: DeliveryContext | None = None
         loaded = False
@@ -98,6 +109,8 @@ class Delivery:
                 context = await self._refresh_token(context)
                 loaded = True
             for row in rows:
+                if not keep_going():
+                    return settled
                 done = await self._deliver(row, context)
                 settled += 1
                 if not done:

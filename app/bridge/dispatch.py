@@ -17,11 +17,15 @@ What this buys on failure:
   locks at once: another worker takes the conversation over at its next look (within
   `poll_seconds`), not after a heartbeat timeout.
 - If the lease connection itself is lost while the worker lives (Postgres restarted, the
-  network), its locks are gone too. The worker then cancels its in-flight flushes at once, so
-  it never keeps delivering a conversation another worker may have claimed. A send that was in
-  flight at that instant may have arrived without its outcome being written; it is sent again
-  later under the same message id (the at-least-once window described in docs/deployment.md,
-  "Nothing is lost").
+  network), its locks are gone too. Its in-flight flushes are *fenced*: the message each is
+  sending still gets its outcome written (`outcomes.record` retries through a database blip,
+  so what reached Slack or Genesys is not sent again), and nothing more is sent. Cancelling
+  them instead would drop those outcomes and repeat the messages. On reconnecting the worker
+  first takes its fenced conversations' locks back, and every worker waits
+  `RECONNECT_GRACE_SECONDS` before claiming, longer than the reconnect backoff's step, so a
+  conversation whose outcome is still being written is not claimed by another worker in the
+  meantime. What is left is the at-least-once window described in docs/deployment.md
+  ("Nothing is lost"): a worker that cannot write its outcome for longer than that.
 - A host that vanishes without closing its sockets holds its claims until Postgres notices the
   connection is dead: the lease connection asks the server for TCP keepalives
   (`LEASE_KEEPALIVES`), so that takes about a minute, not the operating system's two hours.
@@ -84,6 +88,11 @@ CLAIM = """
     LIMIT $3
 """
 
+# Take back the locks of conversations still being flushed after a reconnect.
+RELOCK = """
+    SELECT c FROM unnest($2::uuid[]) AS c WHERE pg_try_advisory_lock($1, hashtext(c::text))
+"""
+
 RELEASE = """
     SELECT count(*) FILTER (WHERE pg_advisory_unlock($1, hashtext(c::text)))
     FROM unnest($2::uuid[]) AS c
@@ -97,12 +106,23 @@ LEASE_KEEPALIVES = {
     "tcp_keepalives_count": "3",
 }
 
+# After a lost lease connection: the reconnect backoff's largest step, and how long a worker
+# that reconnected waits before claiming (longer than the step, see the module's docstring).
+MAX_RECONNECT_STEP_SECONDS = 2.0
+RECONNECT_GRACE_SECONDS = 3.0
+
 # How long a conversation waits after an unexpected error in its flush, at most.
 MAX_HOLD_SECONDS = 60.0
 
 
 class Flusher(Protocol):
-    async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int: ...
+    async def flush(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        keep_going: Callable[[], bool],
+    ) -> int: ...
 
 
 Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
@@ -127,6 +147,8 @@ class Dispatcher:
         self._poll_seconds = poll_seconds
         self._grace_seconds = grace_seconds
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._locked: set[uuid.UUID] = set()  # held on the current lease connection
+        self._fenced: set[uuid.UUID] = set()  # running, but their claim was lost
         self._finished: list[uuid.UUID] = []
         self._held: dict[uuid.UUID, tuple[float, int]] = {}  # until (monotonic), failures
         self._wake = asyncio.Event()
@@ -141,32 +163,37 @@ class Dispatcher:
         """Deliver until `stop` is set, reconnecting the lease connection as needed; then let
         in-flight flushes finish for up to `grace_seconds` and release everything."""
         retry_in = 0.5
+        reconnecting = False
         while not stop.is_set():
             try:
                 connection = await self._connect()
             except LEASE_ERRORS as exc:
                 log.warning("lease connection failed", extra={"error": type(exc).__name__})
                 await _sleep_unless(stop, retry_in)
-                retry_in = min(retry_in * 2, 10.0)
+                retry_in = min(retry_in * 2, MAX_RECONNECT_STEP_SECONDS)
                 continue
             retry_in = 0.5
             try:
-                await self._serve(connection, stop)
+                await self._serve(connection, stop, reconnected=reconnecting)
             except LEASE_ERRORS as exc:
                 log.warning(
-                    "lease connection lost; in-flight flushes stopped",
+                    "lease connection lost; in-flight flushes finish their current message",
                     extra={"error": type(exc).__name__, "in_flight": len(self._running)},
                 )
-                # The locks went with the connection: stop delivering what is not ours now.
-                await self._cancel_running()
+                # The locks went with the connection: send nothing more on those claims.
+                self._fenced.update(self._running)
+                reconnecting = True
             finally:
                 if stop.is_set():
                     await self._finish_running()
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=2)
+                self._locked.clear()
                 self._finished.clear()
 
-    async def _serve(self, connection: asyncpg.Connection[Any], stop: asyncio.Event) -> None:
+    async def _serve(
+        self, connection: asyncpg.Connection[Any], stop: asyncio.Event, *, reconnected: bool
+    ) -> None:
         def woken(*_: object) -> None:
             self._wake.set()
 
@@ -175,6 +202,11 @@ class Dispatcher:
 
         await connection.add_listener(PENDING_CHANNEL, woken)
         connection.add_termination_listener(lost)
+        if self._running:
+            # Fenced flushes still finishing: hold their conversations again while they do.
+            taken = await connection.fetch(RELOCK, LOCK_CLASS, list(self._running))
+            self._locked.update(row["c"] for row in taken)
+        claim_from = time.monotonic() + (RECONNECT_GRACE_SECONDS if reconnected else 0.0)
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
@@ -182,7 +214,8 @@ class Dispatcher:
                     raise asyncpg.exceptions.ConnectionDoesNotExistError("lease connection closed")
                 self._wake.clear()
                 await self._release(connection)
-                await self._claim(connection)
+                if time.monotonic() >= claim_from:
+                    await self._claim(connection)
                 waker = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait(
                     {waker, stopping}, timeout=self._poll_seconds, return_when="FIRST_COMPLETED"
@@ -195,7 +228,11 @@ class Dispatcher:
         if not self._finished:
             return
         done, self._finished = self._finished, []
-        await connection.fetchval(RELEASE, LOCK_CLASS, done)
+        # Only what this connection holds (a fenced flush's lock may have gone elsewhere).
+        ours = [c for c in done if c in self._locked]
+        self._locked.difference_update(ours)
+        if ours:
+            await connection.fetchval(RELEASE, LOCK_CLASS, ours)
 
     async def _claim(self, connection: asyncpg.Connection[Any]) -> None:
         free = self._concurrency - len(self._running)
@@ -206,13 +243,18 @@ class Dispatcher:
         rows = await connection.fetch(CLAIM, LOCK_CLASS, skip, free)
         for row in rows:
             self.claims += 1
+            self._locked.add(row["conversation_id"])
             self._running[row["conversation_id"]] = asyncio.create_task(
                 self._flush(row["tenant_id"], row["conversation_id"])
             )
 
     async def _flush(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
         try:
-            await self._delivery.flush(tenant_id=tenant_id, conversation_id=conversation_id)
+            await self._delivery.flush(
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                keep_going=lambda: conversation_id not in self._fenced,
+            )
         except RetryLater:
             # The head row carries its `next_attempt_at`: the claim skips it until then.
             self._held.pop(conversation_id, None)
@@ -234,14 +276,9 @@ class Dispatcher:
             self._held.pop(conversation_id, None)
         finally:
             self._running.pop(conversation_id, None)
+            self._fenced.discard(conversation_id)
             self._finished.append(conversation_id)
             self._wake.set()
-
-    async def _cancel_running(self) -> None:
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _finish_running(self) -> None:
         """Shutdown: no new claims; in-flight flushes get the grace period, then are cancelled

@@ -46,7 +46,13 @@ class Recorder:
         self.flushed: list[uuid.UUID] = []
         self.retry_later: set[uuid.UUID] = set()
 
-    async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+    async def flush(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> int:
         if conversation_id in self.holding:
             self.overlaps += 1
         self.holding.add(conversation_id)
@@ -270,3 +276,96 @@ async def test_retry_later_and_errors_release_the_conversation_without_spinning(
         assert taken is True
     finally:
         await other.close()
+
+
+class OneAtATime:
+    """Delivers one pending row at a time, taking `hold` seconds for each, asking `keep_going`
+    before each as `Delivery` does; notes a cancellation."""
+
+    def __init__(self, engine: AsyncEngine, *, hold: float) -> None:
+        self.engine = engine
+        self.hold = hold
+        self.sending = asyncio.Event()
+        self.cancelled = 0
+        self.stopped_early = 0
+
+    async def flush(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> int:
+        settled = 0
+        try:
+            while True:
+                if not keep_going():
+                    self.stopped_early += 1
+                    return settled
+                async with self.engine.connect() as connection:
+                    head = await connection.scalar(
+                        text(
+                            "SELECT id FROM bridge_message WHERE conversation_id = :c "
+                            "AND status = 'pending' ORDER BY source_ts, id LIMIT 1"
+                        ),
+                        {"c": conversation_id},
+                    )
+                if head is None:
+                    return settled
+                self.sending.set()
+                await asyncio.sleep(self.hold)  # the send
+                async with self.engine.begin() as connection:
+                    await connection.execute(
+                        text("UPDATE bridge_message SET status = 'delivered' WHERE id = :id"),
+                        {"id": head},
+                    )
+                settled += 1
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+async def test_a_lost_lease_lets_the_message_in_flight_finish_and_sends_nothing_more(
+    engine: AsyncEngine,
+    tenant_id: uuid.UUID,
+    database_url: str,
+    running: Callable[[Dispatcher], asyncio.Event],
+) -> None:
+    libpq = DatabaseURL(database_url).libpq
+    leases: list[asyncpg.Connection[Any]] = []
+
+    async def lease() -> asyncpg.Connection[Any]:
+        connection: asyncpg.Connection[Any] = await asyncpg.connect(libpq)
+        leases.append(connection)
+        return connection
+
+    for key in ("first", "second"):
+        await store(engine, tenant_id, key, "T0:C0:lease")
+    flusher = OneAtATime(engine, hold=1.0)
+    dispatcher = Dispatcher(connect=lease, delivery=flusher, concurrency=4, poll_seconds=0.05)
+    running(dispatcher)
+    await asyncio.wait_for(flusher.sending.wait(), timeout=10)
+    # Postgres ends the lease connection (a restart, a network cut) mid-send.
+    async with engine.connect() as connection:
+        await connection.execute(
+            text("SELECT pg_terminate_backend(:pid)"), {"pid": leases[0].get_server_pid()}
+        )
+
+    async def first_delivered() -> bool:
+        return await pending(engine) == 1
+
+    await wait_for(first_delivered, within=5)
+    assert flusher.cancelled == 0  # its outcome was written, so it is not sent again
+
+    async def stopped() -> bool:
+        return flusher.stopped_early == 1 and dispatcher.busy == 0
+
+    await wait_for(stopped, within=5)
+    assert await pending(engine) == 1  # nothing more was sent on the lost claim
+
+    async def all_delivered() -> bool:
+        return await pending(engine) == 0
+
+    # Claimed again once reconnected and the grace has passed.
+    await wait_for(all_delivered, within=15)
+    assert len(leases) >= 2
