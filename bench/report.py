@@ -239,7 +239,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             "Never acked",
             "Bad load 401s",
             "Drain s",
-            "CPU ms/msg web / worker",
+            "CPU ms/msg web / worker / Postgres",
         ],
         rows,
     )
