@@ -45,11 +45,41 @@ class Database:
     url: str
     cluster: LocalCluster | None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the private cluster has used so far (None with an external server): the
+        postmaster, its live children (backends, WAL writer, ...), and the children that have
+        exited, which the kernel adds to the postmaster's `cutime`/`cstime` when it reaps them.
+        Read before and after a phase, it charges Postgres' work to the messages bridged."""
+        if self.cluster is None:
+            return None
+        try:
+            pid = int((self.cluster.data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+            fields = _stat_fields(pid)
+        except (OSError, ValueError, IndexError):
+            return None
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                child = _stat_fields(int(entry.name))
+            except (OSError, ValueError):
+                continue
+            if int(child[1]) == pid:  # ppid
+                ticks += int(child[11]) + int(child[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def restart(self) -> None:
         """`pg_ctl restart` (fast shutdown, then start) of the private cluster."""
         if self.cluster is None:
             raise RuntimeError("cannot restart an external DATABASE_URL")
         self.cluster.restart()
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: index 0 is the state, 1 the parent's pid,
+    11 and 12 user and system time, 13 and 14 those of reaped children (clock ticks)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _with_database(url: str, name: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench.database import Meter
+from bench.database import Database, Meter
 from bench.farends import FarEnds
 from bench.loadgen import SLACK_TIMEOUT_SECONDS, LoadGenerator, Outcome, Pacing
 from bench.payloads import BenchTenant, customer_of, customer_text, slack_place
@@ -56,6 +56,7 @@ class System:
     formation: Formation
     far: FarEnds
     meter: Meter
+    database: Database
     tenants: list[BenchTenant]
     web_url: str
     signing_secret: str
@@ -190,12 +191,21 @@ def _ok(verdict: Verdict, overload: bool) -> bool:
     return counted == 0 and verdict.unexplained_duplicates == 0 and verdict.out_of_order == 0
 
 
-def _cpu_per_message(memory: dict[str, dict[str, float]], delivered: int) -> dict[str, float]:
-    """CPU milliseconds per delivered message, web and worker processes summed by role."""
-    by_role: dict[str, float] = {}
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def _cpu_per_message(
+    memory: dict[str, dict[str, float]], delivered: int, *, postgres: float | None = None
+) -> dict[str, float]:
+    """CPU milliseconds per delivered message: web and worker processes summed by role, and
+    the private Postgres cluster (all of it, the harness's own few queries included)."""
+    by_role: dict[str, float] = {"web": 0.0, "worker": 0.0}
     for name, values in memory.items():
         role = name.split(".")[0]
         by_role[role] = by_role.get(role, 0.0) + values["cpu_s"]
+    if postgres is not None:
+        by_role["postgres"] = postgres
     return {role: round(cpu * 1000 / max(delivered, 1), 2) for role, cpu in by_role.items()}
 
 
@@ -232,6 +242,7 @@ async def run_phase(
         pacing=replace(system.pacing, slack_retry_scale=spec.slack_retry_scale),
     )
     start_epoch = generator.epoch(start)
+    postgres_before = system.database.cpu_seconds()
     await system.far.register_messages(_register(system, planned, specs, generator.stamps))
     counters_before = await system.far.counters()
     stats_before = await system.far.genesys_stats()
@@ -330,7 +341,9 @@ async def run_phase(
         },
         "memory": system.memory_between(start_epoch, time.time()),
         "cpu_ms_per_message": _cpu_per_message(
-            system.memory_between(start_epoch, time.time()), delivered
+            system.memory_between(start_epoch, time.time()),
+            delivered,
+            postgres=_spent(postgres_before, system.database.cpu_seconds()),
         ),
         "crashes": [c for c in system.crashes if c["at"] >= start_epoch],
         "windows": [

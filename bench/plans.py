@@ -236,10 +236,19 @@ async def ingest_probe(system: System, plan: Plan, floor: dict[str, Any]) -> dic
     its CPU, and the backlog the probe leaves is deleted before they resume."""
     port = int(system.web_url.rsplit(":", 1)[1])
     workers = system.formation.of("worker")
+    webs = system.formation.of("web")
     for worker in workers:
         worker.pause()
     try:
+        cpu_before = [web.cpu_seconds() for web in webs]
         result = await _saturate(system, plan, port)
+        cpu_after = [web.cpu_seconds() for web in webs]
+        # All of the web's CPU over the probe, per answered request: an upper bound on what
+        # one ingest costs (the probe's few idle moments are charged too).
+        pairs = zip(cpu_after, cpu_before, strict=True)
+        spent = [a - b for a, b in pairs if a is not None and b is not None]
+        if spent and result["requests"]:
+            result["web_cpu_ms_per_request"] = round(sum(spent) * 1000 / result["requests"], 3)
     finally:
         purged = await system.meter.purge_backlog()
         for worker in workers:
@@ -252,8 +261,14 @@ async def ingest_probe(system: System, plan: Plan, floor: dict[str, Any]) -> dic
 PhaseRunner = Callable[..., Awaitable[dict[str, Any]]]
 
 
+# What a sustained step must keep (issue 12).
+SUSTAINED_ACK_P99_MS = 50.0
+SUSTAINED_E2E_P99_MS = 1000.0
+
+
 def step_passed(result: dict[str, Any], rate: float) -> tuple[bool, list[str]]:
-    """Sustained: no loss, no backlog growth, acks well inside Slack's 3 s, all delivered."""
+    """Sustained, as issue 12 defines it: no loss, no backlog growth, everything delivered,
+    acknowledgements with a p99 under 50 ms and end-to-end delivery with a p99 under 1 s."""
     reasons = []
     if not result["ok"]:
         reasons.append("loss, duplicates or disorder")
@@ -262,8 +277,12 @@ def step_passed(result: dict[str, Any], rate: float) -> tuple[bool, list[str]]:
         reasons.append(f"backlog grew {growth}/s")
     for sender in ("slack", "genesys"):
         p99 = result["ack"][sender]["p99_ms"]
-        if p99 is not None and p99 > 1000:
+        if p99 is not None and p99 > SUSTAINED_ACK_P99_MS:
             reasons.append(f"{sender} ack p99 {p99} ms")
+    for direction in ("to_genesys", "to_slack"):
+        p99 = result["e2e"][direction]["p99_ms"]
+        if p99 is not None and p99 > SUSTAINED_E2E_P99_MS:
+            reasons.append(f"{direction} end-to-end p99 {p99} ms")
     if result["delivered_per_s_in_window"] < 0.95 * result["offered_good_per_s"]:
         reasons.append("delivered rate below offered")
     if not result["drained"]:

@@ -110,6 +110,7 @@ async def _run(options: Options, database: Database, placement: Placement) -> di
             formation=formation,
             far=far,
             meter=meter,
+            database=database,
             tenants=tenants,
             web_url=web_url,
             signing_secret=SANDBOX_SIGNING_SECRET,

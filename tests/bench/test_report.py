@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.plans import step_passed
 from bench.report import exit_code, render_markdown, targets, write_outputs
 from bench.stats import summarize
 from devkit.harness.ledger import Verdict
@@ -92,3 +93,37 @@ def test_outputs_are_written(tmp_path: Path) -> None:
     assert (tmp_path / "results.json").exists()
     assert "### Targets" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "latency.png").stat().st_size > 1000
+
+
+def test_every_issue_12_target_measured_is_reported_with_its_margin() -> None:
+    overload = phase(p99=0.04)
+    overload["offered"]["to_genesys_per_s"] = 800
+    run = results(steady=phase(), **{"ack-800": overload})
+    run["ingest"]["web_cpu_ms_per_request"] = 0.4
+    run["throughput"] = {"steps": [], "sustained_per_s": 150.0}
+    run["postgres_cost"] = {
+        "steady": {"rows_written_per_message": 4.5, "wal_bytes_per_message": 2900}
+    }
+    rows = {row["name"]: row for row in targets(run)}
+    assert rows["Slack ack p99 at 800 events/s"]["met"]
+    assert rows["Web CPU per ingest request (probe)"]["met"]
+    worker = rows["Worker CPU per message (steady)"]
+    assert not worker["met"] and worker["margin"] == "+6.5 ms"
+    assert not rows["Genesys token grants (steady)"]["met"]
+    sustained = rows["Highest sustained rate, both ways"]
+    assert not sustained["met"] and sustained["margin"] == "-150 msg/s"
+    assert not rows["Rows written per message"]["met"]
+    assert rows["WAL per message"]["met"]
+
+
+def test_a_step_is_sustained_only_with_acks_under_50_ms_and_delivery_under_1_s() -> None:
+    step = phase()
+    step["backlog"] = {"slope_per_s": 0.0}
+    step["e2e"] = {"to_genesys": {"p99_ms": 200.0}, "to_slack": {"p99_ms": 200.0}}
+    step.update(delivered_per_s_in_window=10.0, offered_good_per_s=10.0, drained=True)
+    assert step_passed(step, 20) == (True, [])
+    step["ack"]["slack"] = {"p99_ms": 60.0}
+    step["e2e"]["to_slack"]["p99_ms"] = 1500.0
+    passed, why = step_passed(step, 20)
+    assert not passed
+    assert why == ["slack ack p99 60.0 ms", "to_slack end-to-end p99 1500.0 ms"]
