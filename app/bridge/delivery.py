@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import store
+from app.bridge import flush_store
 from app.bridge.access import Refused
 from app.bridge.failure_alert import FAILURE_STREAK
 from app.bridge.file_links import FileLinks
@@ -36,8 +37,8 @@ from app.bridge.to_genesys import ToGenesys
 from app.bridge.to_slack import ToSlack
 from app.crypto import SecretBox
 from app.db.models import BridgeMessage, TenantStatus
+from app.db.session import on_driver
 from app.logs import trace_id
-from app.tenants.purposes import SLACK_BOT_TOKEN
 
 NOTICE_KINDS = (Kind.NOTICE, Kind.NOTICE_UPDATE)
 # Rows read per round trip; a conversation rarely has more pending at once.
@@ -64,46 +65,67 @@ class Delivery:
             sessions=sessions, genesys=genesys, slack=slack, file_links=file_links
         )
         self._to_slack = ToSlack(sessions=sessions, slack=slack, genesys=genesys)
-        self._outcomes = Outcomes(sessions=sessions, setup_url=setup_url)
+        self._outcomes = Outcomes(sessions=sessions, box=box, setup_url=setup_url)
+        self._tenants = flush_store.TenantEntries(sessions=sessions, box=box)
         self.reactions = ReactionPacer(slack)
 
     async def flush(self, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
         """Deliver every pending message of the conversation; returns how many were settled."""
         settled = 0
-        context: DeliveryContext | None = None
-        loaded = False
+        token: str | None = None
         while True:
-            async with self._sessions() as session:
-                if not loaded:
-                    context = await self._load(session, tenant_id, conversation_id)
-                rows = await store.pending_batch(
-                    session, conversation_id=conversation_id, limit=BATCH_SIZE
-                )
-            if not rows:
+            batch = await on_driver(
+                self._sessions,
+                partial(
+                    flush_store.read_flush,
+                    box=self._box,
+                    tenant_id=tenant_id,
+                    conversation_id=conversation_id,
+                    limit=BATCH_SIZE,
+                ),
+            )
+            if not batch.rows:
                 return settled
+            context = await self._context(tenant_id, batch)
             if context is None:
-                async with self._sessions.begin() as session:
-                    await store.mark_many(
-                        session,
-                        message_ids=[row.id for row in rows],
-                        values={
-                            "status": Status.DEAD.value,
-                            "last_error": "tenant_not_installed",
-                            "next_attempt_at": None,
-                        },
-                    )
-                settled += len(rows)
+                ids = [row.id for row in batch.rows]
+                await on_driver(
+                    self._sessions,
+                    partial(flush_store.write_dead, message_ids=ids, error="tenant_not_installed"),
+                )
+                settled += len(ids)
                 continue
-            if not loaded:
-                context = await self._refresh_token(context)
-                loaded = True
-            for row in rows:
+            if token is None:
+                # Once per flush, as a token about to expire is rotated and kept.
+                token = (await self._refresh_token(context)).token
+            context.token = token
+            for row in batch.rows:
                 done = await self._deliver(row, context)
                 settled += 1
                 if not done:
                     # The outcome wrote other rows of this conversation (a notice, a
                     # retraction): read the queue again rather than trust the batch.
                     break
+
+    async def _context(
+        self, tenant_id: uuid.UUID, batch: flush_store.FlushBatch
+    ) -> DeliveryContext | None:
+        """The batch's context, with what is the same for every message of the tenant from
+        the per-process cache (`flush_store.TenantEntries`, checked against the version the
+        batch was read with)."""
+        if batch.version is None or batch.conversation is None or not batch.deliverable:
+            return None
+        entry = await self._tenants.get(tenant_id, version=batch.version)
+        if entry is None or entry.token is None or entry.tenant.status != TenantStatus.ACTIVE:
+            return None
+        return DeliveryContext(
+            entry.tenant,
+            entry.installation,
+            batch.conversation,
+            entry.token,
+            batch.integration_id,
+            rules=entry.rules,
+        )
 
     async def _deliver(self, row: BridgeMessage, context: DeliveryContext) -> bool:
         """Send one message and record its outcome; False when that touched other rows."""
@@ -152,22 +174,6 @@ class Delivery:
             or (row.direction == Direction.TO_SLACK and row.kind not in NOTICE_KINDS)
         )
         return not retracted
-
-    async def _load(
-        self, session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-    ) -> DeliveryContext | None:
-        found = await store.delivery_context(
-            session, tenant_id=tenant_id, conversation_id=conversation_id
-        )
-        if found is None:
-            return None
-        tenant, installation, conversation, integration_id = found
-        if tenant.status != TenantStatus.ACTIVE or installation.bot_token_enc is None:
-            return None
-        token = self._box.decrypt(
-            installation.bot_token_enc, tenant_id=tenant_id, purpose=SLACK_BOT_TOKEN
-        )
-        return DeliveryContext(tenant, installation, conversation, token, integration_id)
 
     async def _refresh_token(self, context: DeliveryContext) -> DeliveryContext:
         if self._tokens is not None:
