@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,6 +44,14 @@ from app.logs import trace_id
 NOTICE_KINDS = (Kind.NOTICE, Kind.NOTICE_UPDATE)
 # Rows read per round trip; a conversation rarely has more pending at once.
 BATCH_SIZE = 50
+
+
+class After(Enum):
+    """What a flush does after one message."""
+
+    NEXT = "next"  # the next message of the batch
+    READ_AGAIN = "read_again"  # the outcome wrote other rows: read the queue again
+    DRAINED = "drained"  # nothing else of the conversation was pending: done
 
 
 class Delivery:
@@ -100,9 +109,11 @@ class Delivery:
                 token = (await self._refresh_token(context)).token
             context.token = token
             for row in batch.rows:
-                done = await self._deliver(row, context)
+                after = await self._deliver(row, context)
                 settled += 1
-                if not done:
+                if after is After.DRAINED:
+                    return settled
+                if after is After.READ_AGAIN:
                     # The outcome wrote other rows of this conversation (a notice, a
                     # retraction): read the queue again rather than trust the batch.
                     break
@@ -127,8 +138,8 @@ class Delivery:
             rules=entry.rules,
         )
 
-    async def _deliver(self, row: BridgeMessage, context: DeliveryContext) -> bool:
-        """Send one message and record its outcome; False when that touched other rows."""
+    async def _deliver(self, row: BridgeMessage, context: DeliveryContext) -> After:
+        """Send one message and record its outcome; what the flush does next."""
         attempts = row.attempts + 1
         if row.trace_id:
             trace_id.set(row.trace_id)
@@ -139,7 +150,7 @@ class Delivery:
                 await self._outcomes.dead_letter(
                     row, context, exc.reason, attempts=attempts, notice=exc.notice
                 )
-                return False
+                return After.READ_AGAIN
             delay = backoff(attempts, exc.retry_after)
             if attempts == FAILURE_STREAK:
                 await self._outcomes.failing(row, context)
@@ -154,7 +165,8 @@ class Delivery:
             raise RetryLater(delay, exc.reason) from None
         except Refused as exc:
             # Not allowed to open requests (`app.bridge.access`): kept, never forwarded.
-            return not await self._outcomes.refused(row, context, exc.reason, attempts=attempts)
+            touched = await self._outcomes.refused(row, context, exc.reason, attempts=attempts)
+            return After.READ_AGAIN if touched else After.NEXT
         except Permanent as exc:
             await self._outcomes.dead_letter(
                 row,
@@ -165,15 +177,17 @@ class Delivery:
                 attempts=attempts,
                 notice=exc.notice,
             )
-            return False
-        await self._outcomes.delivered(row, context, outcome, attempts=attempts)
+            return After.READ_AGAIN
+        more = await self._outcomes.delivered(row, context, outcome, attempts=attempts)
         self._react(context, outcome)
         # A delivery after a failure may have retracted its notice (`Outcomes.delivered`).
         retracted = row.last_error is not None and (
             (row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS)
             or (row.direction == Direction.TO_SLACK and row.kind not in NOTICE_KINDS)
         )
-        return not retracted
+        if retracted:
+            return After.READ_AGAIN
+        return After.NEXT if more else After.DRAINED
 
     async def _refresh_token(self, context: DeliveryContext) -> DeliveryContext:
         if self._tokens is not None:

@@ -245,6 +245,13 @@ def _delivered_statement(moved: tuple[str, ...], receipt: tuple[str, ...]) -> Pr
             "ON CONFLICT DO NOTHING RETURNING id)"
         )
     first = " AND (SELECT count(*) FROM conv) >= 0" if moved else ""
+    # The statement's snapshot still shows this message pending, and not the receipt.
+    more = f"""EXISTS (
+            SELECT 1 FROM bridge_message AS other
+            WHERE other.conversation_id = CAST(:conversation_id AS uuid)
+              AND other.status = '{Status.PENDING.value}' AND other.id <> :message_id)"""
+    if receipt:
+        more += " OR EXISTS (SELECT 1 FROM receipt)"
     sql = f"""
         {"WITH " + ", ".join(ctes) if ctes else ""}
         UPDATE bridge_message
@@ -254,6 +261,7 @@ def _delivered_statement(moved: tuple[str, ...], receipt: tuple[str, ...]) -> Pr
             genesys_message_id = COALESCE(CAST(:genesys_message_id AS text), genesys_message_id),
             slack_ts = COALESCE(CAST(:slack_ts AS text), slack_ts)
         WHERE id = :message_id{first}
+        RETURNING {more} AS more
     """
     found = _DELIVERED[key] = Prepared.of(sql)
     return found
@@ -272,8 +280,10 @@ async def write_delivered(
     slack_ts: str | None,
     moved: dict[str, Any],
     receipt: NewMessage | None,
-) -> None:
-    """The message delivered, its conversation moved and its receipt queued, or none of it."""
+) -> bool:
+    """The message delivered, its conversation moved and its receipt queued, or none of it.
+    Returns whether the conversation has other messages pending (the flush's next read is
+    saved when it has none: anything stored later has a job of its own)."""
     values: dict[str, Any] = {
         "message_id": message_id,
         "conversation_id": conversation_id,
@@ -290,7 +300,9 @@ async def write_delivered(
         receipt_columns = tuple(sorted(receipt_values))
         values |= {f"r_{column}": value for column, value in receipt_values.items()}
     statement = _delivered_statement(tuple(sorted(moved)), receipt_columns)
-    await connection.execute(statement.sql, *statement.args(values))
+    more = await connection.fetchval(statement.sql, *statement.args(values))
+    # No row: the message was no longer there (erased meanwhile); let the flush read again.
+    return more is not False
 
 
 # --- What is the same for every message of a tenant, kept per process ----------------------

@@ -98,16 +98,20 @@ def values_for_conversation(
     conversation ID is forgotten (the new one, if Genesys said it, replaces it)."""
     integration_id = outcome.genesys_integration_id
     genesys_conversation_id = outcome.genesys_conversation_id
-    changes: dict[str, str | None] = {}
+    changes: dict[str, str | None] = {
+        name: value
+        for name, value in outcome.conversation_values.items()
+        if getattr(conversation, name) != value
+    }
     if integration_id and integration_id != conversation.genesys_integration_id:
-        changes = {
+        changes |= {
             "genesys_integration_id": integration_id,
             "genesys_conversation_id": genesys_conversation_id,
         }
     elif (
         genesys_conversation_id and genesys_conversation_id != conversation.genesys_conversation_id
     ):
-        changes = {"genesys_conversation_id": genesys_conversation_id}
+        changes["genesys_conversation_id"] = genesys_conversation_id
     # A customer message accepted after an end: a new Genesys conversation, or the ended one
     # reopened (UNCONFIRMED which, external-contracts §G10), opens ours again; a reopened one is
     # watched for its end once more.
@@ -191,11 +195,13 @@ class Outcomes:
         outcome: DeliveryOutcome,
         *,
         attempts: int,
-    ) -> None:
+    ) -> bool:
         """One statement: the conversation only if the outcome changed it, the message (with
         the parts sent, the last of which is recorded only here), and (for an agent's message)
         its Delivered receipt. The flush's copy of the conversation is kept in step. A
-        message whose failure notice must be retracted takes the ORM's longer way."""
+        message whose failure notice must be retracted takes the ORM's longer way.
+
+        Returns False when nothing else of the conversation was pending then."""
         delivered_at = datetime.now(UTC)
         genesys_message_id = (
             outcome.genesys_message_id if row.direction == Direction.TO_GENESYS else None
@@ -238,9 +244,12 @@ class Outcomes:
             else None
         )
 
+        more = True
+
         async def write() -> None:
             """The common path: one statement, no ORM (`flush_store.write_delivered`)."""
-            await on_driver(
+            nonlocal more
+            more = await on_driver(
                 self._sessions,
                 lambda connection: flush_store.write_delivered(
                     connection,
@@ -274,6 +283,7 @@ class Outcomes:
         await record(write if retract_text is None else write_retracting)
         for name, value in moved.items():
             setattr(context.conversation, name, value)
+        return more
 
     async def dead_letter(
         self,

@@ -349,6 +349,9 @@ class ToGenesys:
             genesys_conversation_id=accepted.genesys_conversation_id if accepted else None,
             genesys_integration_id=chosen,
             react_to=(msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
+            conversation_values=(
+                {"slack_permalink": slack_context.permalink} if slack_context.permalink else {}
+            ),
         )
 
     async def _names(
@@ -603,13 +606,7 @@ class ToGenesys:
                 channel=msg.slack_channel_id,
                 ts=conversation.slack_thread_ts,
             )
-            if permalink:
-                async with self._sessions.begin() as session:
-                    await store.touch_conversation(
-                        session,
-                        conversation_id=conversation.id,
-                        values={"slack_permalink": permalink},
-                    )
+        # A new permalink is kept with the outcome (`DeliveryOutcome.conversation_values`).
         return SlackContext(
             team_name=context.tenant.name,
             channel_name=info.name,
