@@ -1,0 +1,277 @@
+"""The worker's statements on the driver (`app.bridge.flush_store`), on real Postgres: what a
+flush reads in one round trip, what a delivered message writes in one, and the per-process
+tenant entries that follow the tenant's version (routing rules included)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.bridge import flush_store
+from app.bridge.delivery import Delivery
+from app.bridge.file_links import FileLinks
+from app.bridge.ingest import Ingest
+from app.bridge.messages import Direction, IngestOutcomeKind, Kind, NewMessage, Status
+from app.crypto import SecretBox
+from app.db.models import BridgeMessage, RoutingRule, Tenant, TenantStatus
+from app.db.session import on_driver
+from tests.bridge.conftest import WEBHOOK_SECRET, Onboarded
+from tests.bridge.test_ingest import envelope, mention, reply
+from tests.factories import make_integration
+from tests.fakes import FakeGenesys, FakeSlack
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+def genesys() -> FakeGenesys:
+    return FakeGenesys()
+
+
+@pytest.fixture
+def delivery(sessions: Sessions, box: SecretBox, genesys: FakeGenesys) -> Delivery:
+    return Delivery(
+        sessions=sessions,
+        box=box,
+        slack=FakeSlack(),
+        genesys=genesys,
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
+    )
+
+
+async def ingest(sessions: Sessions, box: SecretBox, event: dict[str, Any]) -> BridgeMessage:
+    outcome = await Ingest(sessions=sessions, box=box).slack_event(envelope(event))
+    assert outcome.kind == IngestOutcomeKind.ACCEPTED
+    async with sessions() as session:
+        query = select(BridgeMessage).order_by(BridgeMessage.id.desc()).limit(1)
+        return (await session.execute(query)).scalar_one()
+
+
+async def read(
+    sessions: Sessions, box: SecretBox, row: BridgeMessage, *, limit: int = 50
+) -> flush_store.FlushBatch:
+    assert row.conversation_id is not None
+    return await on_driver(
+        sessions,
+        partial(
+            flush_store.read_flush,
+            box=box,
+            tenant_id=row.tenant_id,
+            conversation_id=row.conversation_id,
+            limit=limit,
+        ),
+    )
+
+
+async def version_of(sessions: Sessions, tenant_id: uuid.UUID) -> int:
+    async with sessions() as session:
+        found = await session.scalar(select(Tenant.version).where(Tenant.id == tenant_id))
+    assert found is not None
+    return found
+
+
+async def test_one_read_gives_the_context_and_the_pending_rows_in_order_opened(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded
+) -> None:
+    first = await ingest(sessions, box, mention())
+    second = await ingest(sessions, box, reply())
+
+    batch = await read(sessions, box, first)
+
+    assert [row.id for row in batch.rows] == [first.id, second.id]
+    assert [row.normalized["text"] for row in batch.rows if row.normalized] == [
+        "my order never arrived",
+        "any news?",
+    ]
+    assert batch.rows[0].payload == first.payload
+    assert batch.version == await version_of(sessions, onboarded.tenant.id)
+    assert batch.deliverable
+    assert batch.integration_id == onboarded.integration.genesys_integration_id
+    assert batch.conversation is not None
+    assert batch.conversation.id == first.conversation_id
+    assert batch.conversation.kind == "thread"
+    # The limit applies to the rows, oldest first.
+    assert [row.id for row in (await read(sessions, box, first, limit=1)).rows] == [first.id]
+
+
+async def test_a_row_from_before_sealing_is_read_from_its_plaintext(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded
+) -> None:
+    row = await ingest(sessions, box, mention())
+    async with sessions.begin() as session:
+        await session.execute(
+            update(BridgeMessage)
+            .where(BridgeMessage.id == row.id)
+            .values(
+                payload_plain=row.payload,
+                normalized_plain=row.normalized,
+                payload_enc=None,
+                normalized_enc=None,
+            )
+        )
+
+    [legacy] = (await read(sessions, box, row)).rows
+
+    assert (legacy.payload, legacy.normalized) == (row.payload, row.normalized)
+
+
+async def test_a_delivered_write_queues_the_receipt_moves_the_conversation_and_says_what_is_left(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded
+) -> None:
+    first = await ingest(sessions, box, mention())
+    second = await ingest(sessions, box, reply())
+    assert first.conversation_id is not None
+    receipt = NewMessage(
+        tenant_id=first.tenant_id,
+        conversation_id=first.conversation_id,
+        direction=Direction.TO_GENESYS,
+        kind=Kind.RECEIPT,
+        dedupe_key="receipt:gm-test",
+        payload={"body": {"id": "gm-test"}},
+        source_ts=datetime.now(UTC),
+    )
+
+    async def delivered(row: BridgeMessage, **kwargs: Any) -> bool:
+        assert row.conversation_id is not None
+        values: dict[str, Any] = {"moved": {}, "receipt": None} | kwargs
+        return await on_driver(
+            sessions,
+            partial(
+                flush_store.write_delivered,
+                box=box,
+                message_id=row.id,
+                conversation_id=row.conversation_id,
+                delivered_at=datetime.now(UTC),
+                attempts=1,
+                parts_sent=1,
+                genesys_message_id="gm-1",
+                slack_ts=None,
+                **values,
+            ),
+        )
+
+    # The reply is still pending after the first.
+    assert await delivered(first, moved={"genesys_conversation_id": "gc-1"})
+    # Only the receipt it queued is pending after the second.
+    assert await delivered(second, receipt=receipt)
+    batch = await read(sessions, box, first)
+    [queued] = batch.rows
+    assert (queued.kind, queued.dedupe_key, queued.payload) == (
+        Kind.RECEIPT,
+        "receipt:gm-test",
+        {"body": {"id": "gm-test"}},
+    )
+    assert batch.conversation is not None
+    assert batch.conversation.genesys_conversation_id == "gc-1"
+    # Nothing is left once the receipt is delivered.
+    assert not await delivered(queued)
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(BridgeMessage.status, BridgeMessage.attempts, BridgeMessage.parts_sent)
+                .where(BridgeMessage.conversation_id == first.conversation_id)
+                .order_by(BridgeMessage.id)
+            )
+        ).all()
+    assert rows == [(Status.DELIVERED, 1, 1)] * 3
+
+
+async def test_routing_rules_bump_the_tenant_version_and_the_next_flush_follows_them(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+) -> None:
+    async with sessions.begin() as session:
+        billing = await make_integration(
+            session,
+            box,
+            tenant=onboarded.tenant,
+            webhook_secret=WEBHOOK_SECRET,
+            mentions=False,
+            dms=False,
+        )
+    first = await ingest(sessions, box, mention())
+    assert first.conversation_id is not None
+    await delivery.flush(tenant_id=first.tenant_id, conversation_id=first.conversation_id)
+    before = await version_of(sessions, onboarded.tenant.id)
+
+    async with sessions.begin() as session:
+        session.add(
+            RoutingRule(
+                tenant_id=onboarded.tenant.id,
+                match_kind="channel",
+                match_id="C0SUPPORT",
+                genesys_integration_id=billing.genesys_integration_id,
+                hours_days=[],
+            )
+        )
+    assert await version_of(sessions, onboarded.tenant.id) > before
+    second = await ingest(sessions, box, reply())
+    await delivery.flush(tenant_id=second.tenant_id, conversation_id=first.conversation_id)
+
+    assert [sent.integration_id for sent in genesys.sent] == [
+        onboarded.integration.genesys_integration_id,
+        billing.genesys_integration_id,
+    ]
+
+
+async def test_a_tenant_is_read_once_per_version(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded
+) -> None:
+    tenants = flush_store.TenantEntries(sessions=sessions, box=box)
+    version = await version_of(sessions, onboarded.tenant.id)
+
+    entry = await tenants.get(onboarded.tenant.id, version=version)
+    assert entry is not None
+    assert await tenants.get(onboarded.tenant.id, version=version) is entry
+    assert entry.token is not None and entry.rules == []
+
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Tenant).where(Tenant.id == onboarded.tenant.id).values(ack_reaction=False)
+        )
+    changed = await tenants.get(
+        onboarded.tenant.id, version=await version_of(sessions, onboarded.tenant.id)
+    )
+    assert changed is not None and changed is not entry
+    assert not changed.tenant.ack_reaction
+
+
+async def test_an_uninstalled_tenants_messages_are_dead_letters(
+    sessions: Sessions,
+    box: SecretBox,
+    onboarded: Onboarded,
+    delivery: Delivery,
+    genesys: FakeGenesys,
+) -> None:
+    first = await ingest(sessions, box, mention())
+    second = await ingest(sessions, box, reply())
+    assert first.conversation_id is not None
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Tenant)
+            .where(Tenant.id == onboarded.tenant.id)
+            .values(status=TenantStatus.UNINSTALLED.value)
+        )
+
+    settled = await delivery.flush(tenant_id=first.tenant_id, conversation_id=first.conversation_id)
+
+    assert settled == 2
+    assert genesys.sent == []
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(BridgeMessage.status, BridgeMessage.last_error).where(
+                    BridgeMessage.id.in_([first.id, second.id])
+                )
+            )
+        ).all()
+    assert rows == [(Status.DEAD, "tenant_not_installed")] * 2
