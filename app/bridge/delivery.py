@@ -19,6 +19,7 @@ Delivery talks to Slack and Genesys only through the ports in `app.bridge.ports`
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -108,12 +109,16 @@ class Delivery:
                 # Once per flush, as a token about to expire is rotated and kept.
                 token = (await self._refresh_token(context)).token
             context.token = token
-            for row in batch.rows:
-                after = await self._deliver(row, context)
+            rows = deque(batch.rows)
+            while rows:
+                after = await self._deliver(rows.popleft(), context)
                 settled += 1
-                if after is After.DRAINED:
+                if isinstance(after, BridgeMessage):
+                    # Nothing else was pending: the receipt just queued is the queue's head.
+                    rows.append(after)
+                elif after is After.DRAINED:
                     return settled
-                if after is After.READ_AGAIN:
+                elif after is After.READ_AGAIN:
                     # The outcome wrote other rows of this conversation (a notice, a
                     # retraction): read the queue again rather than trust the batch.
                     break
@@ -138,8 +143,9 @@ class Delivery:
             rules=entry.rules,
         )
 
-    async def _deliver(self, row: BridgeMessage, context: DeliveryContext) -> After:
-        """Send one message and record its outcome; what the flush does next."""
+    async def _deliver(self, row: BridgeMessage, context: DeliveryContext) -> After | BridgeMessage:
+        """Send one message and record its outcome; what the flush does next, or the one
+        message to deliver next (a receipt the outcome queued, when nothing else waits)."""
         attempts = row.attempts + 1
         if row.trace_id:
             trace_id.set(row.trace_id)
@@ -178,7 +184,7 @@ class Delivery:
                 notice=exc.notice,
             )
             return After.READ_AGAIN
-        more = await self._outcomes.delivered(row, context, outcome, attempts=attempts)
+        delivered = await self._outcomes.delivered(row, context, outcome, attempts=attempts)
         self._react(context, outcome)
         # A delivery after a failure may have retracted its notice (`Outcomes.delivered`).
         retracted = row.last_error is not None and (
@@ -187,7 +193,9 @@ class Delivery:
         )
         if retracted:
             return After.READ_AGAIN
-        return After.NEXT if more else After.DRAINED
+        if delivered.others:
+            return After.NEXT
+        return delivered.receipt if delivered.receipt is not None else After.DRAINED
 
     async def _refresh_token(self, context: DeliveryContext) -> DeliveryContext:
         if self._tokens is not None:

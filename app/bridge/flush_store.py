@@ -242,16 +242,19 @@ def _delivered_statement(moved: tuple[str, ...], receipt: tuple[str, ...]) -> Pr
         values = ", ".join(f":r_{column}" for column in receipt)
         ctes.append(
             f"receipt AS (INSERT INTO bridge_message ({columns}) VALUES ({values}) "
-            "ON CONFLICT DO NOTHING RETURNING id)"
+            "ON CONFLICT DO NOTHING RETURNING id, created_at)"
         )
     first = " AND (SELECT count(*) FROM conv) >= 0" if moved else ""
     # The statement's snapshot still shows this message pending, and not the receipt.
-    more = f"""EXISTS (
+    others = f"""EXISTS (
             SELECT 1 FROM bridge_message AS other
             WHERE other.conversation_id = CAST(:conversation_id AS uuid)
               AND other.status = '{Status.PENDING.value}' AND other.id <> :message_id)"""
-    if receipt:
-        more += " OR EXISTS (SELECT 1 FROM receipt)"
+    queued = (
+        "(SELECT id FROM receipt), (SELECT created_at FROM receipt)"
+        if receipt
+        else "CAST(NULL AS bigint), CAST(NULL AS timestamptz)"
+    )
     sql = f"""
         {"WITH " + ", ".join(ctes) if ctes else ""}
         UPDATE bridge_message
@@ -261,10 +264,19 @@ def _delivered_statement(moved: tuple[str, ...], receipt: tuple[str, ...]) -> Pr
             genesys_message_id = COALESCE(CAST(:genesys_message_id AS text), genesys_message_id),
             slack_ts = COALESCE(CAST(:slack_ts AS text), slack_ts)
         WHERE id = :message_id{first}
-        RETURNING {more} AS more
+        RETURNING {others} AS others, {queued}
     """
     found = _DELIVERED[key] = Prepared.of(sql)
     return found
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What `write_delivered` left behind: whether other messages of the conversation were
+    pending then, and the receipt it queued (None if none, or one was already there)."""
+
+    others: bool
+    receipt: BridgeMessage | None = None
 
 
 async def write_delivered(
@@ -280,10 +292,12 @@ async def write_delivered(
     slack_ts: str | None,
     moved: dict[str, Any],
     receipt: NewMessage | None,
-) -> bool:
+) -> Delivered:
     """The message delivered, its conversation moved and its receipt queued, or none of it.
-    Returns whether the conversation has other messages pending (the flush's next read is
-    saved when it has none: anything stored later has a job of its own)."""
+
+    When nothing else was pending, the flush needs no other read: it sends the receipt it
+    queued (the conversation's only pending message), or it is done, as anything stored
+    later has a job of its own."""
     values: dict[str, Any] = {
         "message_id": message_id,
         "conversation_id": conversation_id,
@@ -294,15 +308,29 @@ async def write_delivered(
         "slack_ts": slack_ts,
     }
     values |= {f"c_{column}": value for column, value in moved.items()}
-    receipt_columns: tuple[str, ...] = ()
+    receipt_values: dict[str, Any] = {}
     if receipt is not None:
         receipt_values = store.sealed_values(box, receipt)
-        receipt_columns = tuple(sorted(receipt_values))
         values |= {f"r_{column}": value for column, value in receipt_values.items()}
-    statement = _delivered_statement(tuple(sorted(moved)), receipt_columns)
-    more = await connection.fetchval(statement.sql, *statement.args(values))
-    # No row: the message was no longer there (erased meanwhile); let the flush read again.
-    return more is not False
+    statement = _delivered_statement(tuple(sorted(moved)), tuple(sorted(receipt_values)))
+    found = await connection.fetchrow(statement.sql, *statement.args(values))
+    if found is None:
+        # The message was no longer there (erased meanwhile): let the flush read again.
+        return Delivered(others=True)
+    others, receipt_id, created_at = found
+    if receipt is None or receipt_id is None:
+        return Delivered(others=others)
+    row = BridgeMessage(
+        **receipt_values,
+        id=receipt_id,
+        created_at=created_at,
+        attempts=0,
+        rate_limited=0,
+        parts_sent=0,
+    )
+    row.__dict__[sealed.OPENED_PAYLOAD] = receipt.payload
+    row.__dict__[sealed.OPENED_NORMALIZED] = receipt.normalized
+    return Delivered(others=others, receipt=row)
 
 
 # --- What is the same for every message of a tenant, kept per process ----------------------

@@ -195,13 +195,14 @@ class Outcomes:
         outcome: DeliveryOutcome,
         *,
         attempts: int,
-    ) -> bool:
+    ) -> flush_store.Delivered:
         """One statement: the conversation only if the outcome changed it, the message (with
         the parts sent, the last of which is recorded only here), and (for an agent's message)
         its Delivered receipt. The flush's copy of the conversation is kept in step. A
         message whose failure notice must be retracted takes the ORM's longer way.
 
-        Returns False when nothing else of the conversation was pending then."""
+        Says whether anything else of the conversation was pending then, and gives the
+        receipt it queued, which the flush may send next without reading the queue again."""
         delivered_at = datetime.now(UTC)
         genesys_message_id = (
             outcome.genesys_message_id if row.direction == Direction.TO_GENESYS else None
@@ -244,12 +245,13 @@ class Outcomes:
             else None
         )
 
-        more = True
+        # The ORM's way reads the queue again afterwards, as if others were pending.
+        delivered = flush_store.Delivered(others=True)
 
         async def write() -> None:
             """The common path: one statement, no ORM (`flush_store.write_delivered`)."""
-            nonlocal more
-            more = await on_driver(
+            nonlocal delivered
+            delivered = await on_driver(
                 self._sessions,
                 lambda connection: flush_store.write_delivered(
                     connection,
@@ -283,7 +285,7 @@ class Outcomes:
         await record(write if retract_text is None else write_retracting)
         for name, value in moved.items():
             setattr(context.conversation, name, value)
-        return more
+        return delivered
 
     async def dead_letter(
         self,

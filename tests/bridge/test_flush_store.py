@@ -137,7 +137,7 @@ async def test_a_delivered_write_queues_the_receipt_moves_the_conversation_and_s
         source_ts=datetime.now(UTC),
     )
 
-    async def delivered(row: BridgeMessage, **kwargs: Any) -> bool:
+    async def delivered(row: BridgeMessage, **kwargs: Any) -> flush_store.Delivered:
         assert row.conversation_id is not None
         values: dict[str, Any] = {"moved": {}, "receipt": None} | kwargs
         return await on_driver(
@@ -157,9 +157,14 @@ async def test_a_delivered_write_queues_the_receipt_moves_the_conversation_and_s
         )
 
     # The reply is still pending after the first.
-    assert await delivered(first, moved={"genesys_conversation_id": "gc-1"})
-    # Only the receipt it queued is pending after the second.
-    assert await delivered(second, receipt=receipt)
+    assert await delivered(first, moved={"genesys_conversation_id": "gc-1"}) == (
+        flush_store.Delivered(others=True)
+    )
+    # Only the receipt it queued is pending after the second: it comes back as the next row.
+    after_second = await delivered(second, receipt=receipt)
+    assert not after_second.others
+    given = after_second.receipt
+    assert given is not None
     batch = await read(sessions, box, first)
     [queued] = batch.rows
     assert (queued.kind, queued.dedupe_key, queued.payload) == (
@@ -167,10 +172,17 @@ async def test_a_delivered_write_queues_the_receipt_moves_the_conversation_and_s
         "receipt:gm-test",
         {"body": {"id": "gm-test"}},
     )
+    assert (given.id, given.kind, given.payload, given.attempts, given.created_at) == (
+        queued.id,
+        queued.kind,
+        queued.payload,
+        queued.attempts,
+        queued.created_at,
+    )
     assert batch.conversation is not None
     assert batch.conversation.genesys_conversation_id == "gc-1"
-    # Nothing is left once the receipt is delivered.
-    assert not await delivered(queued)
+    # Nothing is left once the receipt is delivered; the same receipt is not queued twice.
+    assert await delivered(queued, receipt=receipt) == flush_store.Delivered(others=False)
     async with sessions() as session:
         rows = (
             await session.execute(
