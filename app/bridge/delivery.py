@@ -1,12 +1,15 @@
 """Delivering one conversation's queued messages, oldest first, to Slack or Genesys.
 
 The queue runs at most one flush per conversation at a time, so messages keep their order;
-different conversations flush in parallel. A flush reads what it needs once (tenant,
-installation, conversation and chosen integration in one query, the bot token decrypted
-once) and then the pending rows a batch at a time, in one short transaction; each message is
-sent with no transaction open (`to_genesys`, `to_slack`) and its outcome written in one more
-(`outcomes`), attempt count included. A retryable failure stops the flush and asks the queue
-to come back later (never sooner than `Retry-After`); the conversation waits, others do not.
+different conversations flush in parallel. A flush reads a batch of pending rows with their
+conversation, the tenant's version and its chosen integration in one prepared statement
+(`flush_store.read_flush`); the tenant, installation, decrypted bot token and routing rules
+come from a per-process cache checked against that version. Each message is sent with no
+transaction open (`to_genesys`, `to_slack`) and its outcome written in one more statement
+(`outcomes`), attempt count included, which also says whether anything else is pending: a
+drained conversation ends the flush without another read. A retryable failure stops the
+flush and asks the queue to come back later (never sooner than `Retry-After`); the
+conversation waits, others do not.
 A permanent failure, or too many retries, turns the message into a dead letter and tells the
 other side. The ✓ reaction is only offered to `reactions.ReactionPacer`, never awaited here.
 
