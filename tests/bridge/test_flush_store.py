@@ -23,7 +23,7 @@ from app.db.models import BridgeMessage, RoutingRule, Tenant, TenantStatus
 from app.db.session import on_driver
 from tests.bridge.conftest import WEBHOOK_SECRET, Onboarded
 from tests.bridge.test_ingest import envelope, mention, reply
-from tests.factories import make_integration
+from tests.factories import make_installation, make_integration, make_tenant
 from tests.fakes import FakeGenesys, FakeSlack
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -287,3 +287,20 @@ async def test_an_uninstalled_tenants_messages_are_dead_letters(
             )
         ).all()
     assert rows == [(Status.DEAD, "tenant_not_installed")] * 2
+
+
+async def test_past_its_cap_the_oldest_tenant_is_read_again(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded
+) -> None:
+    async with sessions.begin() as session:
+        other = await make_tenant(session)
+        await make_installation(session, box, tenant=other)
+    tenants = flush_store.TenantEntries(sessions=sessions, box=box, max_entries=1)
+    first_version = await version_of(sessions, onboarded.tenant.id)
+
+    first = await tenants.get(onboarded.tenant.id, version=first_version)
+    assert await tenants.get(other.id, version=await version_of(sessions, other.id)) is not None
+
+    again = await tenants.get(onboarded.tenant.id, version=first_version)
+    assert again is not None and again is not first
+    assert again.version == first_version
