@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bridge import flush_store
 from app.bridge.delivery import Delivery
+from app.bridge.end_chat import END_CHAT_ACTION
 from app.bridge.file_links import FileLinks
 from app.bridge.ingest import Ingest
 from app.bridge.messages import Direction, IngestOutcomeKind, Kind, NewMessage, Status
 from app.crypto import SecretBox
-from app.db.models import BridgeMessage, RoutingRule, Tenant, TenantStatus
+from app.db.models import BridgeMessage, Conversation, RoutingRule, Tenant, TenantStatus
 from app.db.session import on_driver
 from tests.bridge.conftest import WEBHOOK_SECRET, Onboarded
-from tests.bridge.test_ingest import envelope, mention, reply
+from tests.bridge.test_ingest import ROOT_TS, agent_text, envelope, mention, reply, webhook
 from tests.factories import make_installation, make_integration, make_tenant
 from tests.fakes import FakeGenesys, FakeSlack
 
@@ -304,3 +305,42 @@ async def test_past_its_cap_the_oldest_tenant_is_read_again(
     again = await tenants.get(onboarded.tenant.id, version=first_version)
     assert again is not None and again is not first
     assert again.version == first_version
+
+
+async def test_what_a_delivery_learns_about_its_conversation_is_written_with_the_outcome(
+    sessions: Sessions, box: SecretBox, onboarded: Onboarded, genesys: FakeGenesys
+) -> None:
+    genesys.may_end = True
+    slack = FakeSlack()
+    delivery = Delivery(
+        sessions=sessions,
+        box=box,
+        slack=slack,
+        genesys=genesys,
+        file_links=FileLinks.from_keys(box, base_url="https://sb.test"),
+    )
+    ingest_ = Ingest(sessions=sessions, box=box)
+    row = await ingest(sessions, box, mention())
+    assert row.conversation_id is not None
+    await delivery.flush(tenant_id=row.tenant_id, conversation_id=row.conversation_id)
+    integration_id = onboarded.integration.genesys_integration_id
+    key = f"T0ACME:C0SUPPORT:{ROOT_TS}"
+    for genesys_message_id in ("gm-1", "gm-2"):
+        await webhook(ingest_, agent_text(integration_id, key, id=genesys_message_id))
+        await delivery.flush(tenant_id=row.tenant_id, conversation_id=row.conversation_id)
+
+    async with sessions() as session:
+        conversation = await session.get(Conversation, row.conversation_id)
+    assert conversation is not None
+    # The thread's permalink, fetched for the agent's first message, and End chat offered
+    # under the agent's first reply only.
+    assert conversation.slack_permalink == (
+        f"https://acme.slack.test/archives/C0SUPPORT/p{ROOT_TS.replace('.', '')}"
+    )
+    assert conversation.end_chat_offered_for == "gc-1"
+    offered = [
+        any(END_CHAT_ACTION in str(block) for block in (post.blocks or [])) for post in slack.posted
+    ]
+    assert offered == [True, False]
+    # Both receipts went back, each sent straight after its message.
+    assert [sent.endpoint for sent in genesys.sent] == ["message", "receipt", "receipt"]
