@@ -9,7 +9,8 @@ answer Slack or Genesys gets. Delivery returns a `DeliveryOutcome` for what the 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -195,3 +196,6 @@ class DeliveryOutcome:
     receipt_failed: bool = False
     # An agent's message shown only in part: its receipt is Failed with this (code, message).
     receipt_reason: tuple[str, str] | None = None
+    # What the delivery learnt about its conversation (a thread's permalink, the Genesys
+    # conversation End chat was offered for), written with the outcome in one statement.
+    conversation_values: Mapping[str, str] = field(default_factory=dict)

@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import failure_alert, queueing, store
+from app.bridge import failure_alert, flush_store, queueing, rules, store
 from app.bridge.inbound import slack_error_to_reason, to_receipt
 from app.bridge.messages import (
     CUSTOMER_KINDS,
@@ -42,13 +43,17 @@ from app.bridge.notices import (
     setup_alert_text,
 )
 from app.bridge.routing import SlackConversationRef
+from app.crypto import SecretBox
 from app.db.models import BridgeMessage, Conversation, SlackInstallation, Tenant
+from app.db.session import DISCONNECTS, ConnectionLost, on_driver
 
 log = logging.getLogger(__name__)
 
 # How long an outcome write waits out a Postgres restart before giving up (see `record`).
 OUTCOME_WRITE_PATIENCE_SECONDS = 60.0
 SETUP_ALERT_INTERVAL = timedelta(hours=1)
+# What a write on the driver (`flush_store`) raises while Postgres restarts or fails over.
+TRANSIENT: tuple[type[BaseException], ...] = (*DISCONNECTS, ConnectionLost, asyncpg.PostgresError)
 
 
 @dataclass
@@ -61,6 +66,8 @@ class DeliveryContext:
     token: str
     # What the tenant has chosen for this kind of conversation now (None: nothing chosen).
     integration_id: str | None = None
+    # The tenant's routing rules as of the flush's read (None: read them when needed).
+    rules: list[rules.Rule] | None = None
 
     @property
     def team_id(self) -> str | None:
@@ -91,16 +98,20 @@ def values_for_conversation(
     conversation ID is forgotten (the new one, if Genesys said it, replaces it)."""
     integration_id = outcome.genesys_integration_id
     genesys_conversation_id = outcome.genesys_conversation_id
-    changes: dict[str, str | None] = {}
+    changes: dict[str, str | None] = {
+        name: value
+        for name, value in outcome.conversation_values.items()
+        if getattr(conversation, name) != value
+    }
     if integration_id and integration_id != conversation.genesys_integration_id:
-        changes = {
+        changes |= {
             "genesys_integration_id": integration_id,
             "genesys_conversation_id": genesys_conversation_id,
         }
     elif (
         genesys_conversation_id and genesys_conversation_id != conversation.genesys_conversation_id
     ):
-        changes = {"genesys_conversation_id": genesys_conversation_id}
+        changes["genesys_conversation_id"] = genesys_conversation_id
     # A customer message accepted after an end: a new Genesys conversation, or the ended one
     # reopened (UNCONFIRMED which, external-contracts §G10), opens ours again; a reopened one is
     # watched for its end once more.
@@ -127,8 +138,12 @@ async def record(write: Callable[[], Awaitable[None]]) -> None:
             if isinstance(exc, IntegrityError) or time.monotonic() > deadline:
                 raise
             log.warning("outcome not recorded yet, retrying", extra={"error": type(exc).__name__})
-        except OSError as exc:
-            if time.monotonic() > deadline:
+        except TRANSIENT as exc:
+            # The same on the driver (`flush_store`): a unique violation is a bug, not a blip.
+            if (
+                isinstance(exc, asyncpg.IntegrityConstraintViolationError)
+                or time.monotonic() > deadline
+            ):
                 raise
             log.warning("outcome not recorded yet, retrying", extra={"error": type(exc).__name__})
         await asyncio.sleep(delay)
@@ -137,9 +152,14 @@ async def record(write: Callable[[], Awaitable[None]]) -> None:
 
 class Outcomes:
     def __init__(
-        self, *, sessions: async_sessionmaker[AsyncSession], setup_url: str | None = None
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        setup_url: str | None = None,
     ) -> None:
         self._sessions = sessions
+        self._box = box
         self._setup_url = setup_url
 
     async def settle(
@@ -152,19 +172,19 @@ class Outcomes:
         rate_limited: int | None = None,
         attempts: int | None = None,
     ) -> None:
-        values: dict[str, object] = {
-            "status": status.value,
-            "last_error": error[:300] if error else None,
-            "next_attempt_at": next_attempt_at,
-        }
-        if rate_limited is not None:
-            values["rate_limited"] = rate_limited
-        if attempts is not None:
-            values["attempts"] = attempts
-
         async def write() -> None:
-            async with self._sessions.begin() as session:
-                await store.mark(session, message_id=message_id, values=values)
+            await on_driver(
+                self._sessions,
+                lambda connection: flush_store.write_settled(
+                    connection,
+                    message_id=message_id,
+                    status=status,
+                    error=error[:300] if error else None,
+                    next_attempt_at=next_attempt_at,
+                    rate_limited=rate_limited,
+                    attempts=attempts,
+                ),
+            )
 
         await record(write)
 
@@ -175,25 +195,81 @@ class Outcomes:
         outcome: DeliveryOutcome,
         *,
         attempts: int,
-    ) -> None:
-        """One transaction: the conversation only if the outcome changed it, the message,
-        and (for an agent's message) its Delivered receipt. The flush's copy of the
-        conversation is kept in step, as it is not read again for the next message."""
+    ) -> flush_store.Delivered:
+        """One statement: the conversation only if the outcome changed it, the message (with
+        the parts sent, the last of which is recorded only here), and (for an agent's message)
+        its Delivered receipt. The flush's copy of the conversation is kept in step. A
+        message whose failure notice must be retracted takes the ORM's longer way.
+
+        Says whether anything else of the conversation was pending then, and gives the
+        receipt it queued, which the flush may send next without reading the queue again."""
+        delivered_at = datetime.now(UTC)
+        genesys_message_id = (
+            outcome.genesys_message_id if row.direction == Direction.TO_GENESYS else None
+        ) or None
         values: dict[str, object] = {
             "status": Status.DELIVERED.value,
-            "delivered_at": datetime.now(UTC),
+            "delivered_at": delivered_at,
             "last_error": None,
             "next_attempt_at": None,
             "attempts": attempts,
+            "parts_sent": row.parts_sent,
         }
-        if outcome.genesys_message_id and row.direction == Direction.TO_GENESYS:
-            values["genesys_message_id"] = outcome.genesys_message_id
+        if genesys_message_id:
+            values["genesys_message_id"] = genesys_message_id
         if outcome.slack_ts:
             values["slack_ts"] = outcome.slack_ts
 
         moved = values_for_conversation(context.conversation, outcome)
+        # A replayed dead letter keeps its last error: it may have left a notice to retract.
+        retract_text: str | None = None
+        if row.last_error is not None:
+            if row.direction == Direction.TO_GENESYS and row.kind in CUSTOMER_KINDS:
+                retract_text = DELIVERED_LATER_NOTICE
+            elif row.direction == Direction.TO_SLACK and row.kind not in (
+                Kind.NOTICE,
+                Kind.NOTICE_UPDATE,
+            ):
+                # An agent's file replayed after its "could not be passed on" notice.
+                retract_text = AGENT_FILE_PASSED_ON_LATER
+        receipt = (
+            self._receipt(
+                row,
+                context,
+                delivered=outcome.receipt_reason is None,
+                receipt_reason=outcome.receipt_reason,
+            )
+            if row.direction == Direction.TO_SLACK
+            and row.kind != Kind.NOTICE
+            and row.genesys_message_id
+            else None
+        )
+
+        # The ORM's way reads the queue again afterwards, as if others were pending.
+        delivered = flush_store.Delivered(others=True)
 
         async def write() -> None:
+            """The common path: one statement, no ORM (`flush_store.write_delivered`)."""
+            nonlocal delivered
+            delivered = await on_driver(
+                self._sessions,
+                lambda connection: flush_store.write_delivered(
+                    connection,
+                    box=self._box,
+                    message_id=row.id,
+                    conversation_id=context.conversation.id,
+                    delivered_at=delivered_at,
+                    attempts=attempts,
+                    parts_sent=row.parts_sent,
+                    genesys_message_id=genesys_message_id,
+                    slack_ts=outcome.slack_ts or None,
+                    moved=moved,
+                    receipt=receipt,
+                ),
+            )
+
+        async def write_retracting() -> None:
+            assert retract_text is not None
             async with self._sessions.begin() as session:
                 # Conversation first, then message: the same lock order as ingest, which
                 # upserts the conversation before inserting a message (no deadlock).
@@ -202,38 +278,14 @@ class Outcomes:
                         session, conversation_id=context.conversation.id, values=moved
                     )
                 await store.mark(session, message_id=row.id, values=values)
-                # A replayed dead letter keeps its last error: it may have left a notice.
-                if (
-                    row.direction == Direction.TO_GENESYS
-                    and row.kind in CUSTOMER_KINDS
-                    and row.last_error is not None
-                ):
-                    await self._retract_notice(session, row, context)
-                elif (
-                    row.direction == Direction.TO_SLACK
-                    and row.kind not in (Kind.NOTICE, Kind.NOTICE_UPDATE)
-                    and row.last_error is not None
-                ):
-                    # An agent's file replayed after its "could not be passed on" notice.
-                    await self._retract_notice(
-                        session, row, context, text=AGENT_FILE_PASSED_ON_LATER
-                    )
-                if (
-                    row.direction == Direction.TO_SLACK
-                    and row.kind != Kind.NOTICE
-                    and row.genesys_message_id
-                ):
-                    await self._queue_receipt(
-                        session,
-                        row,
-                        context,
-                        delivered=outcome.receipt_reason is None,
-                        receipt_reason=outcome.receipt_reason,
-                    )
+                await self._retract_notice(session, row, context, text=retract_text)
+                if receipt is not None:
+                    await store.insert_message(session, receipt)
 
-        await record(write)
+        await record(write if retract_text is None else write_retracting)
         for name, value in moved.items():
             setattr(context.conversation, name, value)
+        return delivered
 
     async def dead_letter(
         self,
@@ -390,6 +442,26 @@ class Outcomes:
         slack_error: str | None = None,
         receipt_reason: tuple[str, str] | None = None,
     ) -> None:
+        await store.insert_message(
+            session,
+            self._receipt(
+                row,
+                context,
+                delivered=delivered,
+                slack_error=slack_error,
+                receipt_reason=receipt_reason,
+            ),
+        )
+
+    def _receipt(
+        self,
+        row: BridgeMessage,
+        context: DeliveryContext,
+        *,
+        delivered: bool,
+        slack_error: str | None = None,
+        receipt_reason: tuple[str, str] | None = None,
+    ) -> NewMessage:
         """The agent sees delivered/failed; the receipt rides the same conversation queue."""
         code, message = slack_error_to_reason(slack_error) if slack_error else (None, None)
         if receipt_reason is not None:
@@ -403,17 +475,14 @@ class Outcomes:
             reason_message=None if delivered else message,
             time=datetime.now(UTC),
         )
-        await store.insert_message(
-            session,
-            NewMessage(
-                tenant_id=context.tenant.id,
-                conversation_id=context.conversation.id,
-                direction=Direction.TO_GENESYS,
-                kind=Kind.RECEIPT,
-                dedupe_key=f"receipt:{row.genesys_message_id}",
-                payload={"body": body, "genesys_integration_id": webhook_origin(row.payload)},
-                source_ts=datetime.now(UTC),
-            ),
+        return NewMessage(
+            tenant_id=context.tenant.id,
+            conversation_id=context.conversation.id,
+            direction=Direction.TO_GENESYS,
+            kind=Kind.RECEIPT,
+            dedupe_key=f"receipt:{row.genesys_message_id}",
+            payload={"body": body, "genesys_integration_id": webhook_origin(row.payload)},
+            source_ts=datetime.now(UTC),
         )
 
     async def _alert_admin(

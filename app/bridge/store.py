@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -349,52 +349,6 @@ async def delete_dead(
         statement = statement.where(BridgeMessage.tenant_id == tenant_id)
     result = await session.execute(statement)
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def delivery_context(
-    session: AsyncSession, *, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> tuple[Tenant, SlackInstallation, Conversation, str | None] | None:
-    """What a flush needs, in one query: the tenant, its installation, the conversation, and
-    the integration the tenant has chosen right now for that kind of conversation (the same
-    choice as `tenant_for_slack`: a conversation follows the current set-up)."""
-    chosen = case(
-        (Conversation.kind == "dm", _integration_subquery(GenesysIntegration.for_dms)),
-        else_=_integration_subquery(GenesysIntegration.for_mentions),
-    )
-    query = (
-        select(Tenant, SlackInstallation, Conversation, chosen)
-        .join(SlackInstallation, SlackInstallation.tenant_id == Tenant.id)
-        .join(Conversation, Conversation.tenant_id == Tenant.id)
-        .where(Tenant.id == tenant_id, Conversation.id == conversation_id)
-    )
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    return row[0], row[1], row[2], row[3]
-
-
-async def pending_batch(
-    session: AsyncSession, *, conversation_id: uuid.UUID, limit: int
-) -> Sequence[BridgeMessage]:
-    """The head of a conversation's queue, up to `limit` rows in delivery order."""
-    query = (
-        select(BridgeMessage)
-        .where(
-            BridgeMessage.conversation_id == conversation_id,
-            BridgeMessage.status == Status.PENDING,
-        )
-        .order_by(BridgeMessage.source_ts, BridgeMessage.id)
-        .limit(limit)
-    )
-    return (await session.execute(query)).scalars().all()
-
-
-async def mark_many(
-    session: AsyncSession, *, message_ids: Sequence[int], values: dict[str, Any]
-) -> None:
-    await session.execute(
-        update(BridgeMessage).where(BridgeMessage.id.in_(list(message_ids))).values(**values)
-    )
 
 
 async def conversation_for_genesys(

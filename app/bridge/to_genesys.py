@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bridge import access, normalized, routing, rules, store, thread_context
+from app.bridge import access, flush_store, normalized, routing, rules, store, thread_context
 from app.bridge.conversation_end import mark_ended
 from app.bridge.customer_files import FILES_SCOPE, refusal
 from app.bridge.file_links import FileLinks
@@ -38,6 +38,7 @@ from app.bridge.ports import GenesysSender, SlackSender
 from app.bridge.retries import Permanent, Retryable
 from app.bridge.routing import SlackMessage
 from app.db.models import BridgeMessage
+from app.db.session import on_driver
 from app.genesys.errors import (
     GenesysAuthError,
     GenesysError,
@@ -257,8 +258,10 @@ class ToGenesys:
         # Customer messages follow the tenant's routing rules and current choice, read now.
         # Genesys keys a conversation on integration + `from.id`, so on a new integration it
         # starts afresh; the agent is told it continues an earlier one if anything crossed.
-        async with self._sessions() as session:
-            tenant_rules = await store.routing_rules(session, tenant_id=context.tenant.id)
+        tenant_rules = context.rules
+        if tenant_rules is None:
+            async with self._sessions() as session:
+                tenant_rules = await store.routing_rules(session, tenant_id=context.tenant.id)
         msg = stored_slack_message(row, context)
         await self._admit(
             context,
@@ -306,11 +309,14 @@ class ToGenesys:
         }
         first_id = row.genesys_message_id
         accepted: InboundAccepted | None = None
-        # One message per part, in order; a retry skips the parts Genesys already took.
-        for part in message_parts(msg, refused)[row.parts_sent :]:
+        # One message per part, in order; a retry skips the parts Genesys already took. The
+        # last part's progress is written with the outcome (`Outcomes.delivered`).
+        parts = message_parts(msg, refused)
+        for part in parts[row.parts_sent :]:
+            last = part.index + 1 == len(parts)
             if part.kind == "notice":
                 await self._notice(context, msg, refused)
-                await self._progress(row, part.index + 1, first_id)
+                await self._progress(row, part.index + 1, first_id, write=not last)
                 continue
             body = self._part_body(
                 part,
@@ -326,7 +332,7 @@ class ToGenesys:
                 partial(self._genesys.send_inbound_message, context.tenant.id, chosen, body)
             )
             first_id = first_id or accepted.genesys_message_id
-            await self._progress(row, part.index + 1, first_id)
+            await self._progress(row, part.index + 1, first_id, write=not last)
         if continues:
             log.info(
                 "conversation moved to another integration",
@@ -343,6 +349,9 @@ class ToGenesys:
             genesys_conversation_id=accepted.genesys_conversation_id if accepted else None,
             genesys_integration_id=chosen,
             react_to=(msg.slack_channel_id, msg.ts) if msg.kind == "message" else None,
+            conversation_values=(
+                {"slack_permalink": slack_context.permalink} if slack_context.permalink else {}
+            ),
         )
 
     async def _names(
@@ -530,18 +539,28 @@ class ToGenesys:
             url=link,
         )
 
-    async def _progress(self, row: BridgeMessage, parts_sent: int, first_id: str | None) -> None:
+    async def _progress(
+        self, row: BridgeMessage, parts_sent: int, first_id: str | None, *, write: bool
+    ) -> None:
         """Genesys took one more part: written at once, so a retry never sends it again."""
-        values: dict[str, object] = {"parts_sent": parts_sent}
-        if first_id:
-            values["genesys_message_id"] = first_id
-
-        async def write() -> None:
-            async with self._sessions.begin() as session:
-                await store.mark(session, message_id=row.id, values=values)
-
-        await record(write)
         row.parts_sent = parts_sent
+        if first_id:
+            row.genesys_message_id = first_id
+        if not write:
+            return
+
+        async def progress() -> None:
+            await on_driver(
+                self._sessions,
+                partial(
+                    flush_store.write_progress,
+                    message_id=row.id,
+                    parts_sent=parts_sent,
+                    genesys_message_id=first_id,
+                ),
+            )
+
+        await record(progress)
 
     async def _notice(
         self, context: DeliveryContext, msg: SlackMessage, refused: dict[str, str]
@@ -587,13 +606,7 @@ class ToGenesys:
                 channel=msg.slack_channel_id,
                 ts=conversation.slack_thread_ts,
             )
-            if permalink:
-                async with self._sessions.begin() as session:
-                    await store.touch_conversation(
-                        session,
-                        conversation_id=conversation.id,
-                        values={"slack_permalink": permalink},
-                    )
+        # A new permalink is kept with the outcome (`DeliveryOutcome.conversation_values`).
         return SlackContext(
             team_name=context.tenant.name,
             channel_name=info.name,

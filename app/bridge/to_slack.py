@@ -228,15 +228,12 @@ class ToSlack:
                 username=username,
                 icon_url=icon_url,
             )
-        if offered is not None:
-            async with self._sessions.begin() as session:
-                await store.touch_conversation(
-                    session,
-                    conversation_id=conversation.id,
-                    values={"end_chat_offered_for": offered},
-                )
-            conversation.end_chat_offered_for = offered
-        return DeliveryOutcome(slack_ts=ts, receipt_reason=partly)
+        # The offer is recorded with the outcome (`Outcomes.delivered`), once per conversation.
+        return DeliveryOutcome(
+            slack_ts=ts,
+            receipt_reason=partly,
+            conversation_values={"end_chat_offered_for": offered} if offered else {},
+        )
 
     async def _end_chat_offer(self, row: BridgeMessage, context: DeliveryContext) -> str | None:
         """The Genesys conversation to offer End chat for: the agent's first reply in it,

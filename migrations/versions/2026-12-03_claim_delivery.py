@@ -7,7 +7,7 @@ any other. A downgrade queues one flush job per conversation that has pending me
 old worker picks them up.
 
 Revision ID: e1d1_claim_delivery
-Revises: d1f1_access_policy
+Revises: e1a1_worker_core
 Create Date: 2026-12-03
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "e1d1_claim_delivery"
-down_revision: str | None = "d1f1_access_policy"
+down_revision: str | None = "e1a1_worker_core"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
