@@ -134,7 +134,8 @@ def build_services(
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
     Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
-    dead connections itself, so the web does not ping on checkout (`pre_ping`)."""
+    dead connections itself, so the web does not ping on checkout (`pre_ping`); nor does the
+    worker (see `worker_app`)."""
     # The same ceiling for web and worker (twice WEB_DB_POOL_SIZE, docs/deployment.md), all
     # of it kept open: an overflow connection is closed on its return, so the worker's jobs
     # and the web's bursts opened and closed connections all day, and a new asyncpg
@@ -313,7 +314,14 @@ async def worker_app(
 ) -> AsyncIterator[tuple[procrastinate.App, WorkerDeps]]:
     """The queue app and what its tasks need, open for the duration of the block."""
     services = build_services(
-        settings, application_name="worker", genesys_transport=genesys_transport
+        settings,
+        application_name="worker",
+        genesys_transport=genesys_transport,
+        # Delivery's statements find dead connections themselves (`on_driver`), outcomes are
+        # retried through a database blip (`outcomes.record`), and a flush that fails on one
+        # is tried again (`app.bridge.dispatch`): the ping's three round trips per checkout
+        # (BEGIN, a no-op, ROLLBACK) buy nothing here.
+        pre_ping=False,
     )
     database = settings.database
 
