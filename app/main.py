@@ -49,8 +49,9 @@ from app.tenants.onboarding import Onboarding
 from app.web import errors, routes
 from app.web.admission import Admission
 from app.web.auth import build_oauth
+from app.web.front import WebApp
 from app.web.install import install_callbacks
-from app.web.metrics import IngestMetrics, IngestTimer
+from app.web.metrics import IngestMetrics
 from app.web.session import SessionCodec
 
 SECURITY_HEADERS = [
@@ -277,13 +278,15 @@ def create_app(
         finally:
             await services.aclose()
 
-    return Starlette(
+    # The ingest endpoints are answered in front of the middlewares (`app.web.front`), which
+    # are the pages'.
+    return WebApp(
+        ingest=routes.INGEST,
         routes=routes.routes(),
         lifespan=lifespan,
         exception_handlers={HTTPException: errors.http_error, 500: errors.server_error},
         middleware=[
             Middleware(RequestTrace),
-            Middleware(IngestTimer, metrics=ingest_metrics),
             Middleware(SecurityHeaders),
             # Only authlib's short-lived Sign in with Slack state lives here.
             Middleware(
