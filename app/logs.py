@@ -207,8 +207,12 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # uvicorn installs its own plain-text handlers before it builds the app; its error log
     # holds the traceback of a failed request, so it must go through the formatter too.
+    # `--no-access-log` (the Procfile's) leaves the access logger without handlers and not
+    # propagating: it stays off, or every request would log a second line.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         server_log = logging.getLogger(name)
+        if name == "uvicorn.access" and not server_log.handlers and not server_log.propagate:
+            continue
         server_log.handlers[:] = []
         server_log.propagate = True
 

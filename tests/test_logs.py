@@ -185,3 +185,17 @@ def test_timestamps_match_iso_8601_with_milliseconds() -> None:
     record = logging.makeLogRecord({"msg": "tick", "created": 1_796_000_000.0421})
     line = json.loads(JsonFormatter().format(record))
     assert line["ts"] == "2026-11-30T00:53:20.042+00:00"
+
+
+def test_an_access_log_uvicorn_turned_off_stays_off() -> None:
+    root = logging.getLogger()
+    access = logging.getLogger("uvicorn.access")
+    handlers, level, propagate = root.handlers[:], root.level, access.propagate
+    try:
+        access.handlers, access.propagate = [], False  # what `--no-access-log` leaves
+        configure_logging("INFO")
+        assert not access.propagate and not access.hasHandlers()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        access.propagate = propagate

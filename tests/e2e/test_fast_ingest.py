@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -182,9 +181,6 @@ async def test_a_finished_rotation_refuses_the_old_secret_in_every_web_process(
     assert delivered == [*sent[: len(warm)], "Cached: signed with the new secret"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="configure_logging re-enables uvicorn's access log under --no-access-log"
-)
 async def test_each_request_logs_its_one_line_and_the_access_log_stays_off(
     bridge: System,
 ) -> None:
