@@ -35,7 +35,7 @@ from app.bridge.ingest import Ingest
 from app.bridge.routing_setup import RoutingSetup
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
-from app.db.session import create_engine, create_sessions
+from app.db.session import DriverPool, create_engine, create_sessions
 from app.genesys.clients import GenesysClients
 from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
@@ -115,12 +115,15 @@ class Services:
     file_host: SlackFileHost
     customer_files: CustomerFiles
     routing: RoutingSetup
+    driver_pool: DriverPool | None = None
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
         await self.file_host.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
+        if self.driver_pool is not None:
+            await self.driver_pool.close()
         await self.engine.dispose()
 
 
@@ -130,24 +133,37 @@ def build_services(
     application_name: str,
     genesys_transport: httpx.AsyncBaseTransport | None = None,
     pre_ping: bool = True,
+    driver_pool: bool = False,
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
     Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
-    dead connections itself, so the web does not ping on checkout (`pre_ping`)."""
+    dead connections itself, so the web does not ping on checkout (`pre_ping`), and has its
+    own bare asyncpg connections (`driver_pool`): half the budget below, the engine the other
+    half."""
     # The same ceiling for web and worker (twice WEB_DB_POOL_SIZE, docs/deployment.md), all
     # of it kept open: an overflow connection is closed on its return, so the worker's jobs
     # and the web's bursts opened and closed connections all day, and a new asyncpg
     # connection (TLS attempt, type introspection, statements prepared again) costs more
     # than a message.
+    budget = 2 * settings.web_db_pool_size
+    hot_path = (
+        DriverPool(
+            settings.database,
+            size=settings.web_db_pool_size,
+            application_name=f"{application_name}-ingest",
+        )
+        if driver_pool
+        else None
+    )
     engine = create_engine(
         settings.database,
-        pool_size=2 * settings.web_db_pool_size,
+        pool_size=budget - (hot_path.size if hot_path else 0),
         max_overflow=0,
         application_name=application_name,
         pre_ping=pre_ping,
     )
     box = SecretBox(settings.keys)
-    sessions = create_sessions(engine, box=box)
+    sessions = create_sessions(engine, box=box, driver_pool=hot_path)
     installation_store = PostgresInstallationStore(sessions, box)
     genesys_clients = GenesysClients()
     onboarding = Onboarding(
@@ -194,6 +210,7 @@ def build_services(
         file_host=file_host,
         customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
         routing=RoutingSetup(sessions=sessions, box=box, slack=slack),
+        driver_pool=hot_path,
     )
 
 
@@ -240,7 +257,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         services = build_services(
-            settings, application_name="web", genesys_transport=genesys_transport, pre_ping=False
+            settings,
+            application_name="web",
+            genesys_transport=genesys_transport,
+            pre_ping=False,
+            driver_pool=True,
         )
         codec = SessionCodec(settings.session_secret.get_secret_value())
         bolt = build_bolt_app(
