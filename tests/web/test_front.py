@@ -80,6 +80,7 @@ async def test_ingest_answers_carry_the_trace_id_and_no_page_cookie(
     for answer in (forged, challenged, webhook, invalid_id):
         assert answer.headers.get_list("x-request-id") == [answer.headers["x-request-id"]]
         assert "set-cookie" not in answer.headers
+        assert answer.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_a_database_that_is_down_gets_a_503_to_retry_never_a_500(
