@@ -41,9 +41,16 @@ class IngestMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, int], Histogram] = {}
 
     def observe(self, source: str, status: int, seconds: float) -> None:
-        self.latency.labels(source=source, status=str(status)).observe(seconds)
+        # Two sources and a handful of statuses: each series' child is looked up once.
+        child = self._children.get((source, status))
+        if child is None:
+            child = self._children[(source, status)] = self.latency.labels(
+                source=source, status=str(status)
+            )
+        child.observe(seconds)
 
 
 class _Snapshot(Collector):
