@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import traceback
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,7 +224,8 @@ def request_trace_id(incoming: bytes | None) -> str:
     """A valid incoming `X-Request-ID` header's value, or a new random ID."""
     if incoming is not None and _TRACE_ID.fullmatch(incoming):
         return incoming.decode("ascii")
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like `uuid4().hex` without building a UUID.
+    return os.urandom(16).hex()
 
 
 class RequestTrace:

@@ -51,13 +51,13 @@ class Admission:
         if self.full:
             work.close()
             return None
-        task = asyncio.create_task(work)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(work)
         self._running.add(task)
         task.add_done_callback(self._finished)
         # `wait_for(shield(task))` without its two extra futures: one waiter, released by the
         # task's end or the deadline's timer, whichever comes first. The task is never
         # cancelled here, so a request that gives up leaves it to finish.
-        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
 
         def release(_: object) -> None:
