@@ -44,6 +44,11 @@ def json_object(raw: bytes | str) -> dict[str, Any] | None:
             value = json.loads(raw)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return None
-    if not isinstance(value, dict) or not _depth_ok(value):
+    if not isinstance(value, dict):
+        return None
+    # Nesting is never deeper than the number of opening brackets (those inside strings only
+    # over-count), and counting bytes is far cheaper than walking the parsed value.
+    text = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    if text.count(b"{") + text.count(b"[") > MAX_JSON_DEPTH and not _depth_ok(value):
         return None
     return value

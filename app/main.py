@@ -37,7 +37,7 @@ from app.bridge.ingest import Ingest
 from app.bridge.routing_setup import RoutingSetup
 from app.config import Settings, load_settings
 from app.crypto import SecretBox
-from app.db.session import create_engine, create_sessions
+from app.db.session import DriverPool, create_engine, create_sessions
 from app.genesys.clients import GenesysClients
 from app.jobs import WorkerDeps, build_queue
 from app.logs import RequestTrace, configure_logging
@@ -51,8 +51,9 @@ from app.tenants.onboarding import Onboarding
 from app.web import errors, routes
 from app.web.admission import Admission
 from app.web.auth import build_oauth
+from app.web.front import WebApp
 from app.web.install import install_callbacks
-from app.web.metrics import IngestMetrics, IngestTimer
+from app.web.metrics import IngestMetrics
 from app.web.session import SessionCodec
 
 SECURITY_HEADERS = [
@@ -116,12 +117,15 @@ class Services:
     file_host: SlackFileHost
     customer_files: CustomerFiles
     routing: RoutingSetup
+    driver_pool: DriverPool | None = None
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
         await self.file_host.aclose()
         await self.slack.aclose()
         await self.genesys_clients.aclose()
+        if self.driver_pool is not None:
+            await self.driver_pool.close()
         await self.engine.dispose()
 
 
@@ -131,25 +135,37 @@ def build_services(
     application_name: str,
     genesys_transport: httpx.AsyncBaseTransport | None = None,
     pre_ping: bool = True,
+    driver_pool: bool = False,
 ) -> Services:
     """The one object graph. Delivery gets the real adapters behind the bridge's ports: the
     Slack sender, the token refresher, and the tenants' Genesys access. The web's ingest finds
-    dead connections itself, so the web does not ping on checkout (`pre_ping`); nor does the
-    worker (see `worker_app`)."""
+    dead connections itself, so the web does not ping on checkout (`pre_ping`), nor does the
+    worker (see `worker_app`); the web has its own bare asyncpg connections (`driver_pool`):
+    half the budget below, the engine the other half."""
     # The same ceiling for web and worker (twice WEB_DB_POOL_SIZE, docs/deployment.md), all
     # of it kept open: an overflow connection is closed on its return, so the worker's jobs
     # and the web's bursts opened and closed connections all day, and a new asyncpg
     # connection (TLS attempt, type introspection, statements prepared again) costs more
     # than a message.
+    budget = 2 * settings.web_db_pool_size
+    hot_path = (
+        DriverPool(
+            settings.database,
+            size=settings.web_db_pool_size,
+            application_name=f"{application_name}-ingest",
+        )
+        if driver_pool
+        else None
+    )
     engine = create_engine(
         settings.database,
-        pool_size=2 * settings.web_db_pool_size,
+        pool_size=budget - (hot_path.size if hot_path else 0),
         max_overflow=0,
         application_name=application_name,
         pre_ping=pre_ping,
     )
     box = SecretBox(settings.keys)
-    sessions = create_sessions(engine, box=box)
+    sessions = create_sessions(engine, box=box, driver_pool=hot_path)
     installation_store = PostgresInstallationStore(sessions, box)
     genesys_clients = GenesysClients()
     onboarding = Onboarding(
@@ -196,6 +212,7 @@ def build_services(
         file_host=file_host,
         customer_files=CustomerFiles(sessions=sessions, box=box, lookup=slack, host=file_host),
         routing=RoutingSetup(sessions=sessions, box=box, slack=slack),
+        driver_pool=hot_path,
     )
 
 
@@ -242,7 +259,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         services = build_services(
-            settings, application_name="web", genesys_transport=genesys_transport, pre_ping=False
+            settings,
+            application_name="web",
+            genesys_transport=genesys_transport,
+            pre_ping=False,
+            driver_pool=True,
         )
         codec = SessionCodec(settings.session_secret.get_secret_value())
         bolt = build_bolt_app(
@@ -280,13 +301,15 @@ def create_app(
         finally:
             await services.aclose()
 
-    return Starlette(
+    # The ingest endpoints are answered in front of the middlewares (`app.web.front`), which
+    # are the pages'.
+    return WebApp(
+        ingest=routes.INGEST,
         routes=routes.routes(),
         lifespan=lifespan,
         exception_handlers={HTTPException: errors.http_error, 500: errors.server_error},
         middleware=[
             Middleware(RequestTrace),
-            Middleware(IngestTimer, metrics=ingest_metrics),
             Middleware(SecurityHeaders),
             # Only authlib's short-lived Sign in with Slack state lives here.
             Middleware(

@@ -162,3 +162,40 @@ def test_uvicorn_logs_go_through_the_json_formatter() -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_the_plain_value_shortcut_lets_no_token_shape_through() -> None:
+    """IDs skip the patterns; anything a pattern could match still meets all of them."""
+    for plain in ("Ev0P0000000001", "4f1c2a9e-0b7d-4c55-9a51-3f8f0f1d2e3a", "accepted", ""):
+        assert scrub(plain) == plain
+    for secret in (
+        "xoxb-123-456-abcdef",
+        "xoxe-1-abcdef",
+        "Bearer abc.def",
+        "sha256=" + "a" * 40,
+        "v0=" + "0" * 64,
+        "v1:key1:" + "A" * 20,
+        "client_secret=hunter2",
+        "postgres://user:pw@db/x",
+    ):
+        assert REDACTED in scrub(secret), secret
+
+
+def test_timestamps_match_iso_8601_with_milliseconds() -> None:
+    record = logging.makeLogRecord({"msg": "tick", "created": 1_796_000_000.0421})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["ts"] == "2026-11-30T00:53:20.042+00:00"
+
+
+def test_an_access_log_uvicorn_turned_off_stays_off() -> None:
+    root = logging.getLogger()
+    access = logging.getLogger("uvicorn.access")
+    handlers, level, propagate = root.handlers[:], root.level, access.propagate
+    try:
+        access.handlers, access.propagate = [], False  # what `--no-access-log` leaves
+        configure_logging("INFO")
+        assert not access.propagate and not access.hasHandlers()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        access.propagate = propagate

@@ -51,14 +51,30 @@ class Admission:
         if self.full:
             work.close()
             return None
-        task = asyncio.create_task(work)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(work)
         self._running.add(task)
         task.add_done_callback(self._finished)
+        # `wait_for(shield(task))` without its two extra futures: one waiter, released by the
+        # task's end or the deadline's timer, whichever comes first. The task is never
+        # cancelled here, so a request that gives up leaves it to finish.
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def release(_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        task.add_done_callback(release)
+        timer = loop.call_later(self._deadline, release, None)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self._deadline)
-        except TimeoutError:
-            self._note("late")
-            return None
+            await waiter
+        finally:
+            timer.cancel()
+            task.remove_done_callback(release)
+        if task.done():
+            return task.result()
+        self._note("late")
+        return None
 
     def _note(self, what: str) -> None:
         self._unlogged[what] += 1

@@ -1,23 +1,23 @@
 """`POST /genesys/webhook`: Genesys' outbound notifications (agent replies, typing, receipts).
 
-The raw body is read with a size cap (the only size check), then handed to the bridge, which
-verifies `X-Hub-Signature-256` with the integration's own secret and commits the message
-before we answer. Genesys retries only 429, 5xx and timeouts, and a non-2xx on a message
-"fails the chat", so anything accepted gets a fast 200; only bad signatures (401) and
-malformed bodies (400, 413) get errors. The bridge says what happened; `answer` alone turns
-that into HTTP.
+Served by `app.web.front` before the page middlewares. The raw body is read with a size cap
+(the only size check), then handed to the bridge, which verifies `X-Hub-Signature-256` with
+the integration's own secret and commits the message before we answer. Genesys retries only
+429, 5xx and timeouts, and a non-2xx on a message "fails the chat", so anything accepted gets
+a fast 200; only bad signatures (401) and malformed bodies (400, 413) get errors. The bridge
+says what happened; `answer` alone turns that into HTTP.
 """
 
 from __future__ import annotations
 
 import logging
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from typing import TYPE_CHECKING
 
 from app.bridge.messages import BUSY, TOO_LARGE, IngestOutcome, IngestOutcomeKind
-from app.web.bodies import read_capped
-from app.web.views import state_of
+from app.web.front import Inbound, IngestEndpoint, Reply
+
+if TYPE_CHECKING:
+    from app.main import AppState
 
 # Genesys' Open Messaging bodies are a few KB (agent text is at most 4,000 characters, plus
 # quick replies or a card); 256 KiB leaves ample room and bounds what a stranger can make us read.
@@ -32,9 +32,12 @@ _STATUS = {
     IngestOutcomeKind.TOO_LARGE: 413,
     IngestOutcomeKind.BUSY: 503,
 }
+# The answers to the outcomes with a fixed detail, built once; the rest (a malformed body's
+# first problem, an ignored webhook's reason) are built per request.
+_BUILT: dict[IngestOutcome, Reply] = {}
 
 
-def answer(outcome: IngestOutcome) -> Response:
+def answer(outcome: IngestOutcome) -> Reply:
     """The one place an ingest outcome becomes an HTTP answer for Genesys.
 
     Accepted, recorded, duplicate, ignored or outside its tenant: 200, so Genesys neither
@@ -42,21 +45,35 @@ def answer(outcome: IngestOutcome) -> Response:
     can read: 400; over the cap: 413; not stored in time: 503 (Genesys retries it). The body
     names the reason, never message text.
     """
+    built = _BUILT.get(outcome)
+    if built is not None:
+        return built
     status = _STATUS.get(outcome.kind, 200)
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return JSONResponse({"status": outcome.detail}, status_code=status, headers=headers)
+    reply = Reply.json(status, {"status": outcome.detail}, retry_after=status == 503)
+    if outcome.kind != IngestOutcomeKind.MALFORMED and len(_BUILT) < MAX_BUILT_ANSWERS:
+        _BUILT[outcome] = reply
+    return reply
 
 
-async def receive(request: Request) -> Response:
-    state = state_of(request)
-    if state.admission.full:
-        return answer(BUSY)
-    raw = await read_capped(request, MAX_BODY_BYTES)
-    if raw is None:
-        return answer(TOO_LARGE)
+# Apart from a malformed body's problem (never kept), details come from a short list in the
+# bridge; the bound is a second guard.
+MAX_BUILT_ANSWERS = 64
+
+
+async def handle(state: AppState, request: Inbound) -> Reply:
+    """A POST to `/genesys/webhook`, its body read under `MAX_BODY_BYTES` (`WEBHOOK`)."""
     outcome = await state.admission.run(
-        state.ingest.genesys_webhook(raw, request.headers.get("x-hub-signature-256"))
+        state.ingest.genesys_webhook(request.body, request.header(b"x-hub-signature-256"))
     )
     outcome = outcome or BUSY
     log.info("genesys webhook", extra={"outcome": outcome.kind.value})
     return answer(outcome)
+
+
+WEBHOOK = IngestEndpoint(
+    source="genesys",
+    limit=MAX_BODY_BYTES,
+    busy=answer(BUSY),
+    too_large=answer(TOO_LARGE),
+    handler=handle,
+)

@@ -70,6 +70,10 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "up", "queue": "up", "workers": workers})
 
 
+# The ingest endpoints `WebApp` serves in front of the page stack, by path.
+INGEST = {"/slack/events": slack_events.EVENTS, "/genesys/webhook": genesys_webhook.WEBHOOK}
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", landing, methods=["GET"]),
@@ -110,10 +114,12 @@ def routes() -> list[BaseRoute]:
         Route("/signin", auth.sign_in, methods=["GET"]),
         Route("/signin/callback", auth.sign_in_callback, methods=["GET"]),
         Route("/signout", auth.sign_out, methods=["POST"]),
-        Route("/slack/events", slack_events.endpoint, methods=["POST"]),
-        Route("/slack/install", slack_events.endpoint, methods=["GET"]),
-        Route("/slack/oauth_redirect", slack_events.endpoint, methods=["GET"]),
-        Route("/genesys/webhook", genesys_webhook.receive, methods=["POST"]),
+        # `WebApp` answers these POSTs before the middlewares; the routes keep the addresses
+        # known to the router (a GET gets the 405 page).
+        Route("/slack/events", slack_events.EVENTS, methods=["POST"]),
+        Route("/slack/install", slack_events.install, methods=["GET"]),
+        Route("/slack/oauth_redirect", slack_events.install, methods=["GET"]),
+        Route("/genesys/webhook", genesys_webhook.WEBHOOK, methods=["POST"]),
         Route("/files/{tenant_id}/{slack_file_id}", files.serve, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

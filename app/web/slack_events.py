@@ -1,12 +1,13 @@
 """`/slack/events`, `/slack/install`, `/slack/oauth_redirect`: every request Slack sends us.
 
-Every POST is checked the way Bolt checks it (`v0` HMAC over the raw body, five-minute
-timestamp window) before its body is parsed, and its body is read with a cap
-(`MAX_BODY_BYTES`), so an unsigned or oversized request costs neither parsing nor memory.
+Every POST is served by `app.web.front` before the page middlewares, read with a cap
+(`MAX_BODY_BYTES`) and checked the way Bolt checks it (`v0` HMAC over the raw body,
+five-minute timestamp window) before its body is parsed, so an unsigned or oversized request
+costs neither parsing nor memory.
 Mentions, DMs and button clicks are nearly all of our Slack traffic and all they need before
 the ack is one transaction, so they are stored here, through the bridge: Bolt's dispatch
 (request objects, middleware chain, listener matching) costs several milliseconds of CPU per
-request. If the database is down, storing raises, Slack sees a 5xx and retries, and nothing is
+request. If the database is down, storing raises, Slack sees a 503 and retries, and nothing is
 lost; the unique constraints make the retries harmless. Everything else (URL verification,
 uninstalls, other interactivity, the OAuth flow) goes to Bolt, but only once it is signed and
 parses, so Bolt's parser never meets a body it would raise on, and Bolt never needs the bridge.
@@ -15,20 +16,20 @@ parses, so Bolt's parser never meets a body it would raise on, and Bolt never ne
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from app.bridge.ingest import Ingest
 from app.bridge.messages import BUSY
 from app.json_input import json_object
 from app.signing import verify_slack
-from app.web.admission import Admission
-from app.web.bodies import read_capped, replayed
+from app.web.front import Inbound, IngestEndpoint, Reply
 from app.web.views import state_of
+
+if TYPE_CHECKING:
+    from app.main import AppState
 
 log = logging.getLogger(__name__)
 
@@ -74,37 +75,28 @@ def is_button_click(payload: dict[str, Any]) -> bool:
     return payload.get("type") == "block_actions"
 
 
-async def handle(
-    request: Request,
-    *,
-    signing_secret: str,
-    ingest: Ingest,
-    admission: Admission,
-    bolt: AsyncSlackRequestHandler,
-) -> Response:
-    if admission.full:
-        return busy()
-    body = await read_capped(request, MAX_BODY_BYTES)
-    if body is None:
-        return JSONResponse({"error": "request body too large"}, status_code=413)
+async def handle(state: AppState, request: Inbound) -> Reply | Response:
+    """A POST to `/slack/events`, its body read under `MAX_BODY_BYTES` (`EVENTS`)."""
+    ingest = state.ingest
     if not verify_slack(
-        signing_secret,
-        timestamp=request.headers.get("x-slack-request-timestamp"),
-        signature=request.headers.get("x-slack-signature"),
-        body=body,
+        state.settings.slack_signing_secret.get_secret_value(),
+        timestamp=request.header(b"x-slack-request-timestamp"),
+        signature=request.header(b"x-slack-signature"),
+        body=request.body,
     ):
         # Bolt's own answer to a bad signature, so Slack sees one behaviour either way.
-        return JSONResponse({"error": "invalid request"}, status_code=401)
-    payload = parse_body(body, request.headers.get("content-type", ""))
+        return INVALID
+    payload = parse_body(request.body, request.header(b"content-type") or "")
     if payload is None:
-        return JSONResponse({"error": "body is not a Slack payload"}, status_code=400)
+        return NOT_SLACK
     if is_message_event(payload):
-        outcome = await admission.run(ingest.slack_event(payload))
+        outcome = await state.admission.run(ingest.slack_event(payload))
+        stored = outcome is not None and outcome.kind != BUSY.kind
         log.info(
             "slack event",
-            extra={"slack_event_id": payload.get("event_id"), "outcome": outcome or BUSY},
+            extra={"slack_event_id": payload.get("event_id"), "outcome": str(outcome or BUSY)},
         )
-        return busy() if outcome is None or outcome.kind == BUSY.kind else Response(status_code=200)
+        return OK if stored else BUSY_REPLY
     if is_rate_limit_notice(payload):
         log.warning(
             "slack events rate limited",
@@ -113,35 +105,33 @@ async def handle(
                 "minute_rate_limited": payload.get("minute_rate_limited"),
             },
         )
-        return Response(status_code=200)
+        return OK
     if is_button_click(payload):
-        outcomes = await admission.run(ingest.slack_actions(payload))
+        outcomes = await state.admission.run(ingest.slack_actions(payload))
         if outcomes is None:
-            log.info("slack action", extra={"outcome": BUSY})
-            return busy()
+            log.info("slack action", extra={"outcome": "busy"})
+            return BUSY_REPLY
         log.info("slack action", extra={"outcome": ",".join(map(str, outcomes)) or "none"})
-        return Response(status_code=200)
-    return await bolt.handle(replayed(request, body))
+        return OK
+    return await state.slack_handler.handle(request.as_request())
 
 
-def busy() -> Response:
-    """Not stored in time: Slack retries a 503 (with `X-Slack-Retry-Num`), and the unique
-    constraints drop the retry if the first attempt was stored after all."""
-    return JSONResponse(
-        {"error": "busy, retry later"}, status_code=503, headers={"Retry-After": "1"}
-    )
+OK = Reply.empty(200)
+INVALID = Reply.json(401, {"error": "invalid request"})
+NOT_SLACK = Reply.json(400, {"error": "body is not a Slack payload"})
+# Not stored in time: Slack retries a 503 (with `X-Slack-Retry-Num`), and the unique
+# constraints drop the retry if the first attempt was stored after all.
+BUSY_REPLY = Reply.json(503, {"error": "busy, retry later"}, retry_after=True)
+
+EVENTS = IngestEndpoint(
+    source="slack",
+    limit=MAX_BODY_BYTES,
+    busy=BUSY_REPLY,
+    too_large=Reply.json(413, {"error": "request body too large"}),
+    handler=handle,
+)
 
 
-async def endpoint(request: Request) -> Response:
-    """POSTs (events, interactivity) go through `handle`; the install redirect and the OAuth
-    callback are GETs that go straight to Bolt's adapter."""
-    state = state_of(request)
-    if request.method == "POST":
-        return await handle(
-            request,
-            signing_secret=state.settings.slack_signing_secret.get_secret_value(),
-            ingest=state.ingest,
-            admission=state.admission,
-            bolt=state.slack_handler,
-        )
-    return await state.slack_handler.handle(request)
+async def install(request: Request) -> Response:
+    """The install redirect and the OAuth callback: GETs that go straight to Bolt's adapter."""
+    return await state_of(request).slack_handler.handle(request)

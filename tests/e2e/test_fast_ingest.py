@@ -181,6 +181,23 @@ async def test_a_finished_rotation_refuses_the_old_secret_in_every_web_process(
     assert delivered == [*sent[: len(warm)], "Cached: signed with the new secret"]
 
 
+async def test_each_request_logs_its_one_line_and_the_access_log_stays_off(
+    bridge: System,
+) -> None:
+    """The web runs with `--no-access-log` (Procfile, harness): the app's logging set-up must
+    not turn uvicorn's access log back on, so an event costs one log line, its outcome."""
+    people = SlackPeople(bridge)
+    acme = bridge.acme.spec
+    envelope = people.envelope(people.dm_built(acme, "One line: question"))
+    answer = await post_event(bridge, envelope)
+    assert answer.status_code == 200
+    logs = "\n".join(web.log() for web in bridge.formation.webs)
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("slack_event_id") == envelope["event_id"]]
+    assert [line["msg"] for line in mine] == ["slack event"]
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
+
+
 async def test_an_uninstall_takes_effect_at_once_in_every_web_process(bridge: System) -> None:
     """Runs last in this module: Globex stays uninstalled."""
     people = SlackPeople(bridge)

@@ -63,3 +63,19 @@ async def test_an_error_in_time_reaches_the_request() -> None:
         assert str(exc) == "database unavailable"
     else:
         raise AssertionError("the error was swallowed")
+
+
+async def test_a_request_that_gives_up_leaves_the_work_to_finish() -> None:
+    admission = Admission(deadline_seconds=5.0, max_in_flight=4)
+    finished = asyncio.Event()
+
+    async def slow() -> str:
+        await asyncio.sleep(0.05)
+        finished.set()
+        return "stored"
+
+    waiting = asyncio.create_task(admission.run(slow()))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    await asyncio.wait_for(finished.wait(), 2)
+    assert waiting.cancelled()

@@ -47,3 +47,10 @@ def test_signatures_with_non_ascii_characters_are_refused_not_raised() -> None:
         assert not verify_slack("secret", timestamp=timestamp, signature=good, body=b"{}")
     assert verify_genesys("s", signature=genesys_signature("s", b"x"), body=b"x")
     assert not verify_genesys("s", signature="sha256=\u00e9\u00ff", body=b"x")
+
+
+def test_brackets_inside_strings_do_not_make_a_shallow_object_deep() -> None:
+    shallow = '{"text": "' + "{[" * MAX_JSON_DEPTH + '"}'
+    assert json_object(shallow.encode()) == {"text": "{[" * MAX_JSON_DEPTH}
+    deep = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
+    assert json_object('{"a": ' + deep + "}") is None
