@@ -192,7 +192,11 @@ def _ok(verdict: Verdict, overload: bool) -> bool:
 
 
 def _spent(before: float | None, after: float | None) -> float | None:
-    return None if before is None or after is None else after - before
+    """CPU used between two readings; unknown when Postgres restarted in between (its
+    counters start again from zero)."""
+    if before is None or after is None or after < before:
+        return None
+    return after - before
 
 
 def _cpu_per_message(

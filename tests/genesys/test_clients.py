@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from app.genesys.client import GenesysClient
+from app.genesys.client import GenesysClient, shared_tls
 from app.genesys.clients import GenesysClients
 from app.genesys.regions import GenesysHosts
 from sandbox.genesys_app import create_genesys_sandbox
@@ -95,3 +95,27 @@ async def test_drop_forgets_the_token_at_once() -> None:
     assert world.stats.token_grants == {SANDBOX_ORG_CLIENT_ID: 2}
     await cache.drop(uuid.uuid4())  # an unknown tenant is a no-op
     await cache.aclose()
+
+
+async def test_past_the_cap_the_least_recently_used_client_is_closed() -> None:
+    factory, cache = Factory(GenesysWorld.seeded()), GenesysClients(max_clients=2)
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first = await cache.get(a, credentials_version="v1", factory=factory)
+    second = await cache.get(b, credentials_version="v1", factory=factory)
+    assert await cache.get(a, credentials_version="v1", factory=factory) is first  # a is fresh
+    third = await cache.get(c, credentials_version="v1", factory=factory)
+    assert second.is_closed and not first.is_closed and not third.is_closed
+    # A tenant whose client was closed gets a new one on its next call.
+    again = await cache.get(b, credentials_version="v1", factory=factory)
+    assert again is not second and not again.is_closed
+    assert first.is_closed  # now the least recently used
+    await cache.aclose()
+
+
+def test_every_tenants_client_shares_one_tls_context() -> None:
+    one = GenesysClient(HOSTS, client_id="a", client_secret="s")
+    two = GenesysClient(HOSTS, client_id="b", client_secret="s")
+    assert shared_tls() is shared_tls()
+    for client in (one, two):
+        pool = client._oauth._transport._pool  # httpx's default transport, built from `verify`
+        assert pool._ssl_context is shared_tls()
