@@ -55,7 +55,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from app.bridge.queueing import PENDING_CHANNEL
-from app.bridge.retries import RetryLater, backoff
+from app.bridge.retries import MAX_DELAY_SECONDS, RetryLater, backoff
 from app.db.session import DISCONNECTS
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,6 @@ LEASE_KEEPALIVES = {
 # that reconnected waits before claiming (longer than the step, see the module's docstring).
 MAX_RECONNECT_STEP_SECONDS = 2.0
 RECONNECT_GRACE_SECONDS = 3.0
-
-# How long a conversation waits after an unexpected error in its flush, at most.
-MAX_HOLD_SECONDS = 60.0
 
 
 class Flusher(Protocol):
@@ -175,14 +172,18 @@ class Dispatcher:
             retry_in = 0.5
             try:
                 await self._serve(connection, stop, reconnected=reconnecting)
-            except LEASE_ERRORS as exc:
-                log.warning(
+            except Exception as exc:
+                # Lost (LEASE_ERRORS) or anything unexpected: either way the claims cannot be
+                # trusted, and delivery must go on after a reconnect, never stop silently.
+                log.log(
+                    logging.WARNING if isinstance(exc, LEASE_ERRORS) else logging.ERROR,
                     "lease connection lost; in-flight flushes finish their current message",
                     extra={"error": type(exc).__name__, "in_flight": len(self._running)},
                 )
                 # The locks went with the connection: send nothing more on those claims.
                 self._fenced.update(self._running)
                 reconnecting = True
+                await _sleep_unless(stop, retry_in)
             finally:
                 if stop.is_set():
                     await self._finish_running()
@@ -194,14 +195,11 @@ class Dispatcher:
     async def _serve(
         self, connection: asyncpg.Connection[Any], stop: asyncio.Event, *, reconnected: bool
     ) -> None:
-        def woken(*_: object) -> None:
+        def wake(*_: object) -> None:
             self._wake.set()
 
-        def lost(_: object) -> None:
-            self._wake.set()
-
-        await connection.add_listener(PENDING_CHANNEL, woken)
-        connection.add_termination_listener(lost)
+        await connection.add_listener(PENDING_CHANNEL, wake)
+        connection.add_termination_listener(wake)
         if self._running:
             # Fenced flushes still finishing: hold their conversations again while they do.
             taken = await connection.fetch(RELOCK, LOCK_CLASS, list(self._running))
@@ -239,6 +237,10 @@ class Dispatcher:
         if free <= 0:
             return
         now = time.monotonic()
+        # A hold past its time is kept a while for its failure count, then forgotten.
+        for conversation_id, (until, _) in list(self._held.items()):
+            if until < now - MAX_DELAY_SECONDS:
+                del self._held[conversation_id]
         skip = list(self._running) + [c for c, (until, _) in self._held.items() if until > now]
         rows = await connection.fetch(CLAIM, LOCK_CLASS, skip, free)
         for row in rows:
@@ -262,7 +264,7 @@ class Dispatcher:
             raise
         except Exception as exc:
             failures = self._held.get(conversation_id, (0.0, 0))[1] + 1
-            delay = min(backoff(failures), MAX_HOLD_SECONDS)
+            delay = backoff(failures)  # at most MAX_DELAY_SECONDS
             self._held[conversation_id] = (time.monotonic() + delay, failures)
             log.warning(
                 "flush failed; conversation held back",
